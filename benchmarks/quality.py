@@ -1,0 +1,87 @@
+"""Quality benchmark: content/style distances (brushwork evaluate) at iteration checkpoints.
+
+    python benchmarks/quality.py --size 256 --checkpoints 50,100,200 --precision bfloat16
+    python benchmarks/quality.py --set style_weight=3 --set pyramid=0.5 --set pyramid_iterations=60
+
+Prints one row per (pair, checkpoint) and writes the images to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import time
+from pathlib import Path
+
+from brushwork import Stylizer, distances, images, presets
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+PAIRS = {
+    "astronaut+starry": ("content/astronaut.png", "style/vangogh_starry_night.jpg"),
+    "chelsea+scream": ("content/chelsea.png", "style/munch_the_scream.jpg"),
+    "rocket+kandinsky": ("content/rocket.jpg", "style/kandinsky_composition_vii.jpg"),
+}
+
+
+def parse_set(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, value = item.split("=", 1)
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed = value
+        if key in ("pyramid", "pyramid_iterations", "content_layers", "style_layers") and not isinstance(parsed, tuple):
+            parsed = (parsed,)
+        out[key] = parsed
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="default")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--checkpoints", default="100,200")
+    p.add_argument("--pairs", default=",".join(PAIRS))
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a Config field")
+    p.add_argument("--out", type=Path, default=Path("out/quality"))
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+
+    checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
+    config = presets.get(args.preset).with_(size=args.size, iterations=checkpoints[-1],
+                                            precision=args.precision, **parse_set(args.set))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stylizer = Stylizer(config, device=args.device)
+    pyramid_its = sum(config.pyramid_iterations)
+    rows = []
+    print(f"{'pair':18} {'iters':>5} {'content':>8} {'style':>8} {'seconds':>8}")
+    for name in args.pairs.split(","):
+        content, style = (SHARED / p for p in PAIRS[name])
+        snaps: dict[int, tuple[object, float]] = {}
+        start = time.perf_counter()
+
+        def keep(step) -> None:
+            done_at_full = step.iteration - pyramid_its
+            if done_at_full in checkpoints:
+                snaps[done_at_full] = (step.image.clone(), time.perf_counter() - start)
+
+        stylizer.run(content, style, callback=keep, seed=args.seed)
+        for n in checkpoints:
+            image, seconds = snaps[n]
+            path = args.out / f"{name}_{args.size}_{n}.png"
+            images.save(image, path)
+            d = distances(path, content, style)
+            rows.append({"pair": name, "iterations": n, "content": d.content, "style": d.style,
+                         "seconds": seconds, "config": {k: str(v) for k, v in vars(config).items()}})
+            print(f"{name:18} {n:5d} {d.content:8.3f} {d.style:8.3f} {seconds:8.1f}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

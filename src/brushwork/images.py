@@ -1,0 +1,166 @@
+"""Images in and out: loading (EXIF, grey, alpha, bombs), resizing, colour transfer, atomic saving.
+
+Pixel space everywhere in brushwork: float tensors, RGB, 0-255, shape (1, 3, H, W).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 10_000 * 10_000  # larger than any sensible input; beyond it we suspect a decompression bomb
+
+
+class ImageError(ValueError):
+    """A user-facing problem with an image file: the message names the file and what to do."""
+
+
+ImageLike = "str | os.PathLike | Image.Image | torch.Tensor"
+
+
+def load(source: str | os.PathLike | Image.Image) -> Image.Image:
+    """Open an image as RGB with its EXIF orientation applied; grey and RGBA inputs become RGB."""
+    if isinstance(source, Image.Image):
+        img = source
+        name = "the given image"
+    else:
+        path = Path(source)
+        name = str(path)
+        if not path.exists():
+            raise ImageError(f"{path}: no such file; check the path")
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder, not an image file")
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(path)
+                img.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ImageError(f"{path}: too many pixels ({exc}); resize it below "
+                             f"{MAX_PIXELS // 1_000_000} megapixels first") from None
+        except UnidentifiedImageError:
+            raise ImageError(f"{path}: not an image Pillow can read; use a PNG, JPEG or similar") from None
+        except (OSError, SyntaxError) as exc:
+            raise ImageError(f"{path}: unreadable or truncated image ({exc}); re-export or re-download it") from None
+    img = ImageOps.exif_transpose(img)
+    if min(img.size) < 2:
+        raise ImageError(f"{name}: image is {img.size[0]}x{img.size[1]} pixels; it needs at least 2x2")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)  # transparent areas become white, not black
+    return img.convert("RGB")
+
+
+def fit(img: Image.Image, longest: int | None) -> Image.Image:
+    """Resize so the longest side is `longest` (aspect kept); None keeps the size."""
+    if longest is None or max(img.size) == longest:
+        return img
+    if longest < 2:
+        raise ImageError(f"size must be at least 2 pixels, not {longest}")
+    w, h = img.size
+    scale = longest / max(w, h)
+    return img.resize((max(2, round(w * scale)), max(2, round(h * scale))), Image.LANCZOS)
+
+
+def to_tensor(img: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32)
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+
+
+def to_image(t: torch.Tensor) -> Image.Image:
+    arr = t.detach().float().clamp(0, 255).round().squeeze(0).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(arr.astype(np.uint8), "RGB")
+
+
+def resize_tensor(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bicubic resize of a (1, 3, H, W) tensor to (H', W'), antialiased when shrinking."""
+    if tuple(t.shape[-2:]) == tuple(size):
+        return t
+    return torch.nn.functional.interpolate(t, size=size, mode="bicubic", align_corners=False,
+                                           antialias=True)
+
+
+# --- colour preservation (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer") ---
+
+def _rgb_to_yiq(t: torch.Tensor) -> torch.Tensor:
+    m = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                     dtype=t.dtype, device=t.device)
+    return torch.einsum("ij,bjhw->bihw", m, t)
+
+
+def _yiq_to_rgb(t: torch.Tensor) -> torch.Tensor:
+    m = torch.tensor([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.106, 1.703]],
+                     dtype=t.dtype, device=t.device)
+    return torch.einsum("ij,bjhw->bihw", m, t)
+
+
+def luminance_transfer(stylised: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Keep the stylised image's luminance and the content's colours (neural-style's -original_colors)."""
+    content = resize_tensor(content, tuple(stylised.shape[-2:]))
+    y = _rgb_to_yiq(stylised)[:, :1]
+    iq = _rgb_to_yiq(content)[:, 1:]
+    return _yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 255)
+
+
+def match_histogram(source: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Give `source` the colour mean and covariance of `target` (Gatys 2016, colour histogram matching).
+
+    Used before stylisation: the style image is recoloured to the content's palette so the painting's
+    strokes transfer but the photo's colours stay.
+    """
+    src = source.reshape(3, -1)
+    tgt = target.reshape(3, -1)
+    mu_s, mu_t = src.mean(1, keepdim=True), tgt.mean(1, keepdim=True)
+    cov_s = torch.cov(src) + eps * torch.eye(3, device=src.device)
+    cov_t = torch.cov(tgt) + eps * torch.eye(3, device=src.device)
+
+    def sqrtm(m: torch.Tensor, inverse: bool = False) -> torch.Tensor:
+        vals, vecs = torch.linalg.eigh(m)
+        vals = vals.clamp_min(eps).sqrt()
+        if inverse:
+            vals = 1 / vals
+        return vecs @ torch.diag(vals) @ vecs.T
+
+    a = sqrtm(cov_t) @ sqrtm(cov_s, inverse=True)
+    out = a @ (src - mu_s) + mu_t
+    return out.reshape(source.shape).clamp(0, 255)
+
+
+# --- saving -------------------------------------------------------------------------------------
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, before minutes of work, if the output cannot be written."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ImageError(f"{path}: folder {folder} does not exist; create it or choose another output path")
+    if not os.access(folder, os.W_OK):
+        raise ImageError(f"{path}: folder {folder} is not writable; choose another output path")
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise ImageError(f"{path}: unknown image extension {path.suffix!r}; use .png or .jpg")
+    return path
+
+
+def save(img: Image.Image | torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write atomically: a temporary file in the same folder, renamed over the target when complete."""
+    path = check_writable(path)
+    if isinstance(img, torch.Tensor):
+        img = to_image(img)
+    fmt = Image.registered_extensions()[path.suffix.lower()]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            img.save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

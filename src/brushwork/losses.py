@@ -1,0 +1,151 @@
+"""Loss terms as small composable pieces.
+
+A term knows which feature layers it reads and turns (features, image) into one scalar. The engine
+sums `weight * term` over whatever terms it is given, so video can add a temporal term (and later
+features other terms) without the engine knowing what they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+Features = Mapping[str, torch.Tensor]
+
+
+def gram(f: torch.Tensor, normalise: bool = True) -> torch.Tensor:
+    """Gram matrix F F^T of (B, C, H, W) features, in float32 whatever the input precision.
+
+    normalise=True divides by H*W (so Grams of different sizes compare); False is the seed's M^T M.
+    """
+    b, c, h, w = f.shape
+    m = f.reshape(b, c, h * w).float()
+    g = torch.bmm(m, m.transpose(1, 2))
+    return g / (h * w) if normalise else g
+
+
+def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a.float() - b.float()).pow(2).mean()
+
+
+def relative_sq_error(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """||a - t||^2 / ||t||^2: scale-free, so layers and images of any magnitude weigh alike."""
+    t = target.float()
+    return (a.float() - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12)
+
+
+def total_variation(img: torch.Tensor, kind: str = "l2") -> torch.Tensor:
+    """Smoothness penalty on pixels: 'l1' is the seed's sum of absolute neighbour differences,
+    'l2' the mean of squared ones (smooth, L-BFGS-friendly)."""
+    dy = img[..., 1:, :] - img[..., :-1, :]
+    dx = img[..., :, 1:] - img[..., :, :-1]
+    if kind == "l1":
+        return dy.abs().sum() + dx.abs().sum()
+    if kind == "l2":
+        return dy.pow(2).mean() + dx.pow(2).mean()
+    raise ValueError(f"total variation kind must be 'l1' or 'l2', not {kind!r}")
+
+
+class Term:
+    """One named loss term. Subclasses set `layers` and implement `__call__`."""
+
+    name: str = "term"
+    layers: tuple[str, ...] = ()
+
+    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def _reduce(values: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
+    total = sum(w * v for w, v in zip(weights, values))
+    return total / sum(weights)
+
+
+@dataclass
+class ContentTerm(Term):
+    """Distance of feature maps to the content image's, at `layers`."""
+
+    targets: dict[str, torch.Tensor]
+    form: str = "relative"  # "relative" (||F-Fc||^2/||Fc||^2) or "mse" (the seed's)
+    name: str = "content"
+    layer_weights: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        self.layers = tuple(self.targets)
+
+    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        dist = relative_sq_error if self.form == "relative" else mse
+        values = [dist(feats[k], t) for k, t in self.targets.items()]
+        return _reduce(values, self.layer_weights or [1.0] * len(values))
+
+
+@dataclass
+class StyleTerm(Term):
+    """Distance of Gram matrices to the style's (already blended over style images), at `layers`."""
+
+    targets: dict[str, torch.Tensor]  # layer -> target Gram
+    form: str = "relative"  # "relative" with Grams / (h w), or "mse" with unnormalised Grams (seed)
+    layer_weights: tuple[float, ...] | None = None
+    name: str = "style"
+
+    def __post_init__(self) -> None:
+        self.layers = tuple(self.targets)
+
+    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        if self.form == "relative":
+            values = [relative_sq_error(gram(feats[k]), t) for k, t in self.targets.items()]
+        else:
+            values = [mse(gram(feats[k], normalise=False), t) for k, t in self.targets.items()]
+        return _reduce(values, self.layer_weights or [1.0] * len(values))
+
+
+@dataclass
+class TVTerm(Term):
+    kind: str = "l2"
+    name: str = "tv"
+    layers: tuple[str, ...] = field(default=())
+
+    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        return total_variation(image, self.kind)
+
+
+def style_targets(per_style: Sequence[Features], blend: Sequence[float], form: str) -> dict[str, torch.Tensor]:
+    """Blend several style images into one Gram target per layer.
+
+    sum_i w_i ||G - G_i||^2 differs from (sum w) ||G - mean_w G_i||^2 only by a constant, so a weighted
+    mean of Grams gives the same optimum as summing one loss per style, at the cost of one.
+    """
+    if len(per_style) != len(blend):
+        raise ValueError(f"{len(per_style)} style images but {len(blend)} blend weights")
+    if any(w < 0 for w in blend) or sum(blend) <= 0:
+        raise ValueError(f"style blend weights must be non-negative and not all zero, got {list(blend)}")
+    total = float(sum(blend))
+    out: dict[str, torch.Tensor] = {}
+    for layer in per_style[0]:
+        grams = [gram(f[layer], normalise=form == "relative") for f in per_style]
+        out[layer] = sum(w / total * g for w, g in zip(blend, grams))
+    return out
+
+
+@dataclass
+class TemporalTerm(Term):
+    """Ruder et al. 2016's short-term temporal loss: stay close to the previous stylised frame warped
+    into this one, on the pixels the optical flow can be trusted for (mask 1; occlusions and motion
+    boundaries 0).
+
+    Normalised like their 1/D sum c (x - w)^2 (D = all pixel values, so each trusted pixel pulls the same
+    whatever the mask's size), with differences measured in units of `scale` pixel levels so that a
+    weight around 1 balances the default relative content and style terms.
+    """
+
+    target: torch.Tensor  # (1, 3, H, W) pixel space: the warped previous stylised frame
+    mask: torch.Tensor  # (1, 1, H, W) in [0, 1]
+    scale: float = 25.5
+    name: str = "temporal"
+    layers: tuple[str, ...] = field(default=())
+
+    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        diff = (image.float() - self.target.float()) / self.scale
+        return (diff.pow(2) * self.mask).mean()

@@ -1,0 +1,102 @@
+"""VGG feature extractors with named layers, cut after the deepest layer a run needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+# Channel counts per conv layer; "M" is a pooling layer. Same order as torchvision, so the
+# state-dict keys (features.N.weight) line up with torchvision's and with our weight files.
+CONFIGS: dict[str, list[int | str]] = {
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+
+
+def layer_names(arch: str) -> list[str]:
+    """Names of every module in `features`, in order: conv1_1, relu1_1, ..., pool5."""
+    names, block, idx = [], 1, 1
+    for item in CONFIGS[arch]:
+        if item == "M":
+            names.append(f"pool{block}")
+            block, idx = block + 1, 1
+        else:
+            names += [f"conv{block}_{idx}", f"relu{block}_{idx}"]
+            idx += 1
+    return names
+
+
+def conv_layers(arch: str) -> list[str]:
+    return [n for n in layer_names(arch) if n.startswith("conv")]
+
+
+class VGGFeatures(nn.Module):
+    """The conv stack of a VGG network; `forward` returns the activations of the layers asked for.
+
+    Only the modules up to the deepest requested layer are kept, so a run that stops at relu4_2 never
+    pays for conv4_3 and block 5.
+    """
+
+    def __init__(self, arch: str = "vgg16", pooling: str = "max",
+                 last_layer: str | None = None) -> None:
+        super().__init__()
+        if arch not in CONFIGS:
+            raise ValueError(f"unknown network {arch!r}; choose one of {sorted(CONFIGS)}")
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
+        self.arch, self.pooling = arch, pooling
+        all_names = layer_names(arch)
+        if last_layer is not None and last_layer not in all_names:
+            raise ValueError(f"{arch} has no layer {last_layer!r}; its layers are {', '.join(all_names)}")
+        keep = len(all_names) if last_layer is None else all_names.index(last_layer) + 1
+        modules: list[nn.Module] = []
+        in_ch = 3
+        for item in CONFIGS[arch]:
+            if item == "M":
+                modules.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
+            else:
+                modules += [nn.Conv2d(in_ch, int(item), 3, padding=1), nn.ReLU(inplace=False)]
+                in_ch = int(item)
+        self.names = all_names[:keep]
+        self.features = nn.Sequential(*modules[:keep])
+
+    def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Load `features.N.*` tensors, ignoring layers past the cut; upcasts float16 files."""
+        own = self.state_dict()
+        missing = [k for k in own if k not in state_dict]
+        if missing:
+            raise ValueError(f"weights lack {len(missing)} tensors this {self.arch} needs, e.g. {missing[0]}")
+        for key, param in own.items():
+            value = state_dict[key]
+            if tuple(value.shape) != tuple(param.shape):
+                raise ValueError(
+                    f"weight {key} has shape {tuple(value.shape)} but {self.arch} needs {tuple(param.shape)};"
+                    " is this a different network's file?")
+            param.copy_(value.to(param.dtype))
+
+    def forward(self, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        wanted = set(layers)
+        unknown = wanted - set(self.names)
+        if unknown:
+            raise ValueError(f"layers {sorted(unknown)} are not in this network (cut at {self.names[-1]})")
+        out: dict[str, torch.Tensor] = {}
+        for name, module in zip(self.names, self.features):
+            x = module(x)
+            if name in wanted:
+                out[name] = x
+                if len(out) == len(wanted):
+                    break
+        return out
+
+
+def deepest(arch: str, layers: Iterable[str]) -> str:
+    """The deepest of `layers` in `arch`'s order: where the network can be cut."""
+    order = layer_names(arch)
+    layers = list(layers)
+    for name in layers:
+        if name not in order:
+            raise ValueError(f"{arch} has no layer {name!r}; its layers are {', '.join(order)}")
+    return max(layers, key=order.index)

@@ -1,0 +1,304 @@
+"""The engine: targets prepared once, then gradient steps on the pixels of the mixed image.
+
+Everything image-specific (content, styles, init, extra loss terms) is an input, so the pyramid, video
+frames and future features reuse the same loop. Precision and device are decided here, in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from . import images
+from .losses import ContentTerm, StyleTerm, Term, TVTerm, style_targets
+from .models import VGGFeatures, deepest
+from .presets import DEFAULT, Config
+from .weights import LoadedWeights, load_weights
+
+
+@dataclass
+class Step:
+    """What a callback sees after each iteration."""
+
+    iteration: int  # iterations done so far, over all pyramid levels
+    total: int  # iterations planned in all
+    loss: float  # combined loss; for balanced runs, with the first step's adjustment values
+    losses: dict[str, float]  # each term's raw value
+    adjustments: dict[str, float] | None  # the seed's 1/(loss + 1e-10), when balancing
+    level: int  # pyramid level (0 = coarsest); single-scale runs only have level 0
+    image: torch.Tensor  # the current mixed image, pixel space; do not modify
+
+
+@dataclass
+class Result:
+    image: Image.Image
+    tensor: torch.Tensor
+    iterations: int
+    interrupted: bool
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+Callback = Callable[[Step], None]
+ImageInput = "str | Path | Image.Image"
+
+
+def _fingerprint(img: Image.Image) -> bytes:
+    """Identity of an image's pixels, so equal style images share cached targets across calls."""
+    return hashlib.blake2b(img.tobytes(), digest_size=16).digest() + repr(img.size).encode()
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def cpu_has_bf16() -> bool:
+    """True where the CPU runs bfloat16 matrix work natively (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def pick_precision(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "float32":
+        return torch.float32
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision != "auto":
+        raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_bf16() else torch.float32
+
+
+class Stylizer:
+    """A configured style-transfer engine; reuse one across images or video frames.
+
+    >>> s = Stylizer(presets.get("default").with_(size=256))
+    >>> result = s.run("photo.jpg", ["starry.jpg"], callback=print)
+    """
+
+    def __init__(self, config: Config = DEFAULT, *, weights: str | Path | LoadedWeights | None = None,
+                 device: str | torch.device | None = None) -> None:
+        self.config = config
+        self.device = pick_device(device)
+        self.dtype = pick_precision(config.precision, self.device)
+        loaded = weights if isinstance(weights, LoadedWeights) else load_weights(weights)
+        if loaded.arch != config.arch:
+            raise ValueError(f"the weights {loaded.source} are {loaded.arch} but the run asks for "
+                             f"{config.arch}; pass matching --weights or --arch")
+        self.prep = loaded.preprocessing
+        layers = (*config.content_layers, *config.style_layers)
+        net = VGGFeatures(config.arch, config.pooling, last_layer=deepest(config.arch, layers))
+        try:
+            net.load_weights(loaded.state_dict)
+        except ValueError as exc:
+            raise ValueError(f"{loaded.source}: {exc}") from None
+        self.net = net.eval().requires_grad_(False).to(self.device)
+        if self.device.type == "cuda" or self.dtype == torch.bfloat16:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self._style_cache: dict[tuple, dict[str, torch.Tensor]] = {}
+
+    # --- features ---------------------------------------------------------------------------------
+
+    def features(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        x = self.prep(pixels)
+        if self.net.features[0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            return self.net(x, layers)
+
+    def _style_grams(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
+                     content: Image.Image) -> dict[str, torch.Tensor]:
+        """Gram targets, cached: a video's frames or a pyramid rerun pay for them once."""
+        c = self.config
+        size = c.style_size or max(2, round(longest * c.style_scale))
+        key = (tuple(_fingerprint(s) for s in styles), tuple(blend), size,
+               _fingerprint(content) if c.preserve_colors == "histogram" else None)
+        if key not in self._style_cache:
+            feats = []
+            content_t = images.to_tensor(content, self.device)
+            for style in styles:
+                t = images.to_tensor(images.fit(style, size), self.device)
+                if c.preserve_colors == "histogram":
+                    t = images.match_histogram(t, content_t)
+                with torch.no_grad():
+                    feats.append({k: v.float() for k, v in self.features(t, c.style_layers).items()})
+            self._style_cache[key] = style_targets(feats, blend, c.loss_form)
+        return self._style_cache[key]
+
+    def terms(self, content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequence[float],
+              content_image: Image.Image) -> list[tuple[Term, float]]:
+        """The weighted loss terms for one output size (content already at that size)."""
+        c = self.config
+        pools = sum(name.startswith("pool") for name in self.net.names)
+        if min(content.shape[-2:]) < 2 ** pools:
+            raise ValueError(f"the image is {content.shape[-1]}x{content.shape[-2]} pixels but layer "
+                             f"{self.net.names[-1]} needs at least {2 ** pools} on each side; use a larger "
+                             f"--size or shallower layers")
+        with torch.no_grad():
+            content_feats = {k: v.float() for k, v in self.features(content, c.content_layers).items()}
+        grams = self._style_grams(styles, blend, max(content.shape[-2:]), content_image)
+        terms: list[tuple[Term, float]] = [
+            (ContentTerm(content_feats, form=c.loss_form), c.content_weight),
+            (StyleTerm(grams, form=c.loss_form, layer_weights=c.style_layer_weights), c.style_weight),
+        ]
+        if c.tv_weight:
+            terms.append((TVTerm(kind=c.tv_kind), c.tv_weight))
+        return terms
+
+    # --- the run ----------------------------------------------------------------------------------
+
+    def initial(self, init: str | Path | Image.Image | torch.Tensor, content: torch.Tensor,
+                styles: Sequence[Image.Image], generator: torch.Generator) -> torch.Tensor:
+        h, w = content.shape[-2:]
+        if isinstance(init, torch.Tensor):
+            return images.resize_tensor(init.to(self.device, torch.float32), (h, w)).clone()
+        if isinstance(init, Image.Image):
+            return images.to_tensor(init.resize((w, h), Image.LANCZOS), self.device)
+        if init == "content":
+            return content.clone()
+        if init == "noise":
+            lo, hi = self.config.noise
+            noise = torch.rand((1, 3, h, w), generator=generator) * (hi - lo) + lo
+            return noise.to(self.device)
+        if init == "style":
+            return images.to_tensor(styles[0].resize((w, h), Image.LANCZOS), self.device)
+        return images.to_tensor(images.load(init).resize((w, h), Image.LANCZOS), self.device)
+
+    def levels(self, content: Image.Image) -> list[tuple[int, int]]:
+        """(longest side, iterations) for each pyramid level, finest last."""
+        c = self.config
+        longest = c.size or max(content.size)
+        if len(c.pyramid) != len(c.pyramid_iterations):
+            raise ValueError("pyramid and pyramid_iterations need one entry per level")
+        plan = [(max(16, round(longest * f)), n) for f, n in zip(c.pyramid, c.pyramid_iterations)]
+        return plan + [(longest, c.iterations)]
+
+    def run(self, content: ImageInput, styles: ImageInput | Sequence[ImageInput], *,
+            style_blend: Sequence[float] | None = None,
+            init: str | Path | Image.Image | torch.Tensor | None = None,
+            extra_terms: Sequence[tuple[Term, float]] = (), callback: Callback | None = None,
+            seed: int | None = None) -> Result:
+        """Stylise `content` with `styles`; returns the best image found (also when interrupted).
+
+        `init` overrides the config's; `extra_terms` are added to the loss at the finest level (video's
+        temporal term is one). Ctrl-C stops early and still returns the best image so far.
+        """
+        c = self.config
+        content_img = images.load(content)
+        style_list = [styles] if isinstance(styles, (str, Path, Image.Image)) else list(styles)
+        if not style_list:
+            raise ValueError("give at least one style image")
+        style_imgs = [images.load(s) for s in style_list]
+        blend = list(style_blend) if style_blend is not None else [1.0] * len(style_imgs)
+        generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
+        plan = self.levels(content_img)
+        total = sum(n for _, n in plan)
+        start, done, history = time.perf_counter(), 0, []
+        x: torch.Tensor | None = None
+        best: tuple[float, torch.Tensor] | None = None
+        interrupted = False
+        try:
+            for level, (longest, iterations) in enumerate(plan):
+                target = images.to_tensor(images.fit(content_img, longest), self.device)
+                terms = self.terms(target, style_imgs, blend, content_img)
+                if level == len(plan) - 1:
+                    terms += list(extra_terms)
+                if x is None:
+                    x = self.initial(init if init is not None else c.init, target, style_imgs, generator)
+                else:
+                    x = images.resize_tensor(x, tuple(target.shape[-2:]))
+                best = None  # a coarser level's image is not a candidate at this size
+                for step in self._optimise(x, terms, iterations):
+                    done += 1
+                    history.append({"loss": step.loss, **step.losses})
+                    # balanced losses are rescaled every step, so their values do not rank images
+                    if best is None or c.balance or step.loss <= best[0]:
+                        best = (step.loss, step.image.detach().clone())
+                    if callback is not None:
+                        step.iteration, step.total, step.level = done, total, level
+                        callback(step)
+                x = best[1] if best else x
+        except KeyboardInterrupt:
+            interrupted = True
+        if best is None:
+            if x is None:
+                raise KeyboardInterrupt
+            best = (math.inf, x.detach())
+        final_size = images.fit(content_img, plan[-1][0]).size[::-1]
+        out = images.resize_tensor(best[1], final_size).clamp(0, 255)
+        if c.preserve_colors == "luminance":
+            out = images.luminance_transfer(out, images.to_tensor(content_img, self.device))
+        return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history)
+
+    def _optimise(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int):
+        """Yield a `Step` after each iteration (image and losses as of the start of that step)."""
+        c = self.config
+        layers = sorted({layer for term, _ in terms for layer in term.layers})
+        x = x.detach().clone().requires_grad_(True)
+        previous: dict[str, float] = {}
+
+        def objective() -> tuple[torch.Tensor, dict[str, float], dict[str, float] | None, float]:
+            feats = self.features(x, layers)
+            values = {term.name: term(feats, x) for term, _ in terms}
+            raw = {k: v.item() for k, v in values.items()}
+            if any(not math.isfinite(v) for v in raw.values()):
+                raise FloatingPointError(
+                    f"the loss became NaN or infinite ({raw}); lower --lr or the loss weights")
+            adjust = None
+            factor = dict.fromkeys(values, 1.0)
+            if c.balance:
+                # The seed's "adjustment values" 1/(loss + 1e-10). As in the notebook's TensorFlow graph,
+                # the combined loss reads the values assigned on the previous step (1e-10 before the
+                # first assignment) while this step's new values are computed and reported.
+                adjust = {k: 1.0 / (v + 1e-10) for k, v in raw.items()}
+                factor = dict(previous) or dict.fromkeys(values, 1e-10)
+                previous.update(adjust)
+            total = sum(w * factor[t.name] * values[t.name] for t, w in terms)
+            return total, raw, adjust, total.item()
+
+        if c.optimizer == "lbfgs":
+            opt = torch.optim.LBFGS([x], lr=1, max_iter=1, history_size=100,
+                                    tolerance_grad=-1, tolerance_change=-1)
+            info: dict = {}
+
+            def closure() -> torch.Tensor:
+                opt.zero_grad(set_to_none=False)
+                total, raw, adjust, shown = objective()
+                total.backward()
+                info.update(raw=raw, adjust=adjust, shown=shown, image=x.detach().clone())
+                return total
+
+            for _ in range(iterations):
+                opt.step(closure)
+                yield Step(0, 0, info["shown"], info["raw"], info["adjust"], 0, info["image"])
+        elif c.optimizer in ("adam", "gd"):
+            opt = torch.optim.Adam([x], lr=c.lr) if c.optimizer == "adam" else None
+            for _ in range(iterations):
+                if x.grad is not None:
+                    x.grad = None
+                total, raw, adjust, shown = objective()
+                image = x.detach().clone()
+                total.backward()
+                with torch.no_grad():
+                    if opt is not None:
+                        opt.step()
+                    else:  # the seed: a step of `lr` pixels per unit of gradient spread, then clip
+                        g = x.grad
+                        x -= g * (c.lr / (g.float().std(unbiased=False) + 1e-8))
+                    x.clamp_(0, 255)
+                yield Step(0, 0, shown, raw, adjust, 0, image)
+        else:
+            raise ValueError(f"optimizer must be lbfgs, adam or gd, not {c.optimizer!r}")

@@ -1,0 +1,532 @@
+"""Video style transfer without flicker (Ruder, Dosovitskiy and Brox, "Artistic style transfer for
+videos", 2016), on top of the image engine.
+
+Each frame after the first starts from the previous stylised frame warped by the optical flow of the
+input, and a temporal loss keeps the pixels the flow can be trusted for close to that warped frame.
+Frames are decoded and written one at a time (memory does not grow with the clip), finished frames are
+kept as PNGs in a work folder next to the output so an interrupted run resumes, and the MP4 is encoded
+at the end with the source's audio, into a temporary file renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import images
+from .losses import TemporalTerm
+from .presets import DEFAULT, Config
+
+FLOW_METHODS = ("dis", "dis-fast", "farneback")
+FRAME_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
+LATER_FRACTION = 0.5  # later frames get this share of the first frame's iterations (see the benchmark)
+MANIFEST = "manifest.json"
+
+
+class VideoError(images.ImageError):
+    """A user-facing problem with a video file: the message names the file and what to do."""
+
+
+# --- ffmpeg -----------------------------------------------------------------------------------------
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary bundled with imageio-ffmpeg (or the one IMAGEIO_FFMPEG_EXE points to)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise VideoError("video needs the imageio-ffmpeg package: pip install 'brushwork[video]'") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise VideoError("video needs OpenCV: pip install 'brushwork[video]'") from None
+    return cv2
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the rest of the pipeline needs to know about an input, from one ffmpeg probe."""
+
+    path: Path
+    width: int  # as displayed (rotation applied)
+    height: int
+    fps: Fraction
+    frames: int | None  # None when it could not be counted cheaply
+    audio: str | None  # codec of the first audio stream, None when there is none
+    folder: bool = False  # a folder of numbered frames rather than a video file
+
+
+_NTSC = [Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120)]
+
+
+def _parse_fps(text: str) -> Fraction:
+    """ffmpeg prints rates rounded ("29.97"); map them back to the exact NTSC fractions."""
+    value = float(text[:-1]) * 1000 if text.endswith("k") else float(text)
+    for exact in _NTSC:
+        if abs(value - float(exact)) < 0.006:
+            return exact
+    return Fraction(value).limit_denominator(1000)
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    """Images in a folder, in natural order (frame2 before frame10)."""
+    def key(p: Path) -> list:
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name.lower())]
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS and p.is_file()),
+                  key=key)
+
+
+def probe(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
+    """Size, frame rate, frame count and audio codec of a video file or a folder of frames.
+
+    `fps` overrides the probed rate (a folder of frames has none; 25 is assumed).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file or folder; check the path")
+    if path.is_dir():
+        files = _frame_files(path)
+        if not files:
+            raise VideoError(f"{path}: folder has no frames (no {', '.join(sorted(FRAME_EXTENSIONS))} "
+                             f"files); give a video file or a folder of numbered images")
+        first = images.load(files[0])
+        rate = Fraction(fps).limit_denominator(1001) if fps else Fraction(25)
+        return VideoInfo(path, first.width, first.height, rate, len(files), None, folder=True)
+
+    exe = ffmpeg_exe()
+    out = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path)],
+                         capture_output=True, text=True, errors="replace").stderr
+    video = re.search(r"Stream #\S+.*?: Video: (\w+).*?, (\d{1,5})x(\d{1,5})", out)
+    if "Input #0" not in out or video is None:
+        if "Input #0" in out:
+            raise VideoError(f"{path}: has no video stream (only {_stream_kinds(out)}); give a video file")
+        reason = out.strip().splitlines()[-1] if out.strip() else "unknown format"
+        raise VideoError(f"{path}: not a video ffmpeg can read ({reason}); use an MP4, WebM, MOV, GIF "
+                         f"or a folder of frames")
+    width, height = int(video.group(2)), int(video.group(3))
+    rotation = re.search(r"rotation of (-?[\d.]+) degrees", out)
+    if rotation and round(abs(float(rotation.group(1)))) % 180 == 90:
+        width, height = height, width
+    if fps:
+        rate = Fraction(fps).limit_denominator(1001)
+    else:
+        line = out[video.start():].splitlines()[0]
+        found = re.search(r", ([\d.]+k?) fps", line) or re.search(r", ([\d.]+k?) tbr", line)
+        rate = _parse_fps(found.group(1)) if found else Fraction(25)
+        if rate <= 0 or rate > 1000:
+            rate = Fraction(25)
+    audio = re.search(r"Stream #\S+.*?: Audio: (\w+)", out)
+    return VideoInfo(path, width, height, rate, _count_frames(exe, path), audio.group(1) if audio else None)
+
+
+def _stream_kinds(out: str) -> str:
+    kinds = sorted(set(re.findall(r"Stream #\S+.*?: (\w+):", out)))
+    return ", ".join(k.lower() for k in kinds) or "no streams"
+
+
+def _count_frames(exe: str, path: Path) -> int | None:
+    """Count video packets by stream copy: fast (no decoding), exact for the usual codecs."""
+    run = subprocess.run([exe, "-hide_banner", "-nostdin", "-nostats", "-i", str(path), "-map", "0:v:0",
+                          "-c", "copy", "-f", "null", "-", "-progress", "pipe:1"],
+                         capture_output=True, text=True, errors="replace")
+    counts = re.findall(r"^frame=(\d+)", run.stdout, re.M)
+    return int(counts[-1]) if run.returncode == 0 and counts else None
+
+
+def frame_size(info: VideoInfo, longest: int | None) -> tuple[int, int]:
+    """(width, height) to stylise at: longest side `longest`, aspect kept, both even (H.264 4:2:0)."""
+    w, h = info.width, info.height
+    scale = 1.0 if longest is None else longest / max(w, h)
+    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+
+
+def read_frames(info: VideoInfo, size: tuple[int, int]) -> Iterator[np.ndarray]:
+    """Yield the frames as (H, W, 3) uint8 RGB arrays at `size`, one at a time (ffmpeg decodes and scales).
+
+    Raises VideoError if no frame can be decoded or the decoder fails part-way.
+    """
+    w, h = size
+    if info.folder:
+        for file in _frame_files(info.path):
+            img = images.load(file)
+            yield np.asarray(img if img.size == (w, h) else img.resize((w, h), Image.LANCZOS))
+        return
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(info.path), "-map", "0:v:0",
+           "-vf", f"scale={w}:{h}:flags=lanczos+accurate_rnd+full_chroma_int,setsar=1",
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    frame_bytes = w * h * 3
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, bufsize=frame_bytes)
+        count = 0
+        try:
+            while True:
+                buf = _read_exactly(proc.stdout, frame_bytes)
+                if not buf:
+                    break
+                count += 1
+                yield np.frombuffer(buf, np.uint8).reshape(h, w, 3).copy()
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        err.seek(0)
+        message = err.read().decode(errors="replace").strip()
+    if proc.returncode != 0 or count == 0:
+        detail = message.splitlines()[-1] if message else "no frames decoded"
+        what = "has no frames" if count == 0 and not message else "could not be decoded"
+        raise VideoError(f"{info.path}: {what} ({detail}) after {count} frames; re-encode it, e.g. "
+                         f"ffmpeg -i {info.path.name} -c:v libx264 -pix_fmt yuv420p fixed.mp4")
+
+
+def _read_exactly(stream, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks) if got == n else b""
+
+
+# --- optical flow, warping, occlusions ----------------------------------------------------------------
+
+def flow(prev: np.ndarray, next: np.ndarray, method: str = "dis") -> np.ndarray:
+    """Dense flow (H, W, 2) in pixels, OpenCV's convention: prev(x) ~ next(x + flow(x)).
+
+    So `warp(next, flow(prev, next))` lines `next` up with `prev`. Inputs are RGB or grey uint8 arrays.
+    "dis" is DIS at its medium preset (accurate and fast on a CPU), "dis-fast" its fast preset,
+    "farneback" the classic polynomial-expansion method.
+    """
+    cv2 = _cv2()
+    a, b = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) if f.ndim == 3 else f for f in (prev, next))
+    if method in ("dis", "dis-fast"):
+        preset = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM if method == "dis" else cv2.DISOPTICAL_FLOW_PRESET_FAST
+        return cv2.DISOpticalFlow_create(preset).calc(a, b, None)
+    if method == "farneback":
+        return cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=5, winsize=15,
+                                            iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+    raise ValueError(f"flow method must be one of {', '.join(FLOW_METHODS)}, not {method!r}")
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample `image` at x + flow(x) (bilinear; borders repeat): out(x) = image(x + flow(x)).
+
+    Integer flows land on pixel centres, so a known integer translation is undone exactly.
+    """
+    cv2 = _cv2()
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x = gx + flow[..., 0].astype(np.float32)
+    map_y = gy + flow[..., 1].astype(np.float32)
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def occlusion_mask(fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
+    """Pixels of the current frame whose warped history can be trusted (Ruder et al. 2016, eqs. 4-5).
+
+    `bwd` is the flow from the current frame to the previous one (the one used to warp: current(x) ~
+    previous(x + bwd(x))) and `fwd` the flow from the previous frame to the current one. Returns an
+    (H, W) float32 array: 0 where forward and backward flow disagree (disocclusions), at motion
+    boundaries, and where x + bwd(x) leaves the frame; 1 elsewhere.
+    """
+    cv2 = _cv2()
+    h, w = bwd.shape[:2]
+    fwd_back = warp(fwd.astype(np.float32), bwd)  # the forward flow at the point each pixel came from
+    total = bwd + fwd_back
+    inconsistent = (total ** 2).sum(-1) > 0.01 * ((bwd ** 2).sum(-1) + (fwd_back ** 2).sum(-1)) + 0.5
+    du = [cv2.Sobel(bwd[..., c].astype(np.float32), cv2.CV_32F, dx, dy, ksize=1) * 0.5
+          for c in (0, 1) for dx, dy in ((1, 0), (0, 1))]
+    grad_sq = sum(g ** 2 for g in du)
+    boundary = grad_sq > 0.01 * (bwd ** 2).sum(-1) + 0.002
+    gx, gy = np.meshgrid(np.arange(w), np.arange(h))
+    tx, ty = gx + bwd[..., 0], gy + bwd[..., 1]
+    outside = (tx < 0) | (tx > w - 1) | (ty < 0) | (ty > h - 1)
+    return (~(inconsistent | boundary | outside)).astype(np.float32)
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+@dataclass
+class FrameDone:
+    """What a callback sees after each frame is stylised and written."""
+
+    index: int  # 0-based frame number
+    total: int | None  # frames in the clip (None if unknown)
+    path: Path  # the frame's PNG in the work folder
+    iterations: int
+    seconds: float
+    reliable: float  # fraction of pixels the temporal loss covered (0 for the first/independent frames)
+
+
+@dataclass
+class VideoResult:
+    output: Path
+    frames: int
+    fps: Fraction
+    size: tuple[int, int]
+    audio: bool  # an audio track was copied
+    seconds: float  # wall time of this call (resumed frames excluded)
+    stylised: int  # frames stylised by this call (fewer than `frames` after a resume)
+
+
+def work_folder(output: str | os.PathLike) -> Path:
+    """Where finished frames wait for the encoder: `out.mp4.frames/` next to the output."""
+    output = Path(output)
+    return output.with_name(output.name + ".frames")
+
+
+def check_output(output: str | os.PathLike) -> Path:
+    """Fail before minutes of work if the video cannot be written."""
+    path = Path(output)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise VideoError(f"{path}: folder {folder} does not exist; create it or choose another output path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise VideoError(f"{path}: folder {folder} is not writable; choose another output path")
+    if path.suffix.lower() not in OUTPUT_FORMATS:
+        raise VideoError(f"{path}: the output must be {', '.join(OUTPUT_FORMATS)} (H.264 video), "
+                         f"not {path.suffix or 'no extension'!r}")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a folder; choose a file name such as out.mp4")
+    return path
+
+
+def _style_id(img: Image.Image) -> str:
+    return hashlib.blake2b(img.tobytes() + repr(img.size).encode(), digest_size=12).hexdigest()
+
+
+def _settings(info: VideoInfo, styles: Sequence[Image.Image], style_blend: Sequence[float] | None,
+              config: Config, size: tuple[int, int], temporal_weight: float, first: int, later: int,
+              flow_method: str, seed: int | None, weights: object) -> dict:
+    """Everything that changes a frame's pixels; resume refuses to mix frames made with other settings."""
+    stat = info.path.stat()
+    source = {"path": str(info.path.resolve()), "frames": info.frames}
+    if not info.folder:
+        source.update(bytes=stat.st_size, mtime=int(stat.st_mtime))
+    return {
+        "version": 1, "input": source, "styles": [_style_id(s) for s in styles],
+        "style_blend": list(style_blend) if style_blend is not None else None,
+        "config": json.loads(json.dumps(dataclasses.asdict(config))), "size": list(size),
+        "fps": str(info.fps), "temporal_weight": temporal_weight, "first_iterations": first,
+        "later_iterations": later, "flow_method": flow_method, "seed": seed,
+        "weights": None if weights is None else str(getattr(weights, "source", weights)),
+    }
+
+
+def _frame_path(work: Path, index: int) -> Path:
+    return work / f"{index:06d}.png"
+
+
+def _prepare_work(work: Path, settings: dict, resume: bool, output: Path) -> int:
+    """Create or reopen the work folder; returns how many leading frames are already done."""
+    manifest = work / MANIFEST
+    if work.exists():
+        if not resume:
+            raise VideoError(f"{work}: holds frames of an earlier run of {output.name}; pass --resume "
+                             f"(resume=True) to continue it, or delete the folder to start over")
+        if not manifest.is_file():
+            raise VideoError(f"{work}: has no {MANIFEST}, so its frames cannot be trusted; delete the "
+                             f"folder to start over")
+        try:
+            old = json.loads(manifest.read_text())
+        except (OSError, ValueError) as exc:
+            raise VideoError(f"{manifest}: unreadable ({exc}); delete {work} to start over") from None
+        diff = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+        if diff:
+            raise VideoError(f"{work}: was made with other settings ({', '.join(diff)} differ); rerun "
+                             f"with the same options to resume, or delete the folder to start over")
+        done = 0
+        while _frame_path(work, done).is_file():
+            done += 1
+        return done
+    work.mkdir()
+    _write_json(manifest, settings)
+    return 0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _temporal(frame: np.ndarray, prev_frame: np.ndarray, prev_out: np.ndarray, method: str,
+              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The previous stylised frame warped into this one, and the mask of pixels to hold it at."""
+    bwd = flow(frame, prev_frame, method)
+    fwd = flow(prev_frame, frame, method)
+    warped = warp(prev_out.astype(np.float32), bwd)
+    mask = occlusion_mask(fwd, bwd)
+    target = torch.from_numpy(warped).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+    return target, torch.from_numpy(mask)[None, None].to(device)
+
+
+def stylize_video(input: str | os.PathLike, styles: str | os.PathLike | Image.Image | Sequence,
+                  output: str | os.PathLike, *, config: Config = DEFAULT,
+                  style_blend: Sequence[float] | None = None, temporal_weight: float = 1.0,
+                  first_iterations: int | None = None, later_iterations: int | None = None,
+                  flow_method: str = "dis", resume: bool = False, keep_frames: bool = False,
+                  max_frames: int | None = None, fps: float | None = None,
+                  callback: Callable[[FrameDone], None] | None = None, progress: bool = False,
+                  weights: object = None, device: str | torch.device | None = None,
+                  seed: int | None = None, stylizer: object = None) -> VideoResult:
+    """Stylise every frame of `input` (a video file or a folder of frames) and write an H.264 MP4.
+
+    temporal_weight: weight of Ruder et al.'s temporal loss; 0 stylises each frame independently (every
+        frame then starts from `config.init` with `first_iterations`), for comparison.
+    first_iterations: iterations for the first frame (default `config.iterations`); later_iterations:
+        for the others, which start from the warped previous result (default half the first's).
+    resume: continue a run that stopped, reusing the finished frames in `work_folder(output)`.
+    keep_frames: keep the work folder (the stylised PNGs) after the video is written.
+    max_frames: stop after this many frames (the audio is cut to match).
+    fps: frame rate to use instead of the probed one (a folder of frames defaults to 25).
+    callback: called with a `FrameDone` after each frame is written; progress: draw a tqdm bar.
+    stylizer: an existing `Stylizer` to reuse (its config is swapped per frame); else one is made.
+    """
+    from .optimise import Stylizer
+
+    start = time.perf_counter()
+    output = check_output(output)
+    if flow_method not in FLOW_METHODS:
+        raise ValueError(f"flow method must be one of {', '.join(FLOW_METHODS)}, not {flow_method!r}")
+    if temporal_weight < 0:
+        raise ValueError(f"temporal weight must be 0 or more, not {temporal_weight}")
+    info = probe(input, fps)
+    if Path(input).resolve() == output.resolve():
+        raise VideoError(f"{output}: is also the input; choose another output path")
+    style_list = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
+    if not style_list:
+        raise ValueError("give at least one style image")
+    style_imgs = [images.load(s) for s in style_list]
+    size = frame_size(info, config.size)
+    first = first_iterations if first_iterations is not None else config.iterations
+    later = later_iterations if later_iterations is not None else max(1, round(first * LATER_FRACTION))
+    if first < 1 or later < 1:
+        raise ValueError("iterations per frame must be at least 1")
+    base = config.with_(size=max(size))
+    later_config = base.with_(iterations=later, pyramid=(), pyramid_iterations=())  # start from warped
+    first_config = base.with_(iterations=first)
+    total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
+
+    if stylizer is None:
+        stylizer = Stylizer(base, weights=weights, device=device)
+    settings = _settings(info, style_imgs, style_blend, base, size, temporal_weight, first, later,
+                         flow_method, seed, weights)
+    work = work_folder(output)
+    created = not work.exists()
+    done = _prepare_work(work, settings, resume, output)
+    if total is not None and done > total:
+        done = total
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=total, initial=done, unit="frame", dynamic_ncols=True)
+    stylised = 0
+    count = done
+    try:
+        prev_frame: np.ndarray | None = None
+        prev_out: np.ndarray | None = None
+        for index, frame in enumerate(read_frames(info, size)):
+            if max_frames is not None and index >= max_frames:
+                break
+            count = index + 1
+            if index < done:
+                if index == done - 1:  # the last finished frame: what the next one is warped from
+                    prev_out = np.asarray(images.load(_frame_path(work, index)), dtype=np.float32)
+                prev_frame = frame
+                continue
+            t0 = time.perf_counter()
+            extra, init, reliable = [], None, 0.0
+            if temporal_weight > 0 and prev_frame is not None and prev_out is not None:
+                target, mask = _temporal(frame, prev_frame, prev_out, flow_method, stylizer.device)
+                reliable = float(mask.mean())
+                extra = [(TemporalTerm(target, mask), temporal_weight)]
+                init, stylizer.config = target, later_config
+            else:
+                stylizer.config = first_config
+            if stylizer.config.preserve_colors == "histogram":
+                stylizer._style_cache.clear()  # keyed by each frame's pixels: would grow with the clip
+
+            def step(s, _index=index) -> None:
+                if bar is not None:
+                    bar.set_postfix_str(f"frame {_index} it {s.iteration}/{s.total}")
+
+            result = stylizer.run(Image.fromarray(frame), style_imgs, style_blend=style_blend, init=init,
+                                  extra_terms=extra, callback=step, seed=seed)
+            if result.interrupted:
+                raise KeyboardInterrupt  # a half-finished frame is not saved; --resume redoes it
+            path = images.save(result.image, _frame_path(work, index))
+            prev_frame, prev_out = frame, np.asarray(result.image, dtype=np.float32)
+            stylised += 1
+            if bar is not None:
+                bar.update(1)
+            if callback is not None:
+                callback(FrameDone(index, total, path, result.iterations, time.perf_counter() - t0,
+                                   reliable))
+        if count == 0:
+            raise VideoError(f"{info.path}: has no frames; give a video with at least one frame")
+        audio = _encode(work, count, info, output, trimmed=info.frames is None or count < info.frames)
+    except BaseException:
+        if created and not any(work.glob("*.png")):
+            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if not keep_frames:
+        shutil.rmtree(work, ignore_errors=True)
+    return VideoResult(output, count, info.fps, size, audio, time.perf_counter() - start, stylised)
+
+
+def _encode(work: Path, frames: int, info: VideoInfo, output: Path, trimmed: bool) -> bool:
+    """Encode the PNGs to H.264/yuv420p at the source rate with the source's audio, atomically.
+
+    Returns whether an audio track was written. AAC audio is copied; other codecs are re-encoded to AAC
+    so the file plays in browsers.
+    """
+    has_audio = info.audio is not None and not info.folder
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
+           "-framerate", str(info.fps), "-start_number", "0", "-i", str(work / "%06d.png")]
+    if has_audio:
+        cmd += ["-i", str(info.path), "-map", "0:v:0", "-map", "1:a:0",
+                "-c:a", "copy" if info.audio == "aac" else "aac"]
+        if trimmed:
+            cmd += ["-t", f"{float(Fraction(frames) / info.fps):.6f}"]
+    cmd += ["-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18",
+            "-preset", "medium", "-movflags", "+faststart", "-f", OUTPUT_FORMATS[output.suffix.lower()]]
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
+    os.close(fd)
+    try:
+        run = subprocess.run(cmd + [tmp], capture_output=True, text=True, errors="replace")
+        if run.returncode != 0:
+            detail = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "unknown error"
+            raise VideoError(f"{output}: encoding failed ({detail}); the stylised frames are kept in "
+                             f"{work}, rerun with --resume to retry")
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return has_audio

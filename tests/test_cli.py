@@ -1,0 +1,106 @@
+"""The command line end to end: exit codes, messages, and no half-written outputs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from brushwork.cli import main
+
+FAST = ["--size", "40", "--iterations", "2", "--precision", "float32", "-q"]
+
+
+def test_stylize_writes_the_output_and_prints_its_path(tmp_path, content_path, style_path, capsys) -> None:
+    out = tmp_path / "out.png"
+    assert main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), *FAST]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert Image.open(out).size == (40, 27)
+
+
+def test_demo_uses_builtin_images(tmp_path, capsys) -> None:
+    out = tmp_path / "demo.jpg"
+    assert main(["demo", "-o", str(out), *FAST]) == 0
+    assert Image.open(out).size == (40, 40)
+
+
+def test_seed_preset_prints_adjustment_values(tmp_path, content_path, style_path, capsys) -> None:
+    args = ["stylize", str(content_path), "--style", str(style_path), "-o", str(tmp_path / "s.png"),
+            "--preset", "seed", "--size", "32", "--iterations", "11", "-q"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("Weight Adj. for Content:") == 2  # iterations 0 and 10, like the notebook
+    assert "Iteration: 0" in printed and "Iteration: 10" in printed
+
+
+def test_snapshots(tmp_path, content_path, style_path) -> None:
+    out = tmp_path / "o.png"
+    main(["stylize", str(content_path), "-s", str(style_path), "-o", str(out), *FAST[:2],
+          "--iterations", "4", "--snapshot-every", "2", "-q"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.00002.png", "o.00004.png", "o.png"]
+
+
+@pytest.mark.parametrize("case, match", [
+    ("missing_content", "no such file"),
+    ("text_style", "not an image"),
+    ("missing_folder", "does not exist"),
+    ("bad_extension", "extension"),
+    ("bad_weights", "neither a safetensors"),
+])
+def test_bad_input_is_one_clear_line_and_no_output(tmp_path, content_path, style_path, capsys,
+                                                   case: str, match: str) -> None:
+    content, style, out = str(content_path), str(style_path), tmp_path / "out.png"
+    extra: list[str] = []
+    if case == "missing_content":
+        content = str(tmp_path / "nope.jpg")
+    elif case == "text_style":
+        style = str(tmp_path / "style.jpg")
+        Path(style).write_text("not really a jpeg")
+    elif case == "missing_folder":
+        out = tmp_path / "no" / "such" / "out.png"
+    elif case == "bad_extension":
+        out = tmp_path / "out.xyz"
+    elif case == "bad_weights":
+        bad = tmp_path / "w.safetensors"
+        bad.write_bytes(b"garbage")
+        extra = ["--weights", str(bad)]
+    code = main(["stylize", content, "--style", style, "-o", str(out), *FAST, *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith("brushwork: error:") and match in err[0]
+    assert not out.exists()
+    assert not [p for p in tmp_path.rglob("*") if p.suffix in (".png", ".part", ".xyz")]
+
+
+def test_evaluate_prints_two_distances(tmp_path, content_path, style_path, capsys) -> None:
+    assert main(["evaluate", str(content_path), "--content", str(content_path), "--style", str(style_path)]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert lines[0].split() == ["content", "0.0000"]
+    assert float(lines[1].split()[1]) > 0.1
+
+
+def test_weights_list(capsys) -> None:
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "vgg16" in out and "bundled" in out and "vgg19" in out
+
+
+def test_ctrl_c_saves_the_best_image_so_far(tmp_path, content_path, style_path) -> None:
+    out = tmp_path / "out.png"
+    cmd = [sys.executable, "-m", "brushwork.cli", "stylize", str(content_path), "--style", str(style_path),
+           "-o", str(out), "--size", "40", "--iterations", "100000", "--snapshot-every", "1", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "out.00002.png").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "best image so far" in err
+    assert Image.open(out).size == (40, 27)
