@@ -82,6 +82,44 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cpu" and cpu_has_bf16() else torch.float32
 
 
+class LBFGS:
+    """Limited-memory BFGS without line search, one gradient evaluation per iteration.
+
+    torch.optim.LBFGS drops curvature pairs below an absolute threshold (y.s > 1e-10), which silently
+    freezes it when a scale-free loss has tiny pixel gradients; here the test is relative to |y|^2, and
+    the first step moves the largest pixel by `first_step` (pixel units) whatever the loss's scale.
+    """
+
+    def __init__(self, history: int = 100, first_step: float = 1.0) -> None:
+        self.history, self.first_step = history, first_step
+        self.pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / y.s)
+        self.last: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.gamma = torch.tensor(1.0)
+
+    def direction(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """The step to add to `x`, given the gradient `g` at `x` (both flat)."""
+        g = g.float()
+        if self.last is not None:
+            s, y = x - self.last[0], g - self.last[1]
+            ys, yy = torch.dot(y, s), torch.dot(y, y)
+            if ys > 1e-10 * yy:
+                self.pairs.append((s, y, 1.0 / ys))
+                self.pairs = self.pairs[-self.history:]
+                self.gamma = ys / yy
+        self.last = (x.clone(), g.clone())
+        if not self.pairs:
+            return -g * (self.first_step / g.abs().max().clamp_min(1e-30))
+        q, alphas = -g, []
+        for s, y, rho in reversed(self.pairs):
+            alpha = rho * torch.dot(s, q)
+            q -= alpha * y
+            alphas.append(alpha)
+        q *= self.gamma
+        for (s, y, rho), alpha in zip(self.pairs, reversed(alphas)):
+            q += s * (alpha - rho * torch.dot(y, q))
+        return q
+
+
 class Stylizer:
     """A configured style-transfer engine; reuse one across images or video frames.
 
@@ -270,20 +308,15 @@ class Stylizer:
             return total, raw, adjust, total.item()
 
         if c.optimizer == "lbfgs":
-            opt = torch.optim.LBFGS([x], lr=1, max_iter=1, history_size=100,
-                                    tolerance_grad=-1, tolerance_change=-1)
-            info: dict = {}
-
-            def closure() -> torch.Tensor:
-                opt.zero_grad(set_to_none=False)
-                total, raw, adjust, shown = objective()
-                total.backward()
-                info.update(raw=raw, adjust=adjust, shown=shown, image=x.detach().clone())
-                return total
-
+            lbfgs = LBFGS()
             for _ in range(iterations):
-                opt.step(closure)
-                yield Step(0, 0, info["shown"], info["raw"], info["adjust"], 0, info["image"])
+                x.grad = None
+                total, raw, adjust, shown = objective()
+                image = x.detach().clone()
+                total.backward()
+                with torch.no_grad():
+                    x += lbfgs.direction(x.detach().flatten(), x.grad.flatten()).view_as(x)
+                yield Step(0, 0, shown, raw, adjust, 0, image)
         elif c.optimizer in ("adam", "gd"):
             opt = torch.optim.Adam([x], lr=c.lr) if c.optimizer == "adam" else None
             for _ in range(iterations):

@@ -24,6 +24,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .models import CONFIGS
+
 ASSETS = Path(__file__).parent / "assets"
 BUNDLED = ASSETS / "vgg16-caffe.safetensors"
 ENV_WEIGHTS = "BRUSHWORK_WEIGHTS"  # default weights: a registry name or a file
@@ -92,10 +94,6 @@ REGISTRY: dict[str, WeightSpec] = {
         filename="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", licence=VGG_LICENCE),
 }
 
-# Convolutions per block; every block has 64, 128, 256, 512, 512 channels. Kept here rather than
-# imported from models.py so that models.py may import this module without a cycle.
-CONVS_PER_BLOCK: dict[str, tuple[int, ...]] = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
-BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 
 
 @dataclass
@@ -115,12 +113,13 @@ def conv_layout(arch: str) -> list[tuple[str, int, tuple[int, int, int, int]]]:
     In torchvision's `features` each conv is followed by a ReLU and each block by a pooling layer,
     which is what makes VGG16's indices 0, 2, 5, 7, 10, ...
     """
-    layout, index, in_ch = [], 0, 3
-    for block, (convs, out_ch) in enumerate(zip(CONVS_PER_BLOCK[arch], BLOCK_CHANNELS), start=1):
-        for conv in range(1, convs + 1):
-            layout.append((f"block{block}_conv{conv}", index, (out_ch, in_ch, 3, 3)))
-            index, in_ch = index + 2, out_ch
-        index += 1  # the pooling layer
+    layout, index, in_ch, block, conv = [], 0, 3, 1, 1
+    for item in CONFIGS[arch]:
+        if item == "M":
+            index, block, conv = index + 1, block + 1, 1
+            continue
+        layout.append((f"block{block}_conv{conv}", index, (int(item), in_ch, 3, 3)))
+        index, in_ch, conv = index + 2, int(item), conv + 1
     return layout
 
 
