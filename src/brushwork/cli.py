@@ -46,6 +46,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="solve first at these fractions of the size (e.g. 0.25,0.5); '' turns it off")
     g.add_argument("--pyramid-iterations", type=_ints, metavar="N1,N2")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the network (default: on CUDA only)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--seed", type=int, help="make the run reproducible on this machine")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -59,7 +61,8 @@ def _config(args: argparse.Namespace) -> presets.Config:
         init=args.init, style_scale=args.style_scale, preserve_colors=args.preserve_colors,
         content_layers=args.content_layers, style_layers=args.style_layers,
         style_layer_weights=args.style_layer_weights, arch=args.arch, pooling=args.pooling,
-        pyramid=args.pyramid, pyramid_iterations=args.pyramid_iterations, precision=args.precision)
+        pyramid=args.pyramid, pyramid_iterations=args.pyramid_iterations, precision=args.precision,
+        compile=args.compile)
 
 
 def _progress(config: presets.Config, args: argparse.Namespace, output: Path):

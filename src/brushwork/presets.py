@@ -37,6 +37,7 @@ class Config:
     pyramid: tuple[float, ...] = ()  # e.g. (0.25, 0.5): solve at these fractions first
     pyramid_iterations: tuple[int, ...] = ()  # iterations at each of those levels
     precision: str = "auto"  # "auto" | "float32" | "bfloat16"
+    compile: bool | None = None  # torch.compile the network; None: on CUDA only (CPU compiles cost more than they save)
     # reporting
     print_every: int = 0  # the seed prints its adjustment values every 10 iterations
 
@@ -62,7 +63,7 @@ SEED = Config(
 )
 
 # Best quality per second (see benchmarks/ and the README for the measurements behind it).
-DEFAULT = Config()
+DEFAULT = Config(style_weight=2.0)
 
 PRESETS: dict[str, Config] = {"default": DEFAULT, "seed": SEED}
 
