@@ -149,6 +149,12 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(img: Image.Image | torch.Tensor, path: str | os.PathLike) -> Path:
     """Write atomically: a temporary file in the same folder, renamed over the target when complete."""
     path = check_writable(path)
@@ -157,6 +163,7 @@ def save(img: Image.Image | torch.Tensor, path: str | os.PathLike) -> Path:
     fmt = Image.registered_extensions()[path.suffix.lower()]
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make the image private to this user
         with os.fdopen(fd, "wb") as fh:
             img.save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         os.replace(tmp, path)
