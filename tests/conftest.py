@@ -43,4 +43,4 @@ def tiny_rgb(tmp_path: Path) -> Path:
 @pytest.fixture
 def fast() -> presets.Config:
     """The default recipe at a size and length that runs in about a second on a CPU."""
-    return presets.DEFAULT.with_(size=48, iterations=4, precision="float32")
+    return presets.DEFAULT.with_(size=48, iterations=4, precision="float32", pyramid=(), pyramid_iterations=())

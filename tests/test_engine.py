@@ -114,6 +114,13 @@ def test_pyramid_ends_at_full_size(content_path, style_path, fast) -> None:
     assert steps[0].image.shape[-1] == 32 and steps[-1].total == 5
 
 
+def test_pyramid_skips_levels_too_small_for_the_network(content_path, style_path, fast) -> None:
+    steps = []
+    config = fast.with_(size=40, pyramid=(0.25, 0.5), pyramid_iterations=(2, 2), iterations=2)
+    Stylizer(config).run(content_path, style_path, callback=steps.append)
+    assert [s.level for s in steps] == [0, 0]  # 10 and 20 px are under relu5_1's 16 px on the short side
+
+
 def test_ctrl_c_returns_the_best_image_so_far(content_path, style_path, fast) -> None:
     def interrupt(step) -> None:
         if step.iteration == 3:

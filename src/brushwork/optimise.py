@@ -184,10 +184,10 @@ class Stylizer:
               content_image: Image.Image) -> list[tuple[Term, float]]:
         """The weighted loss terms for one output size (content already at that size)."""
         c = self.config
-        pools = sum(name.startswith("pool") for name in self.net.names)
-        if min(content.shape[-2:]) < 2 ** pools:
+        need = 2 ** sum(name.startswith("pool") for name in self.net.names)
+        if min(content.shape[-2:]) < need:
             raise ValueError(f"the image is {content.shape[-1]}x{content.shape[-2]} pixels but layer "
-                             f"{self.net.names[-1]} needs at least {2 ** pools} on each side; use a larger "
+                             f"{self.net.names[-1]} needs at least {need} on each side; use a larger "
                              f"--size or shallower layers")
         with torch.no_grad():
             content_feats = {k: v.float() for k, v in self.features(content, c.content_layers).items()}
@@ -220,12 +220,20 @@ class Stylizer:
         return images.to_tensor(images.load(init).resize((w, h), Image.LANCZOS), self.device)
 
     def levels(self, content: Image.Image) -> list[tuple[int, int]]:
-        """(longest side, iterations) for each pyramid level, finest last."""
+        """(longest side, iterations) for each pyramid level, finest last.
+
+        Levels too small for the network's deepest layer are skipped, so a small --size still works.
+        """
         c = self.config
         longest = c.size or max(content.size)
         if len(c.pyramid) != len(c.pyramid_iterations):
             raise ValueError("pyramid and pyramid_iterations need one entry per level")
-        plan = [(max(16, round(longest * f)), n) for f, n in zip(c.pyramid, c.pyramid_iterations)]
+        need = 2 ** sum(name.startswith("pool") for name in self.net.names)
+        plan = []
+        for fraction, iterations in zip(c.pyramid, c.pyramid_iterations):
+            side = round(longest * fraction)
+            if side < longest and min(images.fit(content, side).size) >= need and iterations > 0:
+                plan.append((side, iterations))
         return plan + [(longest, c.iterations)]
 
     def run(self, content: ImageInput, styles: ImageInput | Sequence[ImageInput], *,
