@@ -119,6 +119,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _stylize(args, DEMO_CONTENT, [DEMO_STYLE])
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    from .video import stylize_video
+
+    config = _config(args)
+    result = stylize_video(
+        args.input, args.style, args.output, config=config, style_blend=args.style_blend,
+        temporal_weight=args.temporal_weight, first_iterations=args.iterations,
+        later_iterations=args.later_iterations, flow_method=args.flow, resume=args.resume,
+        keep_frames=args.keep_frames, max_frames=args.max_frames, fps=args.fps, progress=not args.quiet,
+        weights=args.weights, device=args.device, seed=args.seed)
+    print(result.output)
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import distances
 
@@ -157,6 +171,23 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", default="brushwork-demo.png", help="output image (default: %(default)s)")
     _run_options(d)
     d.set_defaults(func=cmd_demo, style_blend=None, snapshot_every=0)
+
+    v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
+    v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
+    v.add_argument("--style", "-s", nargs="+", required=True, help="one or more style images")
+    v.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
+    v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
+    v.add_argument("--temporal-weight", type=float, default=1.0,
+                   help="pull towards the previous frame warped by optical flow; 0 = independent frames")
+    v.add_argument("--later-iterations", type=int, metavar="N",
+                   help="iterations for frames after the first (default: half of --iterations)")
+    v.add_argument("--flow", default="dis", choices=["dis", "dis-fast", "farneback"], help="optical flow method")
+    v.add_argument("--resume", action="store_true", help="continue an interrupted run, keeping finished frames")
+    v.add_argument("--keep-frames", action="store_true", help="keep the stylised frames as PNGs")
+    v.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    v.add_argument("--fps", type=float, help="frame rate for a folder of frames (default 25)")
+    _run_options(v)
+    v.set_defaults(func=cmd_video)
 
     e = sub.add_parser("evaluate", help="content and style distances of a result (lower is closer)")
     e.add_argument("output", help="the stylised image")

@@ -29,7 +29,7 @@ class Step:
 
     iteration: int  # iterations done so far, over all pyramid levels
     total: int  # iterations planned in all
-    loss: float  # combined loss; for balanced runs, with the first step's adjustment values
+    loss: float  # combined loss; balanced runs weigh it with the previous step's adjustment values
     losses: dict[str, float]  # each term's raw value
     adjustments: dict[str, float] | None  # the seed's 1/(loss + 1e-10), when balancing
     level: int  # pyramid level (0 = coarsest); single-scale runs only have level 0
@@ -276,7 +276,7 @@ class Stylizer:
                     history.append({"loss": step.loss, **step.losses})
                     # balanced losses are rescaled every step, so their values do not rank images
                     if best is None or c.balance or step.loss <= best[0]:
-                        best = (step.loss, step.image.detach().clone())
+                        best = (step.loss, step.image)  # already a copy
                     if callback is not None:
                         step.iteration, step.total, step.level = done, total, level
                         callback(step)
