@@ -32,8 +32,8 @@ def parse_set(items: list[str]) -> dict[str, object]:
             parsed = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             parsed = value
-        if key in ("pyramid", "pyramid_iterations", "content_layers", "style_layers") and not isinstance(parsed, tuple):
-            parsed = (parsed,)
+        if key in ("pyramid", "pyramid_iterations", "content_layers", "style_layers"):
+            parsed = tuple(parsed) if isinstance(parsed, (list, tuple)) else (parsed,)
         out[key] = parsed
     return out
 
