@@ -32,7 +32,8 @@ from brushwork import images, presets
 from brushwork.assets import DEMO_STYLE
 from brushwork.evaluate import distances
 from brushwork.optimise import Stylizer
-from brushwork.video import FrameDone, flow, frame_size, occlusion_mask, probe, read_frames, stylize_video, warp
+from brushwork.video import (LATER_FRACTION, FrameDone, flow, frame_size, occlusion_mask, probe, read_frames,
+                             stylize_video, warp)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "images" / "video" / "cockatoo.mp4"
@@ -49,6 +50,16 @@ def warping_errors(inputs: list[np.ndarray], outputs: list[np.ndarray], method: 
         diff = np.abs(outputs[t].astype(np.float32) - warped).mean(-1)
         errs.append(float((diff * mask).sum() / max(mask.sum(), 1.0)))
     return errs
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
 
 
 def run_once(name: str, video: Path, style: Path, work: Path, config: presets.Config, stylizer: Stylizer,
@@ -97,22 +108,30 @@ def main() -> None:
     p.add_argument("--flow", default="dis")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on a busy machine)")
     p.add_argument("--strip", type=Path, help="write the input/independent/consistent strip here")
     p.add_argument("--json", type=Path, help="write the figures here (a .md next to it too)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     cuda = torch.cuda.is_available() and args.device in ("auto", "cuda")
     device = "cuda" if cuda else ("cpu" if args.device == "auto" else args.device)
     sizes = args.size or ([512, 720] if cuda else [256])
-    hardware = torch.cuda.get_device_name() if cuda else f"{platform.processor() or 'CPU'}, " \
-        f"{torch.get_num_threads()} threads"
+    hardware = torch.cuda.get_device_name() if cuda else f"{cpu_name()}, {torch.get_num_threads()} threads"
     print(f"device: {device} ({hardware}); clip {args.video.name}, first {args.frames} frames")
     info = probe(args.video)
     report: dict = {"video": args.video.name, "frames": args.frames, "device": device, "hardware": hardware,
                     "iterations": args.iterations, "later_iterations": args.later_iterations,
-                    "temporal_weight": args.temporal_weight, "flow": args.flow, "runs": []}
+                    "temporal_weight": args.temporal_weight, "flow": args.flow,
+                    "preset": {k: getattr(presets.DEFAULT, k) for k in
+                               ("content_weight", "style_weight", "tv_weight", "pyramid",
+                                "pyramid_iterations")},
+                    "runs": []}
     for size in sizes:
-        config = presets.DEFAULT.with_(size=size, iterations=args.iterations)
+        # float32: on CPUs with bfloat16 the engine's "auto" precision picks it, and L-BFGS's first steps
+        # are then too small to register, so frames would stay at their init.
+        config = presets.DEFAULT.with_(size=size, iterations=args.iterations, precision="float32")
         stylizer = Stylizer(config, device=device)
         inputs = [f for _, f in zip(range(args.frames), read_frames(info, frame_size(info, size)))]
         print(f"\n== {size} px ({inputs[0].shape[1]}x{inputs[0].shape[0]}) ==")
@@ -140,10 +159,10 @@ def main() -> None:
         row = {"size": size, "width": inputs[0].shape[1], "height": inputs[0].shape[0],
                "input_warp_error": input_err,
                **{f"{m}_{k}": v[m] for k, v in results.items() for m in v if m != "outputs"}}
-        row["warp_ratio"] = con["warp_error"] / ind["warp_error"]
-        row["warp_ratio_farneback"] = con["warp_error_farneback"] / ind["warp_error_farneback"]
-        row["content_change"] = con["content"] / ind["content"] - 1
-        row["style_change"] = con["style"] / ind["style"] - 1
+        row["warp_ratio"] = con["warp_error"] / max(ind["warp_error"], 1e-12)
+        row["warp_ratio_farneback"] = con["warp_error_farneback"] / max(ind["warp_error_farneback"], 1e-12)
+        row["content_change"] = con["content"] / max(ind["content"], 1e-12) - 1
+        row["style_change"] = con["style"] / max(ind["style"], 1e-12) - 1
         report["runs"].append(row)
         print(f"\n{'':24}{'independent':>12}{'consistent':>12}")
         print(f"{'warping error (' + args.flow + ')':24}{ind['warp_error']:12.2f}{con['warp_error']:12.2f}"
@@ -170,10 +189,16 @@ def main() -> None:
         print(f"figures: {args.json} and {args.json.with_suffix('.md')}")
 
 
+def later_default(first: int) -> str:
+    return f"{max(1, round(first * LATER_FRACTION))} (the default, {LATER_FRACTION:g} of the first's)"
+
+
 def markdown(report: dict) -> str:
+    preset = ", ".join(f"{k} {v}" for k, v in report.get("preset", {}).items())
     lines = [f"Clip: {report['video']}, first {report['frames']} frames; {report['device']} "
              f"({report['hardware']}); first frame {report['iterations']} iterations, later frames "
-             f"{report['later_iterations'] or 'default'}; temporal weight {report['temporal_weight']}; "
+             f"{report['later_iterations'] or later_default(report['iterations'])}; "
+             f"temporal weight {report['temporal_weight']}; default preset ({preset}), float32; "
              f"flow {report['flow']}.", "",
              "| size | method | warping error | content | style | s/frame |",
              "|---|---|---|---|---|---|"]
@@ -183,6 +208,13 @@ def markdown(report: dict) -> str:
                          f"{r[f'content_{k}']:.4f} | {r[f'style_{k}']:.4f} | {r[f's_per_frame_{k}']:.2f} |")
         lines.append(f"| | consistent / independent | {r['warp_ratio']:.2f} | {r['content_change']:+.1%} | "
                      f"{r['style_change']:+.1%} | |")
+    farneback = "; ".join(f"{r['width']}x{r['height']}: {r['warp_error_farneback_independent']:.2f} vs "
+                          f"{r['warp_error_farneback_consistent']:.2f} "
+                          f"(ratio {r['warp_ratio_farneback']:.2f})" for r in report["runs"])
+    own = "; ".join(f"{r['input_warp_error']:.2f}" for r in report["runs"])
+    lines += ["", "Warping error: mean |frame - previous frame warped by the input's flow| in 0-255 levels "
+              f"over non-occluded pixels (Lai et al. 2018), with the run's flow. Measured with Farneback's "
+              f"flow instead: {farneback}. The input frames' own warping error: {own}."]
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,6 +32,10 @@ from PIL import Image
 from . import images
 from .losses import TemporalTerm
 from .presets import DEFAULT, Config
+
+if TYPE_CHECKING:
+    from .optimise import Stylizer
+    from .weights import LoadedWeights
 
 FLOW_METHODS = ("dis", "dis-fast", "farneback")
 FRAME_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -123,6 +128,9 @@ def probe(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
         raise VideoError(f"{path}: not a video ffmpeg can read ({reason}); use an MP4, WebM, MOV, GIF "
                          f"or a folder of frames")
     width, height = int(video.group(2)), int(video.group(3))
+    sar = re.search(r"\[SAR (\d+):(\d+) DAR", out[video.start():].splitlines()[0])
+    if sar and int(sar.group(1)) > 0 and int(sar.group(2)) > 0:  # non-square pixels: display width
+        width = max(2, round(width * int(sar.group(1)) / int(sar.group(2))))
     rotation = re.search(r"rotation of (-?[\d.]+) degrees", out)
     if rotation and round(abs(float(rotation.group(1)))) % 180 == 90:
         width, height = height, width
@@ -162,6 +170,9 @@ def frame_size(info: VideoInfo, longest: int | None) -> tuple[int, int]:
 def read_frames(info: VideoInfo, size: tuple[int, int]) -> Iterator[np.ndarray]:
     """Yield the frames as (H, W, 3) uint8 RGB arrays at `size`, one at a time (ffmpeg decodes and scales).
 
+    Every decoded frame comes once ("passthrough": no frames duplicated or dropped to even out the
+    timing), so a variable-rate clip is written back at its average rate.
+
     Raises VideoError if no frame can be decoded or the decoder fails part-way.
     """
     w, h = size
@@ -172,7 +183,7 @@ def read_frames(info: VideoInfo, size: tuple[int, int]) -> Iterator[np.ndarray]:
         return
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(info.path), "-map", "0:v:0",
            "-vf", f"scale={w}:{h}:flags=lanczos+accurate_rnd+full_chroma_int,setsar=1",
-           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+           "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     frame_bytes = w * h * 3
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, bufsize=frame_bytes)
@@ -319,7 +330,7 @@ def _style_id(img: Image.Image) -> str:
 
 def _settings(info: VideoInfo, styles: Sequence[Image.Image], style_blend: Sequence[float] | None,
               config: Config, size: tuple[int, int], temporal_weight: float, first: int, later: int,
-              flow_method: str, seed: int | None, weights: object) -> dict:
+              flow_method: str, seed: int | None, weights: object | None) -> dict:
     """Everything that changes a frame's pixels; resume refuses to mix frames made with other settings."""
     stat = info.path.stat()
     source = {"path": str(info.path.resolve()), "frames": info.frames}
@@ -383,15 +394,17 @@ def _temporal(frame: np.ndarray, prev_frame: np.ndarray, prev_out: np.ndarray, m
     return target, torch.from_numpy(mask)[None, None].to(device)
 
 
-def stylize_video(input: str | os.PathLike, styles: str | os.PathLike | Image.Image | Sequence,
+def stylize_video(input: str | os.PathLike,
+                  styles: str | os.PathLike | Image.Image | Sequence[str | os.PathLike | Image.Image],
                   output: str | os.PathLike, *, config: Config = DEFAULT,
                   style_blend: Sequence[float] | None = None, temporal_weight: float = 1.0,
                   first_iterations: int | None = None, later_iterations: int | None = None,
                   flow_method: str = "dis", resume: bool = False, keep_frames: bool = False,
                   max_frames: int | None = None, fps: float | None = None,
                   callback: Callable[[FrameDone], None] | None = None, progress: bool = False,
-                  weights: object = None, device: str | torch.device | None = None,
-                  seed: int | None = None, stylizer: object = None) -> VideoResult:
+                  weights: str | os.PathLike | LoadedWeights | None = None,
+                  device: str | torch.device | None = None, seed: int | None = None,
+                  stylizer: Stylizer | None = None) -> VideoResult:
     """Stylise every frame of `input` (a video file or a folder of frames) and write an H.264 MP4.
 
     temporal_weight: weight of Ruder et al.'s temporal loss; 0 stylises each frame independently (every
@@ -403,7 +416,8 @@ def stylize_video(input: str | os.PathLike, styles: str | os.PathLike | Image.Im
     max_frames: stop after this many frames (the audio is cut to match).
     fps: frame rate to use instead of the probed one (a folder of frames defaults to 25).
     callback: called with a `FrameDone` after each frame is written; progress: draw a tqdm bar.
-    stylizer: an existing `Stylizer` to reuse (its config is swapped per frame); else one is made.
+    stylizer: an existing `Stylizer` made with the same network settings, to reuse across calls (its
+        config is swapped per frame and restored at the end); else one is made.
     """
     from .optimise import Stylizer
 
@@ -446,10 +460,12 @@ def stylize_video(input: str | os.PathLike, styles: str | os.PathLike | Image.Im
         bar = tqdm(total=total, initial=done, unit="frame", dynamic_ncols=True)
     stylised = 0
     count = done
+    original = stylizer.config
+    frames = read_frames(info, size)
     try:
         prev_frame: np.ndarray | None = None
         prev_out: np.ndarray | None = None
-        for index, frame in enumerate(read_frames(info, size)):
+        for index, frame in enumerate(frames):
             if max_frames is not None and index >= max_frames:
                 break
             count = index + 1
@@ -494,6 +510,8 @@ def stylize_video(input: str | os.PathLike, styles: str | os.PathLike | Image.Im
             shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
         raise
     finally:
+        frames.close()  # stops the decoder now, not when the generator is collected
+        stylizer.config = original
         if bar is not None:
             bar.close()
     if not keep_frames:
@@ -519,6 +537,9 @@ def _encode(work: Path, frames: int, info: VideoInfo, output: Path, trimmed: boo
             "-preset", "medium", "-movflags", "+faststart", "-f", OUTPUT_FORMATS[output.suffix.lower()]]
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the video private to this user
     try:
         run = subprocess.run(cmd + [tmp], capture_output=True, text=True, errors="replace")
         if run.returncode != 0:
