@@ -149,10 +149,11 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
-def _umask() -> int:
+def readable_mode() -> int:
+    """The mode a plain new file gets under the current umask (what `open` would give it)."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def save(img: Image.Image | torch.Tensor, path: str | os.PathLike) -> Path:
@@ -163,7 +164,7 @@ def save(img: Image.Image | torch.Tensor, path: str | os.PathLike) -> Path:
     fmt = Image.registered_extensions()[path.suffix.lower()]
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make the image private to this user
+        os.fchmod(fd, readable_mode())  # mkstemp's 0600 would make the image private to this user
         with os.fdopen(fd, "wb") as fh:
             img.save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         os.replace(tmp, path)

@@ -537,9 +537,7 @@ def _encode(work: Path, frames: int, info: VideoInfo, output: Path, trimmed: boo
             "-preset", "medium", "-movflags", "+faststart", "-f", OUTPUT_FORMATS[output.suffix.lower()]]
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the video private to this user
+    os.chmod(tmp, images.readable_mode())  # mkstemp's 0600 would make the video private to this user
     try:
         run = subprocess.run(cmd + [tmp], capture_output=True, text=True, errors="replace")
         if run.returncode != 0:
