@@ -120,15 +120,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from .video import stylize_video
+    from .video import stylize_video, work_folder
 
-    config = _config(args)
-    result = stylize_video(
-        args.input, args.style, args.output, config=config, style_blend=args.style_blend,
-        temporal_weight=args.temporal_weight, first_iterations=args.iterations,
-        later_iterations=args.later_iterations, flow_method=args.flow, resume=args.resume,
-        keep_frames=args.keep_frames, max_frames=args.max_frames, fps=args.fps, progress=not args.quiet,
-        weights=args.weights, device=args.device, seed=args.seed)
+    try:
+        result = stylize_video(
+            args.input, args.style, args.output, config=_config(args), style_blend=args.style_blend,
+            temporal_weight=args.temporal_weight, later_iterations=args.later_iterations,
+            flow_method=args.flow, resume=args.resume, keep_frames=args.keep_frames,
+            max_frames=args.max_frames, fps=args.fps, progress=not args.quiet, weights=args.weights,
+            device=args.device, seed=args.seed)
+    except KeyboardInterrupt:
+        work = work_folder(args.output)
+        kept = f"; finished frames are kept in {work}, rerun with --resume to continue" if work.exists() else ""
+        print(f"interrupted{kept}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(result.output)
     return 0
 
