@@ -60,6 +60,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_name  # noqa: E402  (benchmarks/machine.py, beside this script)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_WEIGHTS = Path("/work/shared/weights/vgg16-caffe.safetensors")
@@ -241,16 +243,6 @@ def run_distances(eval_python: str, output, content, style) -> dict:
 
 
 # --------------------------------------------------------------------------- run (parent)
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def cmd_run(a) -> int:
     output = Path(a.output).resolve()
     output.parent.mkdir(parents=True, exist_ok=True)

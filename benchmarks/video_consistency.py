@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
+
+from machine import cpu_name  # noqa: E402  (benchmarks/machine.py, beside this script)
 
 import numpy as np
 import torch
@@ -50,16 +51,6 @@ def warping_errors(inputs: list[np.ndarray], outputs: list[np.ndarray], method: 
         diff = np.abs(outputs[t].astype(np.float32) - warped).mean(-1)
         errs.append(float((diff * mask).sum() / max(mask.sum(), 1.0)))
     return errs
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU"
 
 
 def run_once(name: str, video: Path, style: Path, work: Path, config: presets.Config, stylizer: Stylizer,
