@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -350,3 +351,19 @@ def test_cli_video_bad_input_is_one_line_and_no_output(tmp_path: Path, capsys) -
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0]
     assert not out.exists()
+
+
+def test_consistency_benchmark_runs_on_a_trimmed_cockatoo(tmp_path: Path) -> None:
+    """The benchmark script end to end on the first frames of the shared clip (the figures are its job)."""
+    root = Path(__file__).resolve().parents[1]
+    clip = root.parent / "shared/images/video/cockatoo.mp4"
+    if not clip.exists():
+        pytest.skip(f"{clip} not found")
+    out = tmp_path / "figures.json"
+    run = subprocess.run([sys.executable, str(root / "benchmarks/video_consistency.py"), "--video", str(clip),
+                          "--frames", "3", "--size", "64", "--iterations", "2", "--later-iterations", "1",
+                          "--threads", "1", "--strip", str(tmp_path / "strip.jpg"), "--json", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "warping error" in (out.with_suffix(".md").read_text())
+    assert (tmp_path / "strip.jpg").stat().st_size > 0
