@@ -105,7 +105,7 @@ def _stylize(args: argparse.Namespace, content, styles) -> int:
         print(f"interrupted after {result.iterations} iterations; best image so far saved to {output}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(output)
+    print(output.resolve())
     return 0
 
 
