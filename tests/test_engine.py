@@ -158,3 +158,13 @@ def test_bfloat16_is_close_to_float32(content_path, style_path, fast) -> None:
 def test_vgg19_needs_vgg19_weights(fast) -> None:
     with pytest.raises(ValueError, match="vgg19"):
         Stylizer(fast.with_(arch="vgg19"), weights="vgg16")
+
+
+def test_style_target_cache_stays_bounded(style_path, fast) -> None:
+    """Histogram matching keys targets on each content image: a long video must not grow memory."""
+    from brushwork.optimise import STYLE_CACHE_SIZE
+
+    s = Stylizer(fast.with_(size=32, iterations=1, preserve_colors="histogram"))
+    for shade in range(STYLE_CACHE_SIZE + 3):
+        s.run(Image.new("RGB", (32, 32), (20 * shade, 90, 140)), style_path)
+    assert len(s._style_cache) == STYLE_CACHE_SIZE

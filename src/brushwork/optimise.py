@@ -47,6 +47,7 @@ class Result:
 
 
 Callback = Callable[[Step], None]
+STYLE_CACHE_SIZE = 8  # sets of style targets kept: a few sizes (pyramid levels) of a few style mixes
 ImageInput = "str | Path | Image.Image"
 
 
@@ -177,6 +178,8 @@ class Stylizer:
                     t = images.match_histogram(t, content_t)
                 with torch.no_grad():
                     feats.append({k: v.float() for k, v in self.features(t, c.style_layers).items()})
+            if len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys on each content image:
+                self._style_cache.pop(next(iter(self._style_cache)))  # drop the oldest, so memory stays flat
             self._style_cache[key] = style_targets(feats, blend, c.loss_form)
         return self._style_cache[key]
 

@@ -483,8 +483,6 @@ def stylize_video(input: str | os.PathLike,
                 init, stylizer.config = target, later_config
             else:
                 stylizer.config = first_config
-            if stylizer.config.preserve_colors == "histogram":
-                stylizer._style_cache.clear()  # keyed by each frame's pixels: would grow with the clip
 
             def step(s, _index=index) -> None:
                 if bar is not None:
