@@ -39,6 +39,12 @@ def test_seed_preset_prints_adjustment_values(tmp_path, content_path, style_path
     assert "Iteration: 0" in printed and "Iteration: 10" in printed
 
 
+def test_pyramid_can_be_switched_off(tmp_path, content_path, style_path, capsys) -> None:
+    out = tmp_path / "o.png"
+    assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--size", "40",
+                 "--iterations", "2", "--pyramid", "", "-q"]) == 0
+
+
 def test_snapshots(tmp_path, content_path, style_path) -> None:
     out = tmp_path / "o.png"
     main(["stylize", str(content_path), "-s", str(style_path), "-o", str(out), *FAST[:2],

@@ -55,6 +55,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> presets.Config:
     config = presets.get(args.preset)
+    if args.pyramid == () and args.pyramid_iterations is None:
+        args.pyramid_iterations = ()  # --pyramid '' alone turns the pyramid off
     return config.with_(
         size=args.size, iterations=args.iterations, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,

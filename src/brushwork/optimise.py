@@ -133,6 +133,8 @@ class Stylizer:
         self.config = config
         self.device = pick_device(device)
         self.dtype = pick_precision(config.precision, self.device)
+        if weights is None and config.arch != "vgg16":
+            weights = config.arch  # the registry's copy: downloaded once, then cached
         loaded = weights if isinstance(weights, LoadedWeights) else load_weights(weights)
         if loaded.arch != config.arch:
             raise ValueError(f"the weights {loaded.source} are {loaded.arch} but the run asks for "
