@@ -168,3 +168,18 @@ def test_style_target_cache_stays_bounded(style_path, fast) -> None:
     for shade in range(STYLE_CACHE_SIZE + 3):
         s.run(Image.new("RGB", (32, 32), (20 * shade, 90, 140)), style_path)
     assert len(s._style_cache) == STYLE_CACHE_SIZE
+
+
+def test_vgg19_run_asks_the_registry_for_vgg19(fast, monkeypatch) -> None:
+    import brushwork.optimise as engine
+
+    asked = []
+
+    def fake_load(source):
+        asked.append(source)
+        raise RuntimeError("offline")
+
+    monkeypatch.setattr(engine, "load_weights", fake_load)
+    with pytest.raises(RuntimeError, match="offline"):
+        Stylizer(fast.with_(arch="vgg19"))
+    assert asked == ["vgg19"]
