@@ -324,31 +324,27 @@ class Stylizer:
             total = sum(w * factor[t.name] * values[t.name] for t, w in terms)
             return total, raw, adjust, total.item()
 
+        update = self._updater(x)
+        for _ in range(iterations):
+            x.grad = None
+            total, raw, adjust, shown = objective()
+            image = x.detach().clone()
+            total.backward()
+            with torch.no_grad():
+                update()
+            yield Step(0, 0, shown, raw, adjust, 0, image)
+
+    def _updater(self, x: torch.Tensor) -> Callable[[], None]:
+        """The optimiser's step on `x` (its gradient already computed), as one call."""
+        c = self.config
         if c.optimizer == "lbfgs":
             lbfgs = LBFGS()
-            for _ in range(iterations):
-                x.grad = None
-                total, raw, adjust, shown = objective()
-                image = x.detach().clone()
-                total.backward()
-                with torch.no_grad():
-                    x += lbfgs.direction(x.detach().flatten(), x.grad.flatten()).view_as(x)
-                yield Step(0, 0, shown, raw, adjust, 0, image)
-        elif c.optimizer in ("adam", "gd"):
-            opt = torch.optim.Adam([x], lr=c.lr) if c.optimizer == "adam" else None
-            for _ in range(iterations):
-                if x.grad is not None:
-                    x.grad = None
-                total, raw, adjust, shown = objective()
-                image = x.detach().clone()
-                total.backward()
-                with torch.no_grad():
-                    if opt is not None:
-                        opt.step()
-                    else:  # the seed: a step of `lr` pixels per unit of gradient spread, then clip
-                        g = x.grad
-                        x -= g * (c.lr / (g.float().std(unbiased=False) + 1e-8))
-                    x.clamp_(0, 255)
-                yield Step(0, 0, shown, raw, adjust, 0, image)
-        else:
-            raise ValueError(f"optimizer must be lbfgs, adam or gd, not {c.optimizer!r}")
+            return lambda: x.add_(lbfgs.direction(x.detach().flatten(), x.grad.flatten()).view_as(x))
+        if c.optimizer == "adam":
+            adam = torch.optim.Adam([x], lr=c.lr)
+            return lambda: (adam.step(), x.clamp_(0, 255))
+        if c.optimizer == "gd":
+            def seed_step() -> None:  # the seed: a step of `lr` pixels per unit of gradient spread, then clip
+                x.sub_(x.grad * (c.lr / (x.grad.float().std(unbiased=False) + 1e-8))).clamp_(0, 255)
+            return seed_step
+        raise ValueError(f"optimizer must be lbfgs, adam or gd, not {c.optimizer!r}")
