@@ -45,6 +45,16 @@ def test_pyramid_can_be_switched_off(tmp_path, content_path, style_path, capsys)
                  "--iterations", "2", "--pyramid", "", "-q"]) == 0
 
 
+def test_history_reaches_the_optimiser(tmp_path, content_path, style_path, monkeypatch) -> None:
+    from brushwork import optimise
+
+    seen, real = [], optimise.LBFGS
+    monkeypatch.setattr(optimise, "LBFGS", lambda history, **kw: seen.append(history) or real(history, **kw))
+    assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"), *FAST,
+                 "--pyramid", "", "--history", "3"]) == 0
+    assert seen == [3]
+
+
 def test_snapshots(tmp_path, content_path, style_path) -> None:
     out = tmp_path / "o.png"
     main(["stylize", str(content_path), "-s", str(style_path), "-o", str(out), *FAST[:2],

@@ -32,6 +32,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tv-weight", type=float, help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])
     g.add_argument("--lr", type=float, help="Adam learning rate / GD step size, in 0-255 pixel units")
+    g.add_argument("--history", type=int, metavar="N",
+                   help="L-BFGS memory in steps (default 20; each costs two image-sized float32 buffers)")
     g.add_argument("--init", help="content, noise, style, or a path to an image")
     g.add_argument("--style-scale", type=float, help="style image size relative to the output")
     g.add_argument("--preserve-colors", choices=["luminance", "histogram"],
@@ -60,7 +62,8 @@ def _config(args: argparse.Namespace) -> presets.Config:
     return config.with_(
         size=args.size, iterations=args.iterations, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,
-        init=args.init, style_scale=args.style_scale, preserve_colors=args.preserve_colors,
+        history=args.history, init=args.init, style_scale=args.style_scale,
+        preserve_colors=args.preserve_colors,
         content_layers=args.content_layers, style_layers=args.style_layers,
         style_layer_weights=args.style_layer_weights, arch=args.arch, pooling=args.pooling,
         pyramid=args.pyramid, pyramid_iterations=args.pyramid_iterations, precision=args.precision,

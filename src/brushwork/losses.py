@@ -15,18 +15,48 @@ import torch
 Features = Mapping[str, torch.Tensor]
 
 
+class _Gram(torch.autograd.Function):
+    """F F^T over (B, C, H, W) features, read in whichever memory layout they already have.
+
+    Autograd's own bmm backward takes two products and adds them (M is used twice); here it is one
+    product with the symmetrised incoming gradient, written straight back in the features' layout, so
+    the ReLU and convolution backward passes that follow never see a layout change.
+    """
+
+    @staticmethod
+    def _matrix(f: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """(B, HW, C) when channels-last (a free view; F F^T = M^T M), else (B, C, HW) (F F^T = M M^T)."""
+        b, c, h, w = f.shape
+        if c > 1 and f.is_contiguous(memory_format=torch.channels_last):
+            return f.permute(0, 2, 3, 1).reshape(b, h * w, c), True
+        return f.reshape(b, c, h * w), False
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(f)
+        m, rows = _Gram._matrix(f)
+        return (torch.bmm(m.transpose(1, 2), m) if rows else torch.bmm(m, m.transpose(1, 2))).float()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (f,) = ctx.saved_tensors
+        m, rows = _Gram._matrix(f)
+        sym = (grad + grad.transpose(1, 2)).to(f.dtype)
+        b, c, h, w = f.shape
+        if rows:
+            return torch.bmm(m, sym).view(b, h, w, c).permute(0, 3, 1, 2)
+        return torch.bmm(sym, m).view(b, c, h, w)
+
+
 def gram(f: torch.Tensor, normalise: bool = True) -> torch.Tensor:
     """Gram matrix F F^T of (B, C, H, W) features, returned in float32.
 
     bfloat16 features are multiplied in bfloat16 (the matmul accumulates in float32 inside; on a CPU
-    with AVX512-BF16 this is a sixth of an iteration saved), float32 features in float32.
+    with AVX512-BF16 this is a sixth of an iteration saved), anything else in float32.
     normalise=True divides by H*W (so Grams of different sizes compare); False is the seed's M^T M.
     """
-    b, c, h, w = f.shape
-    m = f.reshape(b, c, h * w)
-    if m.dtype != torch.bfloat16:
-        m = m.float()
-    g = torch.bmm(m, m.transpose(1, 2)).float()
+    h, w = f.shape[-2:]
+    g = _Gram.apply(f if f.dtype == torch.bfloat16 else f.float())
     return g / (h * w) if normalise else g
 
 

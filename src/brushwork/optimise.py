@@ -86,39 +86,73 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype:
 class LBFGS:
     """Limited-memory BFGS without line search, one gradient evaluation per iteration.
 
+    The inverse-Hessian product uses the compact form of Byrd, Nocedal and Schnabel (1994): the pairs
+    live as rows of one (2m, n) matrix, so a step is four matrix-vector products and some m x m algebra,
+    a fixed few dozen kernels and no host-device sync, where the textbook two-loop recursion launches ~6m
+    small ones in sequence and syncs to test each pair. Same directions (tests/test_lbfgs.py). The price
+    is on a CPU: 7 against 4 ms a step at 256 px with 20 pairs, about 1.5% of an iteration.
+
     torch.optim.LBFGS drops curvature pairs below an absolute threshold (y.s > 1e-10), which silently
-    freezes it when a scale-free loss has tiny pixel gradients; here the test is relative to |y|^2, and
-    the first step moves the largest pixel by `first_step` (pixel units) whatever the loss's scale.
+    freezes it when a scale-free loss has tiny pixel gradients; here the test is relative to |y|^2 (a
+    rejected pair stays in its slot, masked out), and the first step moves the largest pixel by
+    `first_step` (pixel units) whatever the loss's scale.
     """
 
-    def __init__(self, history: int = 100, first_step: float = 1.0) -> None:
-        self.history, self.first_step = history, first_step
-        self.pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (s, y, 1 / y.s)
+    def __init__(self, history: int = 20, first_step: float = 1.0) -> None:
+        if history < 1:
+            raise ValueError(f"L-BFGS history must be at least 1, not {history}")
+        self.m, self.first_step = history, first_step
+        self.steps = 0  # pairs written so far (slot of pair k: k % m)
         self.last: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.gamma = torch.tensor(1.0)
+
+    def _allocate(self, n: int, like: torch.Tensor) -> None:
+        m, small = self.m, dict(dtype=torch.float64, device=like.device)
+        self.w = torch.zeros(2 * m, n, dtype=torch.float32, device=like.device)  # rows: s_0..s_m-1, y_0..y_m-1
+        self.sy = torch.zeros(m, m, **small)  # sy[i, j] = s_i . y_j
+        self.yy = torch.zeros(m, m, **small)  # yy[i, j] = y_i . y_j
+        self.valid = torch.zeros(m, **small)  # 1 where a slot holds an accepted pair
+        self.gamma = torch.ones((), **small)  # inverse-Hessian scale: s.y / y.y of the newest pair
+
+    def _remember(self, s: torch.Tensor, y: torch.Tensor) -> None:
+        m, j = self.m, self.steps % self.m
+        self.w[j], self.w[m + j] = s, y
+        wy = (self.w @ y).double()  # s_i . y and y_i . y for every slot, the new one included
+        ys = self.w[m:] @ s  # y_i . s
+        self.sy[:, j], self.sy[j, :] = wy[:m], ys.double()
+        self.yy[:, j] = self.yy[j, :] = wy[m:]
+        sy, yy = wy[j], wy[m + j]
+        accept = sy > 1e-10 * yy
+        self.valid[j] = accept.double()
+        self.gamma = torch.where(accept, sy / yy.clamp_min(1e-300), self.gamma)
+        self.steps += 1
 
     def direction(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """The step to add to `x`, given the gradient `g` at `x` (both flat)."""
         g = g.float()
-        if self.last is not None:
-            s, y = x - self.last[0], g - self.last[1]
-            ys, yy = torch.dot(y, s), torch.dot(y, y)
-            if ys > 1e-10 * yy:
-                self.pairs.append((s, y, 1.0 / ys))
-                self.pairs = self.pairs[-self.history:]
-                self.gamma = ys / yy
+        if self.last is None:
+            self._allocate(g.numel(), g)
+        else:
+            self._remember(x - self.last[0], g - self.last[1])
         self.last = (x.clone(), g.clone())
-        if not self.pairs:
-            return -g * (self.first_step / g.abs().max().clamp_min(1e-30))
-        q, alphas = -g, []
-        for s, y, rho in reversed(self.pairs):
-            alpha = rho * torch.dot(s, q)
-            q -= alpha * y
-            alphas.append(alpha)
-        q *= self.gamma
-        for (s, y, rho), alpha in zip(self.pairs, reversed(alphas)):
-            q += s * (alpha - rho * torch.dot(y, q))
-        return q
+        if self.steps == 0:  # also the scale used for as long as every pair is rejected
+            self.gamma = (self.first_step / g.abs().max().clamp_min(1e-30)).double()
+            return -self.gamma.float() * g
+        m, k = self.m, min(self.steps, self.m)
+        idx = (torch.arange(k, device=g.device) + self.steps - k) % m  # slots, oldest pair first
+        v = self.valid[idx]
+        both = v[:, None] * v[None, :]
+        sy, yy = self.sy[idx][:, idx] * both, self.yy[idx][:, idx] * both
+        # rejected pairs: zero rows and columns, and 1 on R's diagonal, so they drop out of the algebra
+        r = torch.triu(sy) + torch.diag(1 - v)
+        d = torch.diag(torch.diagonal(sy))
+        wg = (self.w @ g).double()
+        a, b = wg[:m][idx] * v, wg[m:][idx] * v
+        gamma = self.gamma
+        u = torch.linalg.solve_triangular(r, a[:, None], upper=True)
+        p = torch.linalg.solve_triangular(r.T, (d + gamma * yy) @ u - gamma * b[:, None], upper=False)
+        coef = torch.zeros(2 * m, dtype=torch.float64, device=g.device)
+        coef[idx], coef[m + idx] = p[:, 0], -gamma * u[:, 0]
+        return -(gamma.float() * g + coef.float() @ self.w)
 
 
 class Stylizer:
@@ -147,8 +181,9 @@ class Stylizer:
         except ValueError as exc:
             raise ValueError(f"{loaded.source}: {exc}") from None
         self.net = net.eval().requires_grad_(False).to(self.device)
-        if self.device.type == "cuda" or self.dtype == torch.bfloat16:
-            self.net = self.net.to(memory_format=torch.channels_last)
+        # Channels-last suits oneDNN and cuDNN alike (float32 on this CPU: 378 against 433 ms per plain
+        # VGG pass at 256 px); weights are stored in the compute precision so autocast never recasts them.
+        self.net = self.net.to(self.dtype, memory_format=torch.channels_last)
         use_compile = config.compile if config.compile is not None else self.device.type == "cuda"
         # On CUDA "reduce-overhead" also captures CUDA graphs, removing per-layer launch costs.
         mode = "reduce-overhead" if self.device.type == "cuda" else None
@@ -158,11 +193,10 @@ class Stylizer:
     # --- features ---------------------------------------------------------------------------------
 
     def features(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        x = self.prep(pixels)
-        if self.net.features[0].weight.is_contiguous(memory_format=torch.channels_last):
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            return self._forward(x, tuple(layers))
+        # The whole network runs in the compute precision (as autocast would, without its per-pass weight
+        # casts); the loss terms take the features back to float32.
+        x = self.prep(pixels).to(self.dtype, memory_format=torch.channels_last)
+        return self._forward(x, tuple(layers))
 
     def _style_grams(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
                      content: Image.Image) -> dict[str, torch.Tensor]:
@@ -308,7 +342,8 @@ class Stylizer:
         def objective() -> tuple[torch.Tensor, dict[str, float], dict[str, float] | None, float]:
             feats = self.features(x, layers)
             values = {term.name: term(feats, x) for term, _ in terms}
-            raw = {k: v.item() for k, v in values.items()}
+            # one device-to-host copy per iteration for all the numbers the loop reports
+            raw = dict(zip(values, torch.stack([v.detach().float() for v in values.values()]).tolist()))
             if any(not math.isfinite(v) for v in raw.values()):
                 raise FloatingPointError(
                     f"the loss became NaN or infinite ({raw}); lower --lr or the loss weights")
@@ -322,7 +357,7 @@ class Stylizer:
                 factor = dict(previous) or dict.fromkeys(values, 1e-10)
                 previous.update(adjust)
             total = sum(w * factor[t.name] * values[t.name] for t, w in terms)
-            return total, raw, adjust, total.item()
+            return total, raw, adjust, sum(w * factor[t.name] * raw[t.name] for t, w in terms)
 
         update = self._updater(x)
         for _ in range(iterations):
@@ -338,7 +373,7 @@ class Stylizer:
         """The optimiser's step on `x` (its gradient already computed), as one call."""
         c = self.config
         if c.optimizer == "lbfgs":
-            lbfgs = LBFGS()
+            lbfgs = LBFGS(history=c.history)
             return lambda: x.add_(lbfgs.direction(x.detach().flatten(), x.grad.flatten()).view_as(x))
         if c.optimizer == "adam":
             adam = torch.optim.Adam([x], lr=c.lr)

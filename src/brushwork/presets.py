@@ -25,6 +25,7 @@ class Config:
     # optimisation
     optimizer: str = "lbfgs"  # "lbfgs" | "adam" | "gd" (the seed's normalised gradient descent)
     iterations: int = 100
+    history: int = 20  # L-BFGS memory: curvature pairs kept, each two image-sized float32 tensors (2048 px: 100 MB)
     lr: float = 1.0  # Adam's learning rate or GD's step size, in 0-255 pixel units
     init: str = "content"  # "content" | "noise" | "style" | a path to an image
     noise: tuple[float, float] = (0.0, 255.0)  # range of uniform noise for init="noise"

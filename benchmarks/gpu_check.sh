@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Everything the speed issue asks of a GPU, in one command for the lent GPU machine (under 10 minutes):
+#
+#   bash benchmarks/gpu_check.sh        # reports in benchmarks/results/speed-cuda-*.md, copies in $OUT
+#
+# The machine gets only this repository and reaches no package registry: brushwork runs from src/,
+# neural-style from the vendored wheel on the machine's own torch and torchvision (see speed.py).
+# Stages run most important first, each under its own time limit, so a slow one still leaves the rest.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-benchmarks/results}"
+mkdir -p "$OUT" benchmarks/results
+export PYTHONUNBUFFERED=1
+stage() {  # stage NAME SECONDS ARGS...: one speed.py run with its own report
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name (limit ${limit}s)"
+    timeout "$limit" python3 benchmarks/speed.py "$@" --out "benchmarks/results/speed-cuda-$name.md"
+    cp "benchmarks/results/speed-cuda-$name.md" "$OUT/" 2>/dev/null || true
+}
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+    # the targets: ms per iteration at 512 and 1024 px, and a 512 px image at neural-style's quality
+    stage targets 300 --sizes 512,1024 --precisions bfloat16 --quality-size 512
+    # the rest of the table: 256 px, 2048 px (must fit in 16 GB), float32 (TF32 convolutions) beside bf16
+    stage sizes 200 --sizes 256,2048 --precisions bfloat16,float32 --skip-quality
+    stage float32 60 --sizes 512 --precisions float32 --skip-ns --skip-quality
+} 2>&1 | tee "$OUT/gpu_check.log"

@@ -1,0 +1,72 @@
+"""The compact L-BFGS against the textbook two-loop recursion, on a quadratic with a known minimum."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from brushwork.optimise import LBFGS
+
+
+def two_loop(pairs: list[tuple[torch.Tensor, torch.Tensor]], g: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Nocedal & Wright's Algorithm 7.4, in float64: the reference direction -H g."""
+    q, alphas = -g.double(), []
+    for s, y in reversed(pairs):
+        alpha = torch.dot(s, q) / torch.dot(y, s)
+        q -= alpha * y
+        alphas.append(alpha)
+    q *= gamma
+    for (s, y), alpha in zip(pairs, reversed(alphas)):
+        q += s * (alpha - torch.dot(y, q) / torch.dot(y, s))
+    return q
+
+
+def quadratic(n: int = 40, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(n, n, generator=gen, dtype=torch.float64)
+    return a @ a.T / n + 0.5 * torch.eye(n, dtype=torch.float64), torch.randn(n, generator=gen, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("history", [1, 3, 8])
+def test_directions_match_the_two_loop_recursion(history: int) -> None:
+    a, b = quadratic()
+    x = torch.zeros(40, dtype=torch.float64)
+    lbfgs, pairs, last, gamma = LBFGS(history=history), [], None, 1.0
+    for step in range(12):  # more steps than slots: the ring buffer wraps
+        g = a @ x - b
+        d = lbfgs.direction(x.float(), g.float()).double()
+        if last is None:
+            assert torch.allclose(d, -g / g.abs().max(), rtol=1e-5)  # first step: 1 pixel at most
+        else:
+            s, y = x - last[0], g - last[1]
+            pairs = (pairs + [(s, y)])[-history:]
+            gamma = float(torch.dot(s, y) / torch.dot(y, y))
+            ref = two_loop(pairs, g, gamma)
+            assert (d - ref).norm() <= 1e-3 * ref.norm(), f"step {step}"
+        last = (x.clone(), g.clone())
+        x = x + d
+    assert (a @ x - b).norm() < 1e-2 * b.norm()  # and it solves the system
+
+
+def test_a_pair_without_positive_curvature_is_left_out() -> None:
+    a, b = quadratic()
+    lbfgs = LBFGS(history=5)
+    x0 = torch.zeros(40, dtype=torch.float64)
+    g0 = a @ x0 - b
+    lbfgs.direction(x0.float(), g0.float())
+    x1 = x0 + 0.01 * torch.randn(40, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    g1 = g0 - (a @ (x1 - x0))  # y = -A s: negative curvature, as on a non-convex loss
+    d1 = lbfgs.direction(x1.float(), g1.float()).double()
+    # no usable pair yet: the first step's scale, not a step blown up by 1 / (y.s)
+    assert torch.allclose(d1, -g1 / g0.abs().max(), rtol=1e-5)
+    x2 = x1 + d1
+    g2 = a @ x2 - b
+    d2 = lbfgs.direction(x2.float(), g2.float()).double()
+    s, y = x2 - x1, g2 - g1
+    ref = two_loop([(s, y)], g2, float(torch.dot(s, y) / torch.dot(y, y)))
+    assert (d2 - ref).norm() <= 1e-3 * ref.norm()
+
+
+def test_history_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        LBFGS(history=0)
