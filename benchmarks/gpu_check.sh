@@ -21,9 +21,10 @@ stage() {  # stage NAME SECONDS ARGS...: one speed.py run with its own report
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
-    # the targets: ms per iteration at 512 and 1024 px, and a 512 px image at neural-style's quality
-    stage targets 300 --sizes 512,1024 --precisions bfloat16 --quality-size 512
-    # the rest of the table: 256 px, 2048 px (must fit in 16 GB), float32 (TF32 convolutions) beside bf16
-    stage sizes 200 --sizes 256,2048 --precisions bfloat16,float32 --skip-quality
-    stage float32 60 --sizes 512 --precisions float32 --skip-ns --skip-quality
+    # the targets: a 512 px image at neural-style's 500-iteration quality (first and second image, and
+    # the whole process), then ms per iteration at 512 and 1024 px
+    stage race 200 --sizes '' --quality-size 512
+    stage targets 200 --sizes 512,1024 --precisions bfloat16 --skip-quality
+    # the rest of the table: 256 px and 2048 px (must fit in 16 GB)
+    stage sizes 150 --sizes 256,2048 --precisions bfloat16 --skip-quality
 } 2>&1 | tee "$OUT/gpu_check.log"
