@@ -260,13 +260,10 @@ def quality_race(args, device: str, setup, tmp: Path) -> list[str]:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "_iter":
+    if len(sys.argv) > 1 and sys.argv[1] in ("_iter", "_plain"):  # a child: one timing, one JSON line
+        measure = measure_iterations if sys.argv[1] == "_iter" else measure_plain
         size, precision, device, iterations, warmup = sys.argv[2:7]
-        print(json.dumps(measure_iterations(int(size), precision, device, int(iterations), int(warmup))))
-        return
-    if len(sys.argv) > 1 and sys.argv[1] == "_plain":
-        size, precision, device, iterations, warmup = sys.argv[2:7]
-        print(json.dumps(measure_plain(int(size), precision, device, int(iterations), int(warmup))))
+        print(json.dumps(measure(int(size), precision, device, int(iterations), int(warmup))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_race":
         size, device, out_dir = sys.argv[2:5]
