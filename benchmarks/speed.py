@@ -82,7 +82,7 @@ def measure_iterations(size: int, precision: str, device: str, iterations: int, 
 
     from brushwork import Stylizer, presets
 
-    config = presets.DEFAULT.with_(size=size, iterations=warmup + iterations, precision=precision,
+    config = presets.DEFAULT.with_(size=size, iterations=warmup + iterations + 1, precision=precision,
                                    pyramid=(), pyramid_iterations=())  # time full-size iterations only
     stylizer = Stylizer(config, device=device)
     stamps: list[float] = []
