@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 import brushwork
-from brushwork import Stylizer, presets
+from brushwork import Stylizer, images, presets
 from brushwork.losses import Term
 
 
@@ -153,6 +153,17 @@ def test_bfloat16_is_close_to_float32(content_path, style_path, fast) -> None:
     a = Stylizer(cfg).run(content_path, style_path, seed=0).history[0]
     b = Stylizer(cfg.with_(precision="bfloat16")).run(content_path, style_path, seed=0).history[0]
     assert abs(a["style"] - b["style"]) / a["style"] < 0.05
+
+
+def test_bfloat16_keeps_the_pixel_gradient_in_float32(content_path, fast) -> None:
+    """L-BFGS differences pixel gradients; bfloat16 would round them to 8 bits (benchmarks/results/precision.md)."""
+    s = Stylizer(fast.with_(precision="bfloat16"))
+    x = images.to_tensor(images.load(content_path).resize((48, 32)), s.device).requires_grad_(True)
+    s.features(x, ["relu2_1"])["relu2_1"].float().square().mean().backward()
+    assert x.grad.dtype == torch.float32
+    assert (x.grad.to(torch.bfloat16).float() != x.grad).float().mean() > 0.5  # not bfloat16 values
+    dtypes = [m.weight.dtype for m in s.net.features if hasattr(m, "weight")]
+    assert dtypes[0] == torch.float32 and set(dtypes[1:]) == {torch.bfloat16}
 
 
 def test_vgg19_needs_vgg19_weights(fast) -> None:

@@ -83,8 +83,14 @@ class VGGFeatures(nn.Module):
         if unknown:
             raise ValueError(f"layers {sorted(unknown)} are not in this network (cut at {self.names[-1]})")
         out: dict[str, torch.Tensor] = {}
+        # Layers may differ in precision (the engine keeps the first convolution in float32): each
+        # convolution reads in its own weights' precision and hands on in the precision of the last one.
+        hand_on = [m for m in self.features if isinstance(m, nn.Conv2d)][-1].weight.dtype
         for name, module in zip(self.names, self.features):
-            x = module(x)
+            if isinstance(module, nn.Conv2d):
+                x = module(x.to(module.weight.dtype)).to(hand_on)
+            else:
+                x = module(x)
             if name in wanted:
                 out[name] = x
                 if len(out) == len(wanted):

@@ -183,7 +183,12 @@ class Stylizer:
         self.net = net.eval().requires_grad_(False).to(self.device)
         # Channels-last suits oneDNN and cuDNN alike (float32 on this CPU: 378 against 433 ms per plain
         # VGG pass at 256 px); weights are stored in the compute precision so autocast never recasts them.
+        # The first convolution stays float32: it reads the pixels unrounded and makes the pixel gradient,
+        # whose step-to-step differences are L-BFGS's curvature; bfloat16 rounds both to 8 bits. Measured
+        # against float32 at 80/100/120 iterations on three pairs: at most 1.5% off on either distance
+        # with it, 2.3% without it (rocket's style at 100); no measurable time.
         self.net = self.net.to(self.dtype, memory_format=torch.channels_last)
+        self.net.features[0].float()
         use_compile = config.compile if config.compile is not None else self.device.type == "cuda"
         # On CUDA "reduce-overhead" also captures CUDA graphs, removing per-layer launch costs.
         mode = "reduce-overhead" if self.device.type == "cuda" else None
@@ -193,9 +198,9 @@ class Stylizer:
     # --- features ---------------------------------------------------------------------------------
 
     def features(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-        # The whole network runs in the compute precision (as autocast would, without its per-pass weight
-        # casts); the loss terms take the features back to float32.
-        x = self.prep(pixels).to(self.dtype, memory_format=torch.channels_last)
+        # Pixels enter in float32 (the first convolution's precision); the network hands on in the compute
+        # precision, as autocast would without its per-pass weight casts; the loss terms work in float32.
+        x = self.prep(pixels).contiguous(memory_format=torch.channels_last)
         return self._forward(x, tuple(layers))
 
     def _style_grams(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
