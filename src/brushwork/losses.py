@@ -18,9 +18,10 @@ Features = Mapping[str, torch.Tensor]
 class _Gram(torch.autograd.Function):
     """F F^T over (B, C, H, W) features, read in whichever memory layout they already have.
 
+    Channels-last features are read as a (B, HW, C) matrix, a free view: against the (B, C, HW) view
+    this made the ReLU backward and the copies behind the style layers 4-5x cheaper (profile, 256 px).
     Autograd's own bmm backward takes two products and adds them (M is used twice); here it is one
-    product with the symmetrised incoming gradient, written straight back in the features' layout, so
-    the ReLU and convolution backward passes that follow never see a layout change.
+    product with the symmetrised incoming gradient, returned in the features' layout.
     """
 
     @staticmethod
