@@ -1,6 +1,7 @@
-"""The README's picture: content | style | brushwork default | seed preset, one row per pair.
+"""The README's picture: content | style | brushwork default | seed preset (or a pyramid), a row per pair.
 
     python benchmarks/side_by_side.py --size 256 -o docs/side_by_side.jpg
+    python benchmarks/side_by_side.py --pyramid 0.5:50 -o benchmarks/results/pyramid.jpg   # default | pyramid
 
 Each result is also scored with `brushwork evaluate`; the figures are printed and saved next to the
 picture as JSON.
@@ -37,10 +38,17 @@ def main() -> None:
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, default=Path("docs/side_by_side.jpg"))
+    p.add_argument("--pyramid", metavar="FRACTION:ITERATIONS",
+                   help="compare the default with a one-level pyramid instead of with the seed preset")
     args = p.parse_args()
 
-    engines = {"default": Stylizer(presets.DEFAULT.with_(size=args.size)),
-               "seed": Stylizer(presets.SEED.with_(size=args.size))}
+    default = presets.DEFAULT.with_(size=args.size)
+    if args.pyramid:
+        fraction, iterations = args.pyramid.split(":")
+        other = ("pyramid", default.with_(pyramid=(float(fraction),), pyramid_iterations=(int(iterations),)))
+    else:
+        other = ("seed", presets.SEED.with_(size=args.size))
+    engines = {"default": Stylizer(default), other[0]: Stylizer(other[1])}
     rows, scores = [], []
     for content, style in PAIRS:
         cells = [tile(images.load(SHARED / content), args.size, Path(content).stem),

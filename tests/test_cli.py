@@ -39,10 +39,19 @@ def test_seed_preset_prints_adjustment_values(tmp_path, content_path, style_path
     assert "Iteration: 0" in printed and "Iteration: 10" in printed
 
 
-def test_pyramid_can_be_switched_off(tmp_path, content_path, style_path, capsys) -> None:
-    out = tmp_path / "o.png"
-    assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(out), "--size", "40",
-                 "--iterations", "2", "--pyramid", "", "-q"]) == 0
+@pytest.mark.parametrize("flags, sizes", [([], [64] * 4), (["--pyramid", "0.5"], [32, 32, 64, 64, 64, 64]),
+                                          (["--pyramid", "0.5", "--pyramid-iterations", "1"], [32, 64, 64, 64, 64]),
+                                          (["--pyramid", ""], [64] * 4)])
+def test_pyramid_levels_from_the_command_line(tmp_path, content_path, style_path, monkeypatch, flags,
+                                              sizes) -> None:
+    from brushwork import optimise
+
+    seen, real = [], optimise.Stylizer._optimise
+    monkeypatch.setattr(optimise.Stylizer, "_optimise",
+                        lambda self, x, terms, n: (seen.extend([x.shape[-1]] * n), real(self, x, terms, n))[1])
+    assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"),
+                 "--size", "64", "--iterations", "4", "-q", *flags]) == 0
+    assert seen == sizes
 
 
 def test_history_reaches_the_optimiser(tmp_path, content_path, style_path, monkeypatch) -> None:

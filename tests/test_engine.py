@@ -67,7 +67,7 @@ def test_style_targets_are_prepared_once_per_size(content_path, style_path, fast
     s = Stylizer(fast.with_(iterations=1))
     calls = []
     original = s.features
-    monkeypatch.setattr(s, "features", lambda x, layers: calls.append(tuple(layers)) or original(x, layers))
+    monkeypatch.setattr(s, "features", lambda x, layers, **kw: calls.append(tuple(layers)) or original(x, layers, **kw))
     s.run(content_path, style_path)
     first = len(calls)
     calls.clear()
@@ -194,3 +194,31 @@ def test_vgg19_run_asks_the_registry_for_vgg19(fast, monkeypatch) -> None:
     with pytest.raises(RuntimeError, match="offline"):
         Stylizer(fast.with_(arch="vgg19"))
     assert asked == ["vgg19"]
+
+
+def test_lbfgs_keeps_pixels_in_range_so_saving_changes_nothing(shared, fast) -> None:
+    """Kandinsky's saturated colours push an unbounded L-BFGS far past 0-255 within a few steps; the
+    clamp at saving would then undo what the loss paid for."""
+    content = shared / "images/content/rocket.jpg"
+    style = shared / "images/style/kandinsky_composition_vii.jpg"
+    steps = []
+    Stylizer(fast.with_(size=64, iterations=25, style_weight=5.0)).run(content, style, callback=steps.append,
+                                                                        seed=0)
+    for step in steps:
+        assert 0 <= step.image.min() and step.image.max() <= 255, step.iteration
+
+
+def test_pyramid_counts_must_match_its_levels(content_path, style_path, fast) -> None:
+    config = fast.with_(size=64, pyramid=(0.25, 0.5), pyramid_iterations=(3,))
+    with pytest.raises(ValueError, match="2 level.*1; give one count per level"):
+        Stylizer(config).run(content_path, style_path)
+
+
+def test_bfloat16_runs_aim_at_float32_targets(content_path, style_path, fast) -> None:
+    """Targets are computed once, so they are computed exactly: a rounded target biases every step."""
+    content, style = images.load(content_path), images.load(style_path)
+    grams = [Stylizer(fast.with_(precision=p))._style_grams([style], [1.0], 48, content)
+             for p in ("float32", "bfloat16")]
+    assert grams[0].keys() == grams[1].keys()
+    for layer, target in grams[0].items():
+        assert grams[1][layer].dtype == torch.float32 and torch.equal(grams[1][layer], target), layer

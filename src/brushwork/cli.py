@@ -45,8 +45,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pooling", choices=["max", "avg"])
     g.add_argument("--weights", help="network weights: a registry name or a .safetensors / Keras .h5 file")
     g.add_argument("--pyramid", type=_floats, metavar="F1,F2",
-                   help="solve first at these fractions of the size (e.g. 0.25,0.5); '' turns it off")
-    g.add_argument("--pyramid-iterations", type=_ints, metavar="N1,N2")
+                   help="solve first at these fractions of the size (e.g. 0.25,0.5): more large-scale "
+                        "style, less content; off by default")
+    g.add_argument("--pyramid-iterations", type=_ints, metavar="N1,N2",
+                   help="iterations at each pyramid level (default: half of --iterations each)")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: on CUDA only)")
@@ -57,8 +59,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> presets.Config:
     config = presets.get(args.preset)
-    if args.pyramid == () and args.pyramid_iterations is None:
-        args.pyramid_iterations = ()  # --pyramid '' alone turns the pyramid off
+    if args.pyramid is not None and args.pyramid_iterations is None:
+        args.pyramid_iterations = ()  # --pyramid alone: the engine's per-level default, or off with ''
     return config.with_(
         size=args.size, iterations=args.iterations, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,

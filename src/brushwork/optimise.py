@@ -6,6 +6,7 @@ frames and future features reuse the same loop. Precision and device are decided
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import time
@@ -180,14 +181,17 @@ class Stylizer:
             net.load_weights(loaded.state_dict)
         except ValueError as exc:
             raise ValueError(f"{loaded.source}: {exc}") from None
-        self.net = net.eval().requires_grad_(False).to(self.device)
+        exact = net.eval().requires_grad_(False).to(self.device, memory_format=torch.channels_last)
         # Channels-last suits oneDNN and cuDNN alike (float32 on this CPU: 378 against 433 ms per plain
         # VGG pass at 256 px); weights are stored in the compute precision so autocast never recasts them.
         # The first convolution stays float32: it reads the pixels unrounded and makes the pixel gradient,
-        # whose step-to-step differences are L-BFGS's curvature; bfloat16 rounds both to 8 bits. Measured
-        # against float32 at 80/100/120 iterations on three pairs: at most 1.5% off on either distance
-        # with it, 2.3% without it (rocket's style at 100); no measurable time.
-        self.net = self.net.to(self.dtype, memory_format=torch.channels_last)
+        # whose step-to-step differences are L-BFGS's curvature; bfloat16 rounds both to 8 bits (rocket's
+        # style 2.3% off float32 at 100 iterations without it); no measurable time.
+        # Targets are computed once per size, so they come from a float32 copy: a bfloat16 target is a
+        # bias that every iteration aims at (rocket's style drifted to 2.3% off float32 at 120 iterations).
+        # With both: within 1.4% of float32 at 80/100/120 iterations (benchmarks/results/precision.md).
+        self.exact = exact
+        self.net = exact if self.dtype == torch.float32 else copy.deepcopy(exact).to(self.dtype)
         self.net.features[0].float()
         use_compile = config.compile if config.compile is not None else self.device.type == "cuda"
         # On CUDA "reduce-overhead" also captures CUDA graphs, removing per-layer launch costs.
@@ -197,11 +201,13 @@ class Stylizer:
 
     # --- features ---------------------------------------------------------------------------------
 
-    def features(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    def features(self, pixels: torch.Tensor, layers: Sequence[str], *, exact: bool = False
+                 ) -> dict[str, torch.Tensor]:
         # Pixels enter in float32 (the first convolution's precision); the network hands on in the compute
         # precision, as autocast would without its per-pass weight casts; the loss terms work in float32.
+        # `exact`: all in float32, for targets.
         x = self.prep(pixels).contiguous(memory_format=torch.channels_last)
-        return self._forward(x, tuple(layers))
+        return (self.exact if exact else self._forward)(x, tuple(layers))
 
     def _style_grams(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
                      content: Image.Image) -> dict[str, torch.Tensor]:
@@ -218,7 +224,7 @@ class Stylizer:
                 if c.preserve_colors == "histogram":
                     t = images.match_histogram(t, content_t)
                 with torch.no_grad():
-                    feats.append({k: v.float() for k, v in self.features(t, c.style_layers).items()})
+                    feats.append(self.features(t, c.style_layers, exact=True))
             if len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys on each content image:
                 self._style_cache.pop(next(iter(self._style_cache)))  # drop the oldest, so memory stays flat
             self._style_cache[key] = style_targets(feats, blend, c.loss_form)
@@ -234,7 +240,7 @@ class Stylizer:
                              f"{self.net.names[-1]} needs at least {need} on each side; use a larger "
                              f"--size or shallower layers")
         with torch.no_grad():
-            content_feats = {k: v.float() for k, v in self.features(content, c.content_layers).items()}
+            content_feats = self.features(content, c.content_layers, exact=True)
         grams = self._style_grams(styles, blend, max(content.shape[-2:]), content_image)
         terms: list[tuple[Term, float]] = [
             (ContentTerm(content_feats, form=c.loss_form), c.content_weight),
@@ -267,14 +273,17 @@ class Stylizer:
         """(longest side, iterations) for each pyramid level, finest last.
 
         Levels too small for the network's deepest layer are skipped, so a small --size still works.
+        Without pyramid_iterations each level gets half the full size's iterations.
         """
         c = self.config
         longest = c.size or max(content.size)
-        if len(c.pyramid) != len(c.pyramid_iterations):
-            raise ValueError("pyramid and pyramid_iterations need one entry per level")
+        counts = c.pyramid_iterations or (c.iterations // 2,) * len(c.pyramid)
+        if len(c.pyramid) != len(counts):
+            raise ValueError(f"--pyramid has {len(c.pyramid)} level(s) but --pyramid-iterations "
+                             f"{len(counts)}; give one count per level, or none")
         need = 2 ** sum(name.startswith("pool") for name in self.net.names)
         plan = []
-        for fraction, iterations in zip(c.pyramid, c.pyramid_iterations):
+        for fraction, iterations in zip(c.pyramid, counts):
             side = round(longest * fraction)
             if side < longest and min(images.fit(content, side).size) >= need and iterations > 0:
                 plan.append((side, iterations))
@@ -313,7 +322,7 @@ class Stylizer:
                 if x is None:
                     x = self.initial(init if init is not None else c.init, target, style_imgs, generator)
                 else:
-                    x = images.resize_tensor(x, tuple(target.shape[-2:]))
+                    x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
                 best = None  # a coarser level's image is not a candidate at this size
                 for step in self._optimise(x, terms, iterations):
                     done += 1
@@ -379,7 +388,13 @@ class Stylizer:
         c = self.config
         if c.optimizer == "lbfgs":
             lbfgs = LBFGS(history=c.history)
-            return lambda: x.add_(lbfgs.direction(x.detach().flatten(), x.grad.flatten()).view_as(x))
+            # Projected onto the valid pixel range after every step, like Adam and GD below. Unbounded,
+            # 2-3% of the pixels drift far outside 0-255 (-121..306 on chelsea + Scream at 256 px) and
+            # the clamp at saving undoes what the loss paid for: rocket + Kandinsky scored 0.363 / 0.148
+            # saved against 0.295 / 0.121 unclamped, and projected 0.302 / 0.120. The pairs that L-BFGS
+            # keeps are the steps actually taken, so its curvature stays consistent.
+            return lambda: x.add_(lbfgs.direction(x.detach().flatten(), x.grad.flatten()).view_as(x)
+                                  ).clamp_(0, 255)
         if c.optimizer == "adam":
             adam = torch.optim.Adam([x], lr=c.lr)
             return lambda: (adam.step(), x.clamp_(0, 255))

@@ -63,12 +63,12 @@ SEED = Config(
     precision="float32", print_every=10,
 )
 
-# Best quality per second, measured with benchmarks/quality.py at 256 px on three photo/painting pairs
-# (README, "Quality"). Single-scale, style weight 1 left the Scream pair short on style, 3 cost the
-# astronaut its content, and 2 left Kandinsky's style short of neural-style's; one half-size pyramid level
-# of 50 iterations first (cheap: a quarter of the pixels) adds the large-scale style, and with it all
-# three pairs beat neural-style's 500 iterations on both distances after 100 full-size iterations.
-DEFAULT = Config(style_weight=2.0, pyramid=(0.5,), pyramid_iterations=(50,))
+# Best quality per second, measured with benchmarks/quality.py at 256 and 512 px on three photo/painting
+# pairs (README, "Quality"). Style weight 1 left the Scream pair short on style and 3 cost the astronaut
+# its content. Single-scale: a half-size pyramid level first only moves the result along the same
+# content/style frontier (more style, less content, equal content + 2 x style), at more cost
+# (benchmarks/results/pyramid.md), so it is an option (--pyramid), not the default.
+DEFAULT = Config(style_weight=2.0)
 
 PRESETS: dict[str, Config] = {"default": DEFAULT, "seed": SEED}
 
