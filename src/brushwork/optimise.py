@@ -190,7 +190,7 @@ class Stylizer:
         # Targets are computed once per size, so they come from a float32 copy: a bfloat16 target is a
         # bias that every iteration aims at (rocket's style drifted to 2.3% off float32 at 120 iterations).
         # With both: within 1.4% of float32 at 80/100/120 iterations (benchmarks/results/precision.md).
-        self.exact = exact
+        self._exact = exact
         self.net = exact if self.dtype == torch.float32 else copy.deepcopy(exact).to(self.dtype)
         self.net.features[0].float()
         use_compile = config.compile if config.compile is not None else self.device.type == "cuda"
@@ -207,7 +207,7 @@ class Stylizer:
         # precision, as autocast would without its per-pass weight casts; the loss terms work in float32.
         # `exact`: all in float32, for targets.
         x = self.prep(pixels).contiguous(memory_format=torch.channels_last)
-        return (self.exact if exact else self._forward)(x, tuple(layers))
+        return (self._exact if exact else self._forward)(x, tuple(layers))
 
     def _style_grams(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
                      content: Image.Image) -> dict[str, torch.Tensor]:
