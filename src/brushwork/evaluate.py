@@ -16,12 +16,16 @@ import torch
 from PIL import Image
 
 from . import images
-from .losses import gram
-from .models import VGGFeatures
+from .perceptual import Perceptual
+from .presets import Config
 from .weights import load_weights
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# The criterion's relative content and (equally weighted) style terms, in float32, fixed here so that no
+# run's settings move the yardstick.
+JUDGE = Config(content_layers=(CONTENT_LAYER,), style_layers=STYLE_LAYERS, loss_form="relative",
+               style_layer_weights=None, style_scale=1.0, style_size=None, precision="float32", compile=False)
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,8 @@ class Distances:
 
 
 @lru_cache(maxsize=2)
-def _judge(device: str) -> tuple[VGGFeatures, object]:
-    w = load_weights("vgg16")
-    net = VGGFeatures("vgg16", "max", last_layer="relu5_1")
-    net.load_weights(w.state_dict)
-    return net.eval().requires_grad_(False).to(device), w.preprocessing
+def _judge(device: str) -> Perceptual:
+    return Perceptual(JUDGE, load_weights("vgg16"), device)
 
 
 def distances(output: str | os.PathLike | Image.Image, content: str | os.PathLike | Image.Image,
@@ -46,14 +47,9 @@ def distances(output: str | os.PathLike | Image.Image, content: str | os.PathLik
     """Relative content and style distances of `output` (see the module docstring)."""
     out = images.load(output)
     content_img = images.load(content).resize(out.size, Image.LANCZOS)
-    style_img = images.fit(images.load(style), max(out.size))
-    net, prep = _judge(device)
-    layers = (CONTENT_LAYER, *STYLE_LAYERS)
+    judge = _judge(device)
     with torch.no_grad():
-        f_out, f_c, f_s = (net(prep(images.to_tensor(i, device)), layers)
-                           for i in (out, content_img, style_img))
-        c = ((f_out[CONTENT_LAYER] - f_c[CONTENT_LAYER]).pow(2).sum()
-             / f_c[CONTENT_LAYER].pow(2).sum()).item()
-        s = [((gram(f_out[k]) - gram(f_s[k])).pow(2).sum() / gram(f_s[k]).pow(2).sum()).item()
-             for k in STYLE_LAYERS]
-    return Distances(c, sum(s) / len(s))
+        terms = [(judge.content_term(images.to_tensor(content_img, judge.device)), 1.0),
+                 (judge.style_term([images.load(style)], [1.0], max(out.size)), 1.0)]
+        values = judge.evaluate(images.to_tensor(out, judge.device), terms)
+    return Distances(values["content"].item(), values["style"].item())

@@ -66,9 +66,12 @@ def mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def relative_sq_error(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """||a - t||^2 / ||t||^2: scale-free, so layers and images of any magnitude weigh alike."""
+    """||a - t||^2 / ||t||^2: scale-free, so layers and images of any magnitude weigh alike.
+
+    A target broadcast over a batch (one style Gram for B images) counts once per image: the mean of
+    the B relative errors."""
     t = target.float()
-    return (a.float() - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12)
+    return (a.float() - t).pow(2).sum() / (t.pow(2).sum().clamp_min(1e-12) * (a.numel() // t.numel()))
 
 
 def total_variation(img: torch.Tensor, kind: str = "l2") -> torch.Tensor:

@@ -1,13 +1,12 @@
-"""The engine: targets prepared once, then gradient steps on the pixels of the mixed image.
+"""The optimiser: gradient steps on the pixels of the mixed image against the perceptual criterion.
 
 Everything image-specific (content, styles, init, extra loss terms) is an input, so the pyramid, video
-frames and future features reuse the same loop. Precision and device are decided here, in one place.
+frames and future features reuse the same loop. Network, targets, precision and device are the
+criterion's (perceptual.py), shared with network training and the judge.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -18,8 +17,9 @@ import torch
 from PIL import Image
 
 from . import images
-from .losses import ContentTerm, StyleTerm, Term, TVTerm, style_targets
-from .models import VGGFeatures, deepest
+from .losses import Term
+from .perceptual import Perceptual
+from .perceptual import STYLE_CACHE_SIZE, cpu_has_bf16, pick_device, pick_precision  # noqa: F401 (their old home)
 from .presets import DEFAULT, Config
 from .weights import LoadedWeights, load_weights
 
@@ -48,40 +48,7 @@ class Result:
 
 
 Callback = Callable[[Step], None]
-STYLE_CACHE_SIZE = 8  # sets of style targets kept: a few sizes (pyramid levels) of a few style mixes
 ImageInput = "str | Path | Image.Image"
-
-
-def _fingerprint(img: Image.Image) -> bytes:
-    """Identity of an image's pixels, so equal style images share cached targets across calls."""
-    return hashlib.blake2b(img.tobytes(), digest_size=16).digest() + repr(img.size).encode()
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def cpu_has_bf16() -> bool:
-    """True where the CPU runs bfloat16 matrix work natively (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
-def pick_precision(precision: str, device: torch.device) -> torch.dtype:
-    if precision == "float32":
-        return torch.float32
-    if precision == "bfloat16":
-        return torch.bfloat16
-    if precision != "auto":
-        raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if device.type == "cpu" and cpu_has_bf16() else torch.float32
 
 
 class LBFGS:
@@ -156,8 +123,10 @@ class LBFGS:
         return -(gamma.float() * g + coef.float() @ self.w)
 
 
-class Stylizer:
+class Stylizer(Perceptual):
     """A configured style-transfer engine; reuse one across images or video frames.
+
+    It is the perceptual criterion (network, targets, terms) plus a loop that fits an image's pixels to it.
 
     >>> s = Stylizer(presets.get("default").with_(size=256))
     >>> result = s.run("photo.jpg", ["starry.jpg"], callback=print)
@@ -165,90 +134,9 @@ class Stylizer:
 
     def __init__(self, config: Config = DEFAULT, *, weights: str | Path | LoadedWeights | None = None,
                  device: str | torch.device | None = None) -> None:
-        self.config = config
-        self.device = pick_device(device)
-        self.dtype = pick_precision(config.precision, self.device)
         if weights is None and config.arch != "vgg16":
             weights = config.arch  # the registry's copy: downloaded once, then cached
-        loaded = weights if isinstance(weights, LoadedWeights) else load_weights(weights)
-        if loaded.arch != config.arch:
-            raise ValueError(f"the weights {loaded.source} are {loaded.arch} but the run asks for "
-                             f"{config.arch}; pass matching --weights or --arch")
-        self.prep = loaded.preprocessing
-        layers = (*config.content_layers, *config.style_layers)
-        net = VGGFeatures(config.arch, config.pooling, last_layer=deepest(config.arch, layers))
-        try:
-            net.load_weights(loaded.state_dict)
-        except ValueError as exc:
-            raise ValueError(f"{loaded.source}: {exc}") from None
-        exact = net.eval().requires_grad_(False).to(self.device, memory_format=torch.channels_last)
-        # Channels-last suits oneDNN and cuDNN alike (float32 on this CPU: 378 against 433 ms per plain
-        # VGG pass at 256 px); weights are stored in the compute precision so autocast never recasts them.
-        # The first convolution stays float32: it reads the pixels unrounded and makes the pixel gradient,
-        # whose step-to-step differences are L-BFGS's curvature; bfloat16 rounds both to 8 bits (rocket's
-        # style 2.3% off float32 at 100 iterations without it); no measurable time.
-        # Targets are computed once per size, so they come from a float32 copy: a bfloat16 target is a
-        # bias that every iteration aims at (rocket's style drifted to 2.3% off float32 at 120 iterations).
-        # With both: within 1.4% of float32 at 80/100/120 iterations (benchmarks/results/precision.md).
-        self._exact = exact
-        self.net = exact if self.dtype == torch.float32 else copy.deepcopy(exact).to(self.dtype)
-        self.net.features[0].float()
-        use_compile = config.compile if config.compile is not None else self.device.type == "cuda"
-        # On CUDA "reduce-overhead" also captures CUDA graphs, removing per-layer launch costs.
-        mode = "reduce-overhead" if self.device.type == "cuda" else None
-        self._forward = torch.compile(self.net, mode=mode) if use_compile else self.net
-        self._style_cache: dict[tuple, dict[str, torch.Tensor]] = {}
-
-    # --- features ---------------------------------------------------------------------------------
-
-    def features(self, pixels: torch.Tensor, layers: Sequence[str], *, exact: bool = False
-                 ) -> dict[str, torch.Tensor]:
-        # Pixels enter in float32 (the first convolution's precision); the network hands on in the compute
-        # precision, as autocast would without its per-pass weight casts; the loss terms work in float32.
-        # `exact`: all in float32, for targets.
-        x = self.prep(pixels).contiguous(memory_format=torch.channels_last)
-        return (self._exact if exact else self._forward)(x, tuple(layers))
-
-    def _style_grams(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
-                     content: Image.Image) -> dict[str, torch.Tensor]:
-        """Gram targets, cached: a video's frames or a pyramid rerun pay for them once."""
-        c = self.config
-        size = c.style_size or max(2, round(longest * c.style_scale))
-        key = (tuple(_fingerprint(s) for s in styles), tuple(blend), size,
-               _fingerprint(content) if c.preserve_colors == "histogram" else None)
-        if key not in self._style_cache:
-            feats = []
-            content_t = images.to_tensor(content, self.device)
-            for style in styles:
-                t = images.to_tensor(images.fit(style, size), self.device)
-                if c.preserve_colors == "histogram":
-                    t = images.match_histogram(t, content_t)
-                with torch.no_grad():
-                    feats.append(self.features(t, c.style_layers, exact=True))
-            if len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys on each content image:
-                self._style_cache.pop(next(iter(self._style_cache)))  # drop the oldest, so memory stays flat
-            self._style_cache[key] = style_targets(feats, blend, c.loss_form)
-        return self._style_cache[key]
-
-    def terms(self, content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequence[float],
-              content_image: Image.Image) -> list[tuple[Term, float]]:
-        """The weighted loss terms for one output size (content already at that size)."""
-        c = self.config
-        need = 2 ** sum(name.startswith("pool") for name in self.net.names)
-        if min(content.shape[-2:]) < need:
-            raise ValueError(f"the image is {content.shape[-1]}x{content.shape[-2]} pixels but layer "
-                             f"{self.net.names[-1]} needs at least {need} on each side; use a larger "
-                             f"--size or shallower layers")
-        with torch.no_grad():
-            content_feats = self.features(content, c.content_layers, exact=True)
-        grams = self._style_grams(styles, blend, max(content.shape[-2:]), content_image)
-        terms: list[tuple[Term, float]] = [
-            (ContentTerm(content_feats, form=c.loss_form), c.content_weight),
-            (StyleTerm(grams, form=c.loss_form, layer_weights=c.style_layer_weights), c.style_weight),
-        ]
-        if c.tv_weight:
-            terms.append((TVTerm(kind=c.tv_kind), c.tv_weight))
-        return terms
+        super().__init__(config, weights if isinstance(weights, LoadedWeights) else load_weights(weights), device)
 
     # --- the run ----------------------------------------------------------------------------------
 
@@ -281,7 +169,7 @@ class Stylizer:
         if len(c.pyramid) != len(counts):
             raise ValueError(f"--pyramid has {len(c.pyramid)} level(s) but --pyramid-iterations "
                              f"{len(counts)}; give one count per level, or none")
-        need = 2 ** sum(name.startswith("pool") for name in self.net.names)
+        need = self.min_side
         plan = []
         for fraction, iterations in zip(c.pyramid, counts):
             side = round(longest * fraction)
@@ -349,13 +237,11 @@ class Stylizer:
     def _optimise(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int):
         """Yield a `Step` after each iteration (image and losses as of the start of that step)."""
         c = self.config
-        layers = sorted({layer for term, _ in terms for layer in term.layers})
         x = x.detach().clone().requires_grad_(True)
         previous: dict[str, float] = {}
 
         def objective() -> tuple[torch.Tensor, dict[str, float], dict[str, float] | None, float]:
-            feats = self.features(x, layers)
-            values = {term.name: term(feats, x) for term, _ in terms}
+            values = self.evaluate(x, terms)
             # one device-to-host copy per iteration for all the numbers the loop reports
             raw = dict(zip(values, torch.stack([v.detach().float() for v in values.values()]).tolist()))
             if any(not math.isfinite(v) for v in raw.values()):

@@ -1,0 +1,173 @@
+"""One perceptual criterion: the VGG loss network, its targets and the weighted loss terms.
+
+The optimiser (`optimise.Stylizer`), network training (`train`) and the judge (`evaluate`) all measure
+images through this one class, so there is one Gram, one target cache and one precision policy. Anything
+that changes is the parameters being fitted: an image's pixels, or a network's weights.
+
+Every call takes a batch (B, 3, H, W) in pixel space; targets are (1, ...) and broadcast over it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from . import images
+from .losses import ContentTerm, StyleTerm, Term, TVTerm, style_targets
+from .models import VGGFeatures, deepest
+from .presets import Config
+from .weights import LoadedWeights
+
+STYLE_CACHE_SIZE = 8  # sets of style targets kept: a few sizes (pyramid levels) of a few style mixes
+WeightedTerms = list[tuple[Term, float]]
+
+
+def fingerprint(img: Image.Image) -> bytes:
+    """Identity of an image's pixels, so equal style images share cached targets across calls."""
+    return hashlib.blake2b(img.tobytes(), digest_size=16).digest() + repr(img.size).encode()
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def cpu_has_bf16() -> bool:
+    """True where the CPU runs bfloat16 matrix work natively (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def pick_precision(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "float32":
+        return torch.float32
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision != "auto":
+        raise ValueError(f"precision must be auto, float32 or bfloat16, not {precision!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_bf16() else torch.float32
+
+
+class Perceptual:
+    """The loss network set up once for a `Config`: features, cached targets, weighted terms.
+
+    >>> p = Perceptual(config, load_weights("vgg16"))
+    >>> terms = p.terms(content, [style_img], [1.0], content_img)
+    >>> values = p.evaluate(x, terms)            # {"content": ..., "style": ..., "tv": ...}
+    """
+
+    def __init__(self, config: Config, weights: LoadedWeights, device: str | torch.device | None = None) -> None:
+        self.config = config
+        self.device = pick_device(device)
+        self.dtype = pick_precision(config.precision, self.device)
+        if weights.arch != config.arch:
+            raise ValueError(f"the weights {weights.source} are {weights.arch} but the run asks for "
+                             f"{config.arch}; pass matching --weights or --arch")
+        self.prep = weights.preprocessing
+        layers = (*config.content_layers, *config.style_layers)
+        net = VGGFeatures(config.arch, config.pooling, last_layer=deepest(config.arch, layers))
+        try:
+            net.load_weights(weights.state_dict)
+        except ValueError as exc:
+            raise ValueError(f"{weights.source}: {exc}") from None
+        exact = net.eval().requires_grad_(False).to(self.device, memory_format=torch.channels_last)
+        # Channels-last suits oneDNN and cuDNN alike (float32 on this CPU: 378 against 433 ms per plain
+        # VGG pass at 256 px); weights are stored in the compute precision so autocast never recasts them.
+        # The first convolution stays float32: it reads the pixels unrounded and makes the pixel gradient,
+        # whose step-to-step differences are L-BFGS's curvature; bfloat16 rounds both to 8 bits (rocket's
+        # style 2.3% off float32 at 100 iterations without it); no measurable time.
+        # Targets are computed once per size, so they come from a float32 copy: a bfloat16 target is a
+        # bias that every iteration aims at (rocket's style drifted to 2.3% off float32 at 120 iterations).
+        # With both: within 1.4% of float32 at 80/100/120 iterations (benchmarks/results/precision.md).
+        self._exact = exact
+        self.net = exact if self.dtype == torch.float32 else copy.deepcopy(exact).to(self.dtype)
+        self.net.features[0].float()
+        use_compile = config.compile if config.compile is not None else self.device.type == "cuda"
+        # On CUDA "reduce-overhead" also captures CUDA graphs, removing per-layer launch costs.
+        mode = "reduce-overhead" if self.device.type == "cuda" else None
+        self._forward = torch.compile(self.net, mode=mode) if use_compile else self.net
+        self._style_cache: dict[tuple, dict[str, torch.Tensor]] = {}
+
+    @property
+    def min_side(self) -> int:
+        """The smallest image side the deepest layer still sees as at least one pixel."""
+        return 2 ** sum(name.startswith("pool") for name in self.net.names)
+
+    def features(self, pixels: torch.Tensor, layers: Sequence[str], *, exact: bool = False
+                 ) -> dict[str, torch.Tensor]:
+        # Pixels enter in float32 (the first convolution's precision); the network hands on in the compute
+        # precision, as autocast would without its per-pass weight casts; the loss terms work in float32.
+        # `exact`: all in float32, for targets.
+        x = self.prep(pixels).contiguous(memory_format=torch.channels_last)
+        return (self._exact if exact else self._forward)(x, tuple(layers))
+
+    def _style_grams(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
+                     content: Image.Image | None = None) -> dict[str, torch.Tensor]:
+        """Gram targets, cached: a video's frames, a pyramid rerun or a training run pay for them once.
+
+        `content` is only read for histogram matching (the style recoloured to that photo)."""
+        c = self.config
+        size = c.style_size or max(2, round(longest * c.style_scale))
+        matched = c.preserve_colors == "histogram" and content is not None
+        key = (tuple(fingerprint(s) for s in styles), tuple(blend), size, fingerprint(content) if matched else None)
+        if key not in self._style_cache:
+            feats = []
+            content_t = images.to_tensor(content, self.device) if matched else None
+            for style in styles:
+                t = images.to_tensor(images.fit(style, size), self.device)
+                if content_t is not None:
+                    t = images.match_histogram(t, content_t)
+                with torch.no_grad():
+                    feats.append(self.features(t, c.style_layers, exact=True))
+            if len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys on each content image:
+                self._style_cache.pop(next(iter(self._style_cache)))  # drop the oldest, so memory stays flat
+            self._style_cache[key] = style_targets(feats, blend, c.loss_form)
+        return self._style_cache[key]
+
+    def check_size(self, pixels: torch.Tensor) -> None:
+        need = self.min_side
+        if min(pixels.shape[-2:]) < need:
+            raise ValueError(f"the image is {pixels.shape[-1]}x{pixels.shape[-2]} pixels but layer "
+                             f"{self.net.names[-1]} needs at least {need} on each side; use a larger "
+                             f"--size or shallower layers")
+
+    def content_term(self, content: torch.Tensor) -> ContentTerm:
+        """Stay near `content`'s features (a batch: each output near its own photo)."""
+        self.check_size(content)
+        with torch.no_grad():
+            targets = self.features(content, self.config.content_layers, exact=True)
+        return ContentTerm(targets, form=self.config.loss_form)
+
+    def style_term(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
+                   content: Image.Image | None = None) -> StyleTerm:
+        c = self.config
+        grams = self._style_grams(styles, blend, longest, content)
+        return StyleTerm(grams, form=c.loss_form, layer_weights=c.style_layer_weights)
+
+    def terms(self, content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequence[float],
+              content_image: Image.Image | None = None) -> WeightedTerms:
+        """The weighted loss terms for one output size (content already at that size)."""
+        c = self.config
+        terms: WeightedTerms = [(self.content_term(content), c.content_weight),
+                                (self.style_term(styles, blend, max(content.shape[-2:]), content_image),
+                                 c.style_weight)]
+        if c.tv_weight:
+            terms.append((TVTerm(kind=c.tv_kind), c.tv_weight))
+        return terms
+
+    def evaluate(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]]) -> dict[str, torch.Tensor]:
+        """Each term's raw value on `x`, from one pass of the network through every layer they read."""
+        layers = sorted({layer for term, _ in terms for layer in term.layers})
+        feats = self.features(x, layers)
+        return {term.name: term(feats, x) for term, _ in terms}

@@ -1,0 +1,32 @@
+"""The one perceptual criterion: batches, and the judge measuring through it."""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from brushwork import images, presets
+from brushwork.perceptual import Perceptual
+from brushwork.weights import load_weights
+
+
+def test_a_batch_scores_the_mean_of_its_images(content_path, style_path) -> None:
+    p = Perceptual(presets.DEFAULT.with_(precision="float32"), load_weights("vgg16"))
+    photo = images.to_tensor(images.load(content_path).resize((48, 32)))
+    other = photo.flip(-1)
+    style = [images.load(style_path)]
+    single = [p.evaluate(x, p.terms(x * 0.5 + 60, style, [1.0])) for x in (photo, other)]
+    batch = torch.cat([photo, other])
+    both = p.evaluate(batch, p.terms(batch * 0.5 + 60, style, [1.0]))
+    mean_style = (single[0]["style"] + single[1]["style"]) / 2
+    assert torch.allclose(both["style"], mean_style, rtol=1e-4)
+    assert both["content"] > 0
+
+
+def test_the_judge_is_the_criterion(content_path, style_path) -> None:
+    from brushwork.evaluate import distances
+
+    content = images.load(content_path).resize((60, 40), Image.LANCZOS)
+    assert distances(content, content_path, style_path).content < 1e-6  # itself, resized the same way
+    d = distances(content.transpose(0), content_path, style_path)  # mirrored: far in content
+    assert d.content > 0.1 and d.style > 0
