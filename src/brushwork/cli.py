@@ -117,7 +117,80 @@ def _stylize(args: argparse.Namespace, content, styles) -> int:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        return _instant(args)
+    if args.style is None:
+        raise ValueError("give --style IMAGE (optimise for it) or --model NAME (a trained network)")
     return _stylize(args, args.content, args.style)
+
+
+def _instant(args: argparse.Namespace) -> int:
+    from .feedforward.infer import InstantStylizer
+
+    if args.style is not None:
+        raise ValueError("give --style or --model, not both: a model already holds its style")
+    output = images.check_writable(args.output)
+    paint = InstantStylizer(args.model, device=args.device, precision=args.precision or "auto")
+    images.save(paint(args.content, args.size), output)
+    print(output.resolve())
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .feedforward import modelfile
+    from .feedforward.train import TrainSettings, train, work_folder
+
+    if args.output is None:
+        modelfile.user_dir().mkdir(parents=True, exist_ok=True)
+        args.output = modelfile.user_dir() / f"{Path(args.style[0]).stem}{modelfile.SUFFIX}"
+    settings = TrainSettings().with_(
+        steps=args.steps, batch=args.batch, crop=args.crop, style_size=args.style_size, lr=args.lr,
+        width=args.width, content_weight=args.content_weight, style_weight=args.style_weight,
+        tv_weight=args.tv_weight, precision=args.precision, seed=args.seed, style_blend=args.style_blend)
+    bar = None
+
+    def progress(step) -> None:
+        nonlocal bar
+        if bar is None and not args.quiet:  # drawn once training runs, after the inputs are checked
+            bar = tqdm(total=step.total, initial=step.step - 1, unit="step", dynamic_ncols=True)
+        if bar is not None:
+            bar.n = step.step
+            bar.set_postfix({**{k: f"{v:.3g}" for k, v in step.losses.items()}, "img/s": f"{step.images_per_s:.2f}"},
+                            refresh=False)
+            bar.refresh()
+
+    samples = args.samples if args.samples is not None else [str(DEMO_CONTENT)]
+    result = train(args.style, args.photos, args.output, settings, samples=samples,
+                   sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                   callback=progress, device=args.device)
+    if bar is not None:
+        bar.close()
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} unreadable photo(s), e.g. {result.skipped[0]}", file=sys.stderr)
+    if result.interrupted:
+        print(f"interrupted at step {result.steps}; the model so far is in {result.output} and the checkpoint "
+              f"in {work_folder(result.output)}: rerun with --resume to continue", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(Path(result.output).resolve())
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .feedforward.modelfile import list_models, user_dir
+
+    rows = list_models()
+    for name, where, path, header in rows:
+        if header is None:
+            print(f"{name:16} {where:8} unreadable: {path}")
+            continue
+        styles = " + ".join(s["name"] for s in header["styles"])
+        steps = header["training"].get("steps_done", "?")
+        print(f"{name:16} {where:8} width {header['config']['width']:<3} {steps:>6} steps  {styles}")
+    if not rows:
+        print(f"no models yet; train one with `brushwork train STYLE.jpg --photos DIR` (saved in {user_dir()})")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -129,6 +202,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_video(args: argparse.Namespace) -> int:
     from .video import stylize_video, work_folder
 
+    if args.model is not None:
+        return _instant_video(args)
+    if args.style is None:
+        raise ValueError("give --style IMAGE (optimise every frame) or --model NAME (a trained network)")
     try:
         result = stylize_video(
             args.input, args.style, args.output, config=_config(args), style_blend=args.style_blend,
@@ -141,6 +218,30 @@ def cmd_video(args: argparse.Namespace) -> int:
         kept = f"; finished frames are kept in {work}, rerun with --resume to continue" if work.exists() else ""
         print(f"interrupted{kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    print(result.output)
+    return 0
+
+
+def _instant_video(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .feedforward.infer import stylize_video
+
+    if args.style is not None:
+        raise ValueError("give --style or --model, not both: a model already holds its style")
+    bar = None if args.quiet else tqdm(unit="frame", dynamic_ncols=True)
+
+    def progress(index: int, total: int | None) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.update(1)
+
+    result = stylize_video(args.input, args.model, args.output, size=args.size, temporal=args.temporal_blend,
+                           flow_method=args.flow,
+                           max_frames=args.max_frames, fps=args.fps, callback=progress, device=args.device,
+                           precision=args.precision or "auto")
+    if bar is not None:
+        bar.close()
     print(result.output)
     return 0
 
@@ -172,7 +273,9 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("stylize", help="repaint a photo in the style of one or more paintings")
     s.add_argument("content", help="the photo")
-    s.add_argument("--style", "-s", nargs="+", required=True, help="one or more style images")
+    s.add_argument("--style", "-s", nargs="+", help="one or more style images")
+    s.add_argument("--model", "-m", help="instead of --style: a trained network's name or .safetensors file "
+                                         "(one pass, under a second; see `brushwork models list`)")
     s.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
     s.add_argument("-o", "--output", default="stylized.png", help="output image (default: %(default)s)")
     s.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="also save every N iterations")
@@ -186,7 +289,11 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
-    v.add_argument("--style", "-s", nargs="+", required=True, help="one or more style images")
+    v.add_argument("--style", "-s", nargs="+", help="one or more style images")
+    v.add_argument("--model", "-m", help="instead of --style: a trained network (real-time; see `models list`)")
+    v.add_argument("--temporal-blend", type=float, default=0.6, metavar="A",
+                   help="with --model: move each frame this share towards the previous output warped by "
+                        "the flow, where the flow is reliable (0 = frame by frame; default %(default)s)")
     v.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
     v.add_argument("--temporal-weight", type=float, default=1.0,
@@ -200,6 +307,37 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--fps", type=float, help="frame rate for a folder of frames (default 25)")
     _run_options(v)
     v.set_defaults(func=cmd_video)
+
+    t = sub.add_parser("train", help="train a network for a painting once, then stylise in one pass (--model)")
+    t.add_argument("style", nargs="+", help="the painting (several: blended, see --style-blend)")
+    t.add_argument("--photos", required=True, help="folder of training photos, searched recursively")
+    t.add_argument("-o", "--output", help="model file (.safetensors); default: your model folder, named after "
+                                          "the first style image")
+    t.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
+    t.add_argument("--steps", type=int, help="training steps (default 1500)")
+    t.add_argument("--batch", type=int, help="crops per step (default 4)")
+    t.add_argument("--crop", type=int, help="side of the training crops in pixels (default 128)")
+    t.add_argument("--style-size", type=int, help="longest side of the painting for its targets; sets the "
+                                                  "brush scale (default 256)")
+    t.add_argument("--width", type=int, help="network width: 16 (default, half) or 32 (Johnson's)")
+    t.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    t.add_argument("--content-weight", type=float)
+    t.add_argument("--style-weight", type=float)
+    t.add_argument("--tv-weight", type=float)
+    t.add_argument("--samples", nargs="*", help="photos to show in the sample strips (never trained on; "
+                                                "default: the demo photo)")
+    t.add_argument("--sample-every", type=int, default=100, metavar="N", help="sample strip every N steps")
+    t.add_argument("--checkpoint-every", type=int, default=50, metavar="N", help="checkpoint every N steps")
+    t.add_argument("--resume", action="store_true", help="continue from the checkpoint beside the output")
+    t.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    t.add_argument("--seed", type=int)
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    m = sub.add_parser("models", help="list the trained networks: bundled and your own")
+    m.add_argument("action", choices=["list"])
+    m.set_defaults(func=cmd_models)
 
     e = sub.add_parser("evaluate", help="content and style distances of a result (lower is closer)")
     e.add_argument("output", help="the stylised image")

@@ -502,7 +502,7 @@ def stylize_video(input: str | os.PathLike,
                                    reliable))
         if count == 0:
             raise VideoError(f"{info.path}: has no frames; give a video with at least one frame")
-        audio = _encode(work, count, info, output, trimmed=info.frames is None or count < info.frames)
+        audio = encode(work, count, info, output, trimmed=info.frames is None or count < info.frames)
     except BaseException:
         if created and not any(work.glob("*.png")):
             shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
@@ -517,7 +517,7 @@ def stylize_video(input: str | os.PathLike,
     return VideoResult(output, count, info.fps, size, audio, time.perf_counter() - start, stylised)
 
 
-def _encode(work: Path, frames: int, info: VideoInfo, output: Path, trimmed: bool) -> bool:
+def encode(work: Path, frames: int, info: VideoInfo, output: Path, trimmed: bool) -> bool:
     """Encode the PNGs to H.264/yuv420p at the source rate with the source's audio, atomically.
 
     Returns whether an audio track was written. AAC audio is copied; other codecs are re-encoded to AAC
