@@ -38,17 +38,24 @@ class Crops:
 
     def __init__(self, photos: list[Path], size: int, *, seed: int = 0, scale: tuple[float, float] = (0.4, 1.0)):
         self.photos, self.size, self.seed, self.scale = list(photos), size, seed, scale
-        self.skipped: list[Path] = []
+        self.unreadable: set[Path] = set()
+
+    @property
+    def skipped(self) -> list[Path]:
+        return sorted(self.unreadable)
 
     def _open(self, rng: random.Random) -> Image.Image:
-        while self.photos:
+        # An unreadable draw is redrawn whether or not it was known bad, so which photos a step gets depends
+        # only on (seed, step) and the files, not on what earlier steps of this process happened to try.
+        while len(self.unreadable) < len(self.photos):
             path = self.photos[rng.randrange(len(self.photos))]
+            if path in self.unreadable:
+                continue
             try:
                 return images.load(path)
             except images.ImageError:
-                self.photos.remove(path)
-                self.skipped.append(path)
-        raise images.ImageError(f"none of the {len(self.skipped)} photos could be read (e.g. {self.skipped[0]}); "
+                self.unreadable.add(path)
+        raise images.ImageError(f"none of the {len(self.photos)} photos could be read (e.g. {self.photos[0]}); "
                                 f"point --photos at a folder of readable photographs")
 
     def crop(self, img: Image.Image, rng: random.Random) -> Image.Image:

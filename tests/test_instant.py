@@ -1,0 +1,187 @@
+"""Instant styles: training on the shared criterion, model files, inference, resume, the CLI's errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from brushwork import images
+from brushwork.cli import main
+from brushwork.feedforward import modelfile
+from brushwork.feedforward.infer import InstantStylizer, stylize_tensor
+from brushwork.feedforward.train import TrainSettings, train, work_folder
+from brushwork.nets.transformer import TransformerConfig, TransformerNet
+
+TINY = TrainSettings(steps=6, batch=2, crop=64, style_size=64, width=8, blocks=1)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Three smooth random photos in nested folders, and one unreadable file."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i, sub in enumerate(["", "a", "a/b"]):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        small = (rng.random((6, 8, 3)) * 255).astype(np.uint8)
+        Image.fromarray(small).resize((160, 120), Image.BICUBIC).save(root / sub / f"p{i}.jpg")
+    (root / "a" / "broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, photos, style_path) -> tuple[Path, list]:
+    out = tmp_path_factory.mktemp("model") / "m.safetensors"
+    result = train([style_path], photos, out, TINY, checkpoint_every=100)
+    assert result.steps == TINY.steps and [p.name for p in result.skipped] == ["broken.jpg"]
+    return out, result.history
+
+
+def test_a_few_steps_at_64_px_lower_the_loss(trained) -> None:
+    _, history = trained
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+
+
+def test_model_file_round_trip_and_header(trained, style_path) -> None:
+    import brushwork
+
+    path, _ = trained
+    model = modelfile.load_model(path)
+    h = model.header
+    assert h["format"] == modelfile.FORMAT and h["arch"] == "johnson" and h["brushwork"] == brushwork.__version__
+    assert h["config"] == {"width": 8, "blocks": 1}
+    style = images.load(style_path)
+    assert h["styles"][0]["name"] == style_path.name
+    assert h["styles"][0]["sha256"] == hashlib.sha256(style.tobytes()).hexdigest()
+    thumb = Image.open(io.BytesIO(base64.b64decode(h["styles"][0]["thumbnail_jpeg"])))
+    assert thumb.format == "JPEG" and max(thumb.size) == modelfile.THUMBNAIL_SIDE
+    assert h["training"]["steps_done"] == TINY.steps and h["training"]["crop"] == 64
+    assert all(t.dtype == torch.float16 for t in load_file(path).values())  # stored small
+
+
+def test_inference_keeps_any_size_and_clean_borders() -> None:
+    """A flat grey photo must come out flat, borders included: zero padding would darken the frame."""
+    torch.manual_seed(0)
+    net = TransformerNet(TransformerConfig(width=8, blocks=1)).eval()
+    for w, h in [(5, 7), (37, 23), (101, 64), (1, 9)]:
+        out = stylize_tensor(net, torch.full((1, 3, h, w), 120.0))
+        assert out.shape == (1, 3, h, w)
+        assert (out - out[..., h // 2, w // 2][..., None, None]).abs().max() < 1e-3, (w, h)
+
+
+def test_instant_stylizer_is_loaded_once_and_applied_to_many(trained, content_path) -> None:
+    path, _ = trained
+    paint = InstantStylizer(path, precision="float32")
+    a = paint(content_path, 64)
+    b = paint(images.load(content_path).transpose(Image.FLIP_LEFT_RIGHT), 64)
+    assert a.size == b.size == (64, 43)
+    # float16 storage changes the output by well under a level
+    net = TransformerNet(paint.model.net.config)
+    net.load_state_dict(paint.model.net.state_dict())
+    x = images.to_tensor(images.fit(images.load(content_path), 64))
+    assert (paint.tensor(x) - stylize_tensor(net, x)).abs().mean() < 0.5
+
+
+def test_resume_after_an_interruption_matches_an_unbroken_run(tmp_path, photos, style_path) -> None:
+    settings = TINY.with_(steps=4)
+    unbroken = train([style_path], photos, tmp_path / "a.safetensors", settings, checkpoint_every=100)
+
+    def stop(step) -> None:
+        if step.step == 2:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "b.safetensors"
+    first = train([style_path], photos, out, settings, checkpoint_every=100, callback=stop)
+    assert first.interrupted and first.steps == 2
+    assert (work_folder(out) / "checkpoint.pt").exists() and modelfile.load_model(out).header["training"]["steps_done"] == 2
+    with pytest.raises(modelfile.ModelError, match="--resume"):
+        train([style_path], photos, out, settings)
+    resumed = train([style_path], photos, out, settings, resume=True)
+    assert resumed.steps == 4 and not resumed.interrupted
+    a, b = (modelfile.load_model(p).net.state_dict() for p in (unbroken.output, out))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_checkpoints_are_replaced_atomically(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "checkpoint.pt"
+    modelfile.write_atomically(path, b"good")
+
+    def crash(*args):
+        raise OSError("killed mid-write")
+
+    monkeypatch.setattr(modelfile.os, "replace", crash)
+    with pytest.raises(OSError):
+        modelfile.write_atomically(path, b"half")
+    assert path.read_bytes() == b"good" and list(tmp_path.iterdir()) == [path]
+
+
+# --- the CLI's errors: one line naming the file, exit 1, no output written ----------------------------
+
+def _fails(argv: list[str], capsys, *needles: str) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def _with_header(src: Path, dest: Path, **changes) -> Path:
+    header = {**modelfile.read(src)[0], **changes}
+    save_file(load_file(src), dest, metadata={modelfile.HEADER_KEY: json.dumps(header)})
+    return dest
+
+
+def test_cli_model_file_errors(tmp_path, trained, content_path, capsys) -> None:
+    model, _ = trained
+    out = tmp_path / "out.png"
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(model.read_bytes()[:2000])
+    foreign = tmp_path / "other.safetensors"
+    save_file({"w": torch.zeros(2)}, foreign)
+    cases = {
+        str(tmp_path / "missing.safetensors"): "no such model file",
+        str(truncated): "truncated",
+        str(foreign): "not a brushwork model",
+        str(_with_header(model, tmp_path / "adain.safetensors", arch="adain")): "architecture 'adain'",
+        str(_with_header(model, tmp_path / "future.safetensors", format=99)): "upgrade brushwork",
+        str(_with_header(model, tmp_path / "wide.safetensors", config={"width": 32, "blocks": 1})): "do not fit",
+        "no-such-name": "no such model",
+    }
+    for path, needle in cases.items():
+        _fails(["stylize", str(content_path), "--model", path, "-o", str(out)], capsys, Path(path).name, needle)
+    assert not out.exists()
+    _fails(["stylize", str(content_path), "--model", str(model), "-o", str(tmp_path / "nope" / "x.png")],
+           capsys, "does not exist")
+
+
+def test_cli_training_input_errors(tmp_path, photos, style_path, capsys) -> None:
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    out = tmp_path / "m.safetensors"
+    _fails(["train", str(style_path), "--photos", str(empty), "-o", str(out), "-q"], capsys, "empty", "no photos")
+    small = tmp_path / "small.png"
+    Image.new("RGB", (40, 30), "red").save(small)
+    _fails(["train", str(small), "--photos", str(photos), "-o", str(out), "-q"], capsys, "small.png", "too small")
+    _fails(["train", str(style_path), "--photos", str(photos), "-o", str(tmp_path / "no" / "m.safetensors"), "-q"],
+           capsys, "does not exist")
+    assert not out.exists() and not work_folder(out).exists()
+
+
+def test_cli_train_then_list_then_stylize(tmp_path, photos, style_path, content_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv(modelfile.ENV_MODELS, str(tmp_path / "models"))
+    assert main(["train", str(style_path), "--photos", str(photos), "--steps", "1", "--batch", "1", "--crop", "32",
+                 "--style-size", "64", "--width", "4", "-q"]) == 0
+    capsys.readouterr()
+    assert main(["models", "list"]) == 0
+    assert "vangogh_starry_night" in capsys.readouterr().out
+    out = tmp_path / "o.png"
+    assert main(["stylize", str(content_path), "--model", "vangogh_starry_night", "--size", "40", "-o", str(out)]) == 0
+    assert Image.open(out).size == (40, 27)
