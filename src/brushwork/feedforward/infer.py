@@ -7,11 +7,12 @@ network's own padding.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,18 +75,43 @@ class InstantVideoResult:
 
 
 def blend_with_previous(out: np.ndarray, frame: np.ndarray, prev_frame: np.ndarray, prev_out: np.ndarray,
-                        strength: float, method: str) -> tuple[np.ndarray, float]:
+                        strength: float, method: str, flow_side: int = 640) -> tuple[np.ndarray, float]:
     """The temporal step: where the input's flow is reliable (video.occlusion_mask), move the network's
     output `strength` of the way towards the previous output warped into this frame.
 
+    Flow and mask are computed with the frames shrunk to `flow_side` px on the longest side and scaled
+    back up: motion is smooth, and at 1280x720 the two flows and the mask cost about 4x less.
     Returns the blended frame and the fraction of reliable pixels."""
+    import cv2
+
     from ..video import flow, occlusion_mask, warp
 
-    bwd = flow(frame, prev_frame, method)
-    mask = occlusion_mask(flow(prev_frame, frame, method), bwd)
+    h, w = frame.shape[:2]
+    scale = min(1.0, flow_side / max(h, w))
+    small = [cv2.resize(f, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else f
+             for f in (frame, prev_frame)]
+    bwd, fwd = flow(small[0], small[1], method), flow(small[1], small[0], method)
+    mask = occlusion_mask(fwd, bwd)
+    if scale < 1:
+        bwd = cv2.resize(bwd, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
     warped = warp(prev_out, bwd)
     a = (strength * mask)[..., None]
     return out * (1 - a) + warped * a, float(mask.mean())
+
+
+def stylize_frames(paint: InstantStylizer, frames: Iterable[np.ndarray], temporal: float = 0.6,
+                   flow_method: str = "dis-fast") -> Iterator[tuple[np.ndarray, float]]:
+    """Stylised (H, W, 3) float32 frames, one per input frame as it arrives, each with the share of its
+    pixels blended with the previous output (0 for the first, or with `temporal` 0)."""
+    prev: tuple[np.ndarray, np.ndarray] | None = None
+    for frame in frames:
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+        out, share = paint.tensor(x)[0].permute(1, 2, 0).cpu().numpy(), 0.0
+        if temporal > 0 and prev is not None:
+            out, share = blend_with_previous(out, frame, prev[0], prev[1], temporal, flow_method)
+        prev = (frame, out)
+        yield out, share
 
 
 def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model, output: str | os.PathLike, *,
@@ -113,17 +139,11 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model, ou
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".frames", dir=output.parent))
     frames = video.read_frames(info, dims)
     count, reliable = 0, []
-    prev: tuple[np.ndarray, np.ndarray] | None = None
     try:
-        for index, frame in enumerate(frames):
-            if max_frames is not None and index >= max_frames:
-                break
-            x = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
-            out = paint.tensor(x)[0].permute(1, 2, 0).cpu().numpy()
-            if temporal > 0 and prev is not None:
-                out, share = blend_with_previous(out, frame, prev[0], prev[1], temporal, flow_method)
+        chosen = frames if max_frames is None else itertools.islice(frames, max_frames)
+        for index, (out, share) in enumerate(stylize_frames(paint, chosen, temporal, flow_method)):
+            if index:
                 reliable.append(share)
-            prev = (frame, out)
             Image.fromarray(out.round().clip(0, 255).astype(np.uint8)).save(
                 work / f"{index:06d}.png", compress_level=1)
             count = index + 1

@@ -1,0 +1,158 @@
+"""Speed of instant styles: images per second and peak memory of a trained network, and video frames per
+second with the temporal step.
+
+    python benchmarks/instant_speed.py                                  # CPU here, CUDA when present
+    python benchmarks/instant_speed.py --model out/train/starry.safetensors --sizes 512 --video-frames 0
+
+Each size runs in its own process (peak memory is that run's alone: resident set on a CPU,
+torch.cuda.max_memory_allocated on CUDA), warm: the first calls are not timed. Without --model a
+network of --width with untrained weights is timed (the time does not depend on the weights). The video
+figure is the whole per-frame step of `brushwork video --model` after decoding: network, the two DIS
+flows and occlusion mask, and the blend with the warped previous output (not the PNG write or encode).
+Writes a markdown table to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "src"))  # a bare checkout works without installing brushwork
+VIDEO = ROOT.parent / "shared" / "images" / "video" / "cockatoo.mp4"
+SIZES = {"256": (256, 256), "512": (512, 512), "1024": (1024, 1024), "1080p": (1920, 1080),
+         "720p": (1280, 720), "4k": (3840, 2160)}
+
+
+def _net(model: str | None, width: int, device: str, precision: str):
+    from brushwork.feedforward.infer import InstantStylizer
+    from brushwork.feedforward.modelfile import Model
+    from brushwork.nets.transformer import TransformerConfig, TransformerNet
+    from brushwork.perceptual import pick_device
+
+    device = pick_device(device)
+    if model is None:
+        net = TransformerNet(TransformerConfig(width=width)).eval().requires_grad_(False)
+        model = Model(net.to(device), {}, Path("untrained.safetensors"))
+    return InstantStylizer(model, device=device, precision=precision)
+
+
+def _peak_mb(device) -> int:
+    import torch
+
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated() / 2**20)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def measure_image(a) -> dict:
+    import torch
+
+    paint = _net(a.model, a.width, a.device, a.precision)
+    w, h = SIZES[a.size]
+    x = torch.rand(1, 3, h, w, device=paint.device) * 255
+    for _ in range(a.warmup):
+        paint.tensor(x)
+    _sync(paint.device)
+    times = []
+    for _ in range(a.repeats):
+        t0 = time.perf_counter()
+        paint.tensor(x)
+        _sync(paint.device)
+        times.append(time.perf_counter() - t0)
+    s = statistics.median(times)
+    return {"size": a.size, "seconds": s, "images_per_s": 1 / s, "peak_mb": _peak_mb(paint.device),
+            "precision": str(paint.dtype).removeprefix("torch.")}
+
+
+def measure_video(a) -> dict:
+    from brushwork import video
+    from brushwork.feedforward.infer import stylize_frames
+
+    paint = _net(a.model, a.width, a.device, a.precision)
+    frames = list(zip(range(a.video_frames + 2), video.read_frames(video.probe(VIDEO), SIZES["720p"])))
+    times, t0 = [], time.perf_counter()
+    for i, _ in enumerate(stylize_frames(paint, (f for _, f in frames), a.temporal, a.flow)):
+        if i >= 2:  # warm, and blending with a previous frame
+            times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+    s = statistics.median(times)
+    return {"size": f"720p video, temporal {a.temporal}, {a.flow}", "seconds": s, "images_per_s": 1 / s,
+            "peak_mb": _peak_mb(paint.device), "precision": str(paint.dtype).removeprefix("torch.")}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="a trained model file (default: untrained weights of --width)")
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--sizes", default="256,512,1024,1080p", help=f"comma-separated, of {', '.join(SIZES)}")
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--video-frames", type=int, default=10, help="720p frames timed with the temporal step (0: none)")
+    p.add_argument("--flow", default="dis-fast", choices=["dis", "dis-fast", "farneback"])
+    p.add_argument("--temporal", type=float, default=0.6, help="the temporal blend of the video figure")
+    p.add_argument("--out", type=Path, help="markdown report (default benchmarks/results/instant-speed-<device>.md)")
+    p.add_argument("--child", choices=["image", "video"], help=argparse.SUPPRESS)
+    p.add_argument("--size", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        import torch
+
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+        print(json.dumps(measure_image(a) if a.child == "image" else measure_video(a)))
+        return
+    import torch
+
+    from brushwork.perceptual import pick_device
+    from machine import cpu_name
+
+    device = pick_device(a.device)
+    passed = [f"--{k.replace('_', '-')}={v}" for k, v in vars(a).items()
+              if k in ("model", "width", "precision", "device", "repeats", "warmup", "video_frames", "flow", "temporal")
+              and v is not None]
+    jobs = [["--child", "image", f"--size={s}"] for s in a.sizes.split(",") if s]
+    if a.video_frames:
+        jobs.append(["--child", "video"])
+    rows = []
+    for job in jobs:
+        run = subprocess.run([sys.executable, __file__, *passed, *job], capture_output=True, text=True)
+        if run.returncode != 0:
+            print(run.stderr[-2000:], file=sys.stderr)
+            rows.append({"size": job[-1], "error": run.stderr.strip().splitlines()[-1]})
+            continue
+        rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
+        print(rows[-1], flush=True)
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"{cpu_name()}, {torch.get_num_threads()} threads"
+    lines = [f"# Instant styles: speed on {device.type} ({where})", "",
+             f"`python benchmarks/instant_speed.py {' '.join(sys.argv[1:])}`; "
+             f"model: {a.model or f'untrained, width {a.width}'}; torch {torch.__version__}", "",
+             "| input | precision | seconds | images (frames) / s | peak memory MB |", "|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['size']} | failed: {r['error']} | | | |")
+        else:
+            lines.append(f"| {r['size']} | {r['precision']} | {r['seconds']:.3f} | {r['images_per_s']:.2f} | {r['peak_mb']} |")
+    out = a.out or HERE / "results" / f"instant-speed-{device.type}.md"
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
