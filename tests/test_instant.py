@@ -21,7 +21,7 @@ from brushwork.feedforward.infer import InstantStylizer, stylize_tensor
 from brushwork.feedforward.train import TrainSettings, train, work_folder
 from brushwork.nets.transformer import TransformerConfig, TransformerNet
 
-TINY = TrainSettings(steps=6, batch=2, crop=64, style_size=64, width=8, blocks=1)
+TINY = TrainSettings(steps=4, batch=1, crop=64, style_size=64, width=8, blocks=1)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_instant_stylizer_is_loaded_once_and_applied_to_many(trained, content_pa
 
 
 def test_resume_after_an_interruption_matches_an_unbroken_run(tmp_path, photos, style_path) -> None:
-    settings = TINY.with_(steps=4)
+    settings = TINY.with_(steps=3)
     unbroken = train([style_path], photos, tmp_path / "a.safetensors", settings, checkpoint_every=100)
 
     def stop(step) -> None:
@@ -105,7 +105,7 @@ def test_resume_after_an_interruption_matches_an_unbroken_run(tmp_path, photos, 
     with pytest.raises(modelfile.ModelError, match="--resume"):
         train([style_path], photos, out, settings)
     resumed = train([style_path], photos, out, settings, resume=True)
-    assert resumed.steps == 4 and not resumed.interrupted
+    assert resumed.steps == 3 and not resumed.interrupted
     a, b = (modelfile.load_model(p).net.state_dict() for p in (unbroken.output, out))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
