@@ -107,7 +107,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--video-frames", type=int, default=10, help="720p frames timed with the temporal step (0: none)")
     p.add_argument("--flow", default="dis-fast", choices=["dis", "dis-fast", "farneback"])
-    p.add_argument("--temporal", type=float, default=0.6, help="the temporal blend of the video figure")
+    p.add_argument("--temporal", type=float, default=0.8, help="the temporal blend of the video figure")
     p.add_argument("--out", type=Path, help="markdown report (default benchmarks/results/instant-speed-<device>.md)")
     p.add_argument("--child", choices=["image", "video"], help=argparse.SUPPRESS)
     p.add_argument("--size", help=argparse.SUPPRESS)

@@ -185,3 +185,18 @@ def test_cli_train_then_list_then_stylize(tmp_path, photos, style_path, content_
     out = tmp_path / "o.png"
     assert main(["stylize", str(content_path), "--model", "vangogh_starry_night", "--size", "40", "-o", str(out)]) == 0
     assert Image.open(out).size == (40, 27)
+
+
+def test_cli_video_with_a_model_keeps_frames_and_audio(tmp_path, trained, shared, capsys) -> None:
+    from brushwork.video import probe
+
+    model, _ = trained
+    out = tmp_path / "v.mp4"
+    assert main(["video", str(shared / "images/video/cockatoo.mp4"), "--model", str(model), "--size", "64",
+                 "--max-frames", "3", "-o", str(out), "-q"]) == 0
+    info, source = probe(out), probe(shared / "images/video/cockatoo.mp4")
+    assert info.frames == 3 and max(info.width, info.height) == 64
+    assert source.audio is not None and info.audio is not None
+    assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]  # no frames folder left behind
+    _fails(["video", str(shared / "images/video/cockatoo.mp4"), "--model", str(model), "--style", "x.jpg",
+            "-o", str(tmp_path / "w.mp4")], capsys, "not both")

@@ -236,8 +236,8 @@ def _instant_video(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(1)
 
-    result = stylize_video(args.input, args.model, args.output, size=args.size, temporal=args.temporal_blend,
-                           flow_method=args.flow,
+    blend = {} if args.temporal_blend is None else {"temporal": args.temporal_blend}
+    result = stylize_video(args.input, args.model, args.output, size=args.size, **blend, flow_method=args.flow,
                            max_frames=args.max_frames, fps=args.fps, callback=progress, device=args.device,
                            precision=args.precision or "auto")
     if bar is not None:
@@ -291,9 +291,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
     v.add_argument("--style", "-s", nargs="+", help="one or more style images")
     v.add_argument("--model", "-m", help="instead of --style: a trained network (real-time; see `models list`)")
-    v.add_argument("--temporal-blend", type=float, default=0.6, metavar="A",
+    v.add_argument("--temporal-blend", type=float, metavar="A",
                    help="with --model: move each frame this share towards the previous output warped by "
-                        "the flow, where the flow is reliable (0 = frame by frame; default %(default)s)")
+                        "the flow, where the flow is reliable (0 = frame by frame; default 0.8)")
     v.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
     v.add_argument("--temporal-weight", type=float, default=1.0,

@@ -27,6 +27,9 @@ from ..nets.transformer import TransformerNet
 from ..perceptual import pick_device, pick_precision
 from .modelfile import Model, load_model
 
+# Share of the warped previous output kept where the flow is reliable: 0.8 brought the warping error to
+# 26% of frame by frame (0.6: 42%) for 13% more style distance (benchmarks/results/instant-video.json).
+TEMPORAL = 0.8
 MARGIN = 16  # pixels of mirrored border around the input; the first layer alone sees 4 px beyond an edge
 
 
@@ -57,7 +60,7 @@ class InstantStylizer:
         self.model = model if isinstance(model, Model) else load_model(model, self.device)
         # Weights stored in the compute precision, not autocast: autocast recasts every weight on every
         # call and runs instance norm in float32 between bfloat16 convolutions (1024 px on this CPU:
-        # 7.2 s autocast, 2.3 s bfloat16 weights; out/prof2.py in the report).
+        # 7.2 s autocast, 2.3 s bfloat16 weights, one thread; outputs 0.36 levels apart on average).
         self.net = copy.deepcopy(self.model.net).to(self.device, self.dtype, memory_format=torch.channels_last)
 
     def tensor(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +108,7 @@ def blend_with_previous(out: np.ndarray, frame: np.ndarray, prev_frame: np.ndarr
     return out * (1 - a) + warped * a, float(mask.mean())
 
 
-def stylize_frames(paint: InstantStylizer, frames: Iterable[np.ndarray], temporal: float = 0.6,
+def stylize_frames(paint: InstantStylizer, frames: Iterable[np.ndarray], temporal: float = TEMPORAL,
                    flow_method: str = "dis-fast") -> Iterator[tuple[np.ndarray, float]]:
     """Stylised (H, W, 3) float32 frames, one per input frame as it arrives, each with the share of its
     pixels blended with the previous output (0 for the first, or with `temporal` 0)."""
@@ -120,7 +123,7 @@ def stylize_frames(paint: InstantStylizer, frames: Iterable[np.ndarray], tempora
 
 
 def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model, output: str | os.PathLike, *,
-                  size: int | None = None, temporal: float = 0.6, flow_method: str = "dis-fast",
+                  size: int | None = None, temporal: float = TEMPORAL, flow_method: str = "dis-fast",
                   max_frames: int | None = None, fps: float | None = None,
                   callback: Callable[[int, int | None], None] | None = None,
                   device: str | torch.device | None = None, precision: str = "auto") -> InstantVideoResult:
