@@ -24,6 +24,7 @@ from ..nets.transformer import TransformerConfig, TransformerNet
 from ..perceptual import Perceptual
 from ..weights import load_weights
 from .data import Crops, find_photos
+from .infer import stylize_tensor
 from .modelfile import ModelError, check_output, save_model, style_record, write_atomically
 
 CHECKPOINT = "checkpoint.pt"
@@ -102,8 +103,6 @@ def _style_images(styles: Sequence[str | os.PathLike | Image.Image], size: int, 
 
 def sample_strip(net: TransformerNet, photos: Sequence[Image.Image], device: torch.device) -> Image.Image:
     """Each sample photo above its stylised version, side by side."""
-    from .infer import stylize_tensor
-
     tiles = []
     for photo in photos:
         x = images.to_tensor(photo, device)
