@@ -28,7 +28,7 @@ from ..perceptual import pick_device, pick_precision
 from .modelfile import Model, load_model
 
 # Share of the warped previous output kept where the flow is reliable: 0.8 brought the warping error to
-# 26% of frame by frame (0.6: 42%) for 13% more style distance (benchmarks/results/instant-video.json).
+# 27% of frame by frame (0.6: 42%) for 43% more style distance (benchmarks/results/instant-video.json).
 TEMPORAL = 0.8
 MARGIN = 16  # pixels of mirrored border around the input; the first layer alone sees 4 px beyond an edge
 
