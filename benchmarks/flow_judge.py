@@ -60,10 +60,18 @@ def output_frames(folder: Path, count: int, size: tuple[int, int]) -> list[np.nd
                        interpolation=cv2.INTER_CUBIC) for p in files]
 
 
-def deepflow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Flow f with a(x) ~ b(x + f(x)), on grey versions of two RGB frames."""
+def judge_flow(a: np.ndarray, b: np.ndarray, method: str) -> np.ndarray:
+    """Flow f with a(x) ~ b(x + f(x)), on grey versions of two RGB frames.
+
+    "deepflow": the judge. "farneback": OpenCV's polynomial-expansion flow with the settings of
+    brushwork's README judge, here at full resolution (the issue's second judge; its flow is much less
+    accurate on this footage, see the input frames' own warping error).
+    """
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (a, b)]
-    return cv2.optflow.createOptFlow_DeepFlow().calc(grey[0], grey[1], None)
+    if method == "deepflow":
+        return cv2.optflow.createOptFlow_DeepFlow().calc(grey[0], grey[1], None)
+    return cv2.calcOpticalFlowFarneback(grey[0], grey[1], None, pyr_scale=0.5, levels=5, winsize=15,
+                                        iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 
 
 def sample(image: np.ndarray, f: np.ndarray) -> np.ndarray:
@@ -84,14 +92,19 @@ def reliable(back: np.ndarray, fore: np.ndarray) -> np.ndarray:
     return ok & (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
 
 
-def judge_flows(video: Path, frames: list[np.ndarray], cache: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+def judge_flows(video: Path, frames: list[np.ndarray], cache: Path, method: str = "deepflow",
+                truth: Path | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per consecutive pair (t-1, t): the flow from t back to t-1 and the mask of trusted pixels.
 
     Cached per clip (its bytes' hash) and pair, so only the first judgement of a clip pays for them.
+    With `truth` (a synthetic clip's exact flows, from make_pan_clip.py --truth) those are used instead.
     """
+    if truth is not None:
+        exact = np.load(truth)
+        return [(back, reliable(back, fore)) for back, fore in zip(exact["back"], exact["fore"])][:len(frames) - 1]
     key = hashlib.blake2b(video.read_bytes() if video.is_file() else str(video.resolve()).encode(),
                           digest_size=8).hexdigest()
-    folder = cache / f"{video.stem}-{key}"
+    folder = cache / f"{video.stem}-{key}-{method}"
     folder.mkdir(parents=True, exist_ok=True)
     pairs = []
     for t in range(1, len(frames)):
@@ -100,8 +113,8 @@ def judge_flows(video: Path, frames: list[np.ndarray], cache: Path) -> list[tupl
             data = np.load(file)
             back, mask = data["back"].astype(np.float32), data["mask"]
         else:
-            back = deepflow(frames[t], frames[t - 1])
-            mask = reliable(back, deepflow(frames[t - 1], frames[t]))
+            back = judge_flow(frames[t], frames[t - 1], method)
+            mask = reliable(back, judge_flow(frames[t - 1], frames[t], method))
             np.savez(file, back=back.astype(np.float16), mask=mask)
         pairs.append((back, mask))
     return pairs
@@ -123,14 +136,17 @@ def main() -> None:
     p.add_argument("outputs", type=Path, nargs="*", help="folders of stylised frames (000000.png, ...)")
     p.add_argument("--frames", type=int, default=20, help="judge the first N frames")
     p.add_argument("--cache", type=Path, default=Path(__file__).resolve().parents[1] / "out" / "judge-cache")
+    p.add_argument("--flow", choices=["deepflow", "farneback"], default="deepflow")
+    p.add_argument("--truth", type=Path, help="exact flows of a synthetic clip (make_pan_clip.py --truth)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = p.parse_args()
     cv2.setNumThreads(1)
 
     inputs = input_frames(args.video, args.frames)
     h, w = inputs[0].shape[:2]
-    pairs = judge_flows(args.video, inputs, args.cache)
-    report = {"judge": "DeepFlow (opencv-contrib), full resolution, forward-backward mask",
+    pairs = judge_flows(args.video, inputs, args.cache, args.flow, args.truth)
+    name = "the exact flow" if args.truth else "DeepFlow (opencv-contrib)" if args.flow == "deepflow" else "Farneback"
+    report = {"judge": f"{name} at full resolution, forward-backward mask",
               "video": args.video.name, "frames": len(inputs), "width": w, "height": h,
               "reliable": float(np.mean([m.mean() for _, m in pairs])),
               "input": float(np.mean(warping_error(inputs, pairs))), "outputs": {}}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import subprocess
 import sys
@@ -43,14 +44,16 @@ from brushwork import images, presets
 from brushwork.assets import DEMO_STYLE
 from brushwork.evaluate import distances
 from brushwork.optimise import Stylizer
-from brushwork.video import (FrameDone, flow, frame_size, occlusion_mask, probe, read_frames, stylize_video,
+from brushwork.video import (LATER_FRACTION, FrameDone, flow, frame_size, occlusion_mask, probe, read_frames, stylize_video,
                              warp)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "images" / "video" / "cockatoo.mp4"
 JUDGE = Path(__file__).resolve().parent / "flow_judge.py"
+JUDGES = ("deepflow", "farneback")  # the judge; the issue's Farneback at full resolution beside it
+JUDGE_NAMES = {"deepflow": "judge: DeepFlow", "farneback": "Farneback", "exact": "exact flow"}
 INDEPENDENT = "independent:temporal_weight=0"
-KEYS = {"temporal_weight": float, "later_iterations": int, "first_iterations": int,
+KEYS = {"temporal_weight": float, "later_iterations": int,
         "flow_size": lambda v: None if v == "input" else int(v),
         "temporal_frames": lambda v: tuple(int(x) for x in v.split("/"))}
 
@@ -78,14 +81,27 @@ def own_flow_errors(inputs: list[np.ndarray], outputs: list[np.ndarray]) -> list
     return errs
 
 
-def run_variant(args: argparse.Namespace, size: int, name: str, kwargs: dict,
+def run_key(video: str, style: str, frames: int, size: int, precision: str, seed: int, first: int,
+            input_side: int, kwargs: dict) -> str:
+    """A short hash of everything that changes a run's frames, resolved: defaults filled in (so changing a
+    default never reuses old frames), the flow's size in pixels, and nothing but the weight for independent
+    frames (so variants that differ only in name or in how they spell a setting share one run)."""
+    s = {**{k: p.default for k, p in inspect.signature(stylize_video).parameters.items() if k in KEYS}, **kwargs}
+    resolved = [float(s["temporal_weight"]), first]
+    if s["temporal_weight"] > 0:
+        flow_side = input_side if s["flow_size"] is None else min(s["flow_size"], input_side)
+        resolved += [s["later_iterations"] or max(1, round(first * LATER_FRACTION)), flow_side,
+                     sorted(set(s["temporal_frames"]))]
+    key = json.dumps([video, style, frames, size, precision, seed, resolved])
+    return hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
+
+
+def run_variant(args: argparse.Namespace, size: int, input_side: int, name: str, kwargs: dict,
                 stylizer: Stylizer) -> tuple[Path, dict]:
     """Stylise the frames for one variant (or reuse a finished run); returns its frames folder and timing."""
-    tag = hashlib.blake2b(json.dumps([str(args.video), str(args.style), args.frames, size, args.iterations,
-                                      args.precision,
-                                      args.seed, sorted((k, str(v)) for k, v in kwargs.items())]).encode(),
-                          digest_size=4).hexdigest()
-    out = args.work / f"{args.video.stem}-{size}-{name}-{tag}.mp4"
+    key = run_key(args.video.name, args.style.name, args.frames, size, args.precision, args.seed,
+                  args.iterations, input_side, kwargs)
+    out = args.work / f"{args.video.stem}-{size}-{key}.mp4"
     timing = out.with_suffix(".json")
     frames = out.with_name(out.name + ".frames")
     if timing.is_file():
@@ -105,9 +121,11 @@ def run_variant(args: argparse.Namespace, size: int, name: str, kwargs: dict,
     return frames, record
 
 
-def judge(args: argparse.Namespace, folders: list[Path]) -> dict:
+def judge(args: argparse.Namespace, folders: list[Path], method: str) -> dict:
+    flow_args = ["--truth", str(args.truth)] if method == "exact" else ["--flow", method]
     run = subprocess.run([str(args.judge_python), str(JUDGE), str(args.video), *map(str, folders),
-                          "--frames", str(args.frames), "--json"], capture_output=True, text=True)
+                          "--frames", str(args.frames), "--cache", str(args.judge_cache), *flow_args, "--json"],
+                         capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"the judge failed ({run.stderr.strip().splitlines()[-1:]}); it needs its own venv: "
                  f"python -m venv .judge-venv && .judge-venv/bin/pip install numpy opencv-contrib-python-headless")
@@ -148,6 +166,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on a busy machine)")
     p.add_argument("--judge-python", type=Path, default=ROOT / ".judge-venv" / "bin" / "python")
+    p.add_argument("--truth", type=Path, help="the clip's exact flows (make_pan_clip.py --truth): a third judge")
+    p.add_argument("--judge-cache", type=Path, default=ROOT / "out" / "judge-cache",
+                   help="the judge's flows of the input, kept for the next run")
     p.add_argument("--work", type=Path, default=ROOT / "out" / "video-bench", help="stylised frames kept here")
     p.add_argument("--strip", type=Path, help="write an input/independent/first-variant strip here")
     p.add_argument("--json", type=Path, help="write the figures here (a .md next to it too)")
@@ -167,28 +188,32 @@ def main() -> None:
         stylizer = Stylizer(presets.DEFAULT.with_(size=size, precision=args.precision), device=args.device)
         inputs = [f for _, f in zip(range(args.frames), read_frames(info, frame_size(info, size)))]
         print(f"\n== {args.video.name}, {size} px ({inputs[0].shape[1]}x{inputs[0].shape[0]}) ==", flush=True)
-        runs = {name: (kwargs, *run_variant(args, size, name, kwargs, stylizer)) for name, kwargs in variants}
-        verdict = judge(args, [folder for _, folder, _ in runs.values()])
+        side = max(info.width, info.height)
+        runs = {name: (kwargs, *run_variant(args, size, side, name, kwargs, stylizer)) for name, kwargs in variants}
+        judges = JUDGES + (("exact",) if args.truth else ())
+        verdicts = {m: judge(args, [folder for _, folder, _ in runs.values()], m) for m in judges}
         rows = {}
         for name, (kwargs, folder, timing) in runs.items():
             outs = load_frames(folder, args.frames)
             d = [distances(Image.fromarray(o), Image.fromarray(i), args.style, device=args.device)
                  for o, i in zip(outs, inputs)]
             rows[name] = {"settings": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
-                          "judge": verdict["outputs"][str(folder)],
+                          **{m: v["outputs"][str(folder)] for m, v in verdicts.items()},
                           "own_flow": float(np.mean(own_flow_errors(inputs, outs))),
                           "content": float(np.mean([x.content for x in d])),
                           "style": float(np.mean([x.style for x in d])),
                           "s_per_frame": timing["s_per_frame"]}
         ind = rows["independent"]
         for r in rows.values():
-            r["judge_ratio"] = r["judge"] / ind["judge"]
+            for m in judges:
+                r[f"{m}_ratio"] = r[m] / ind[m]
             r["own_flow_ratio"] = r["own_flow"] / ind["own_flow"]
             r["content_change"] = r["content"] / ind["content"] - 1
             r["style_change"] = r["style"] / ind["style"] - 1
         report["runs"].append({"size": size, "width": inputs[0].shape[1], "height": inputs[0].shape[0],
-                               "judge": verdict["judge"], "judge_size": [verdict["width"], verdict["height"]],
-                               "input_judge": verdict["input"],
+                               "judges": {m: v["judge"] for m, v in verdicts.items()},
+                               "judge_size": [verdicts["deepflow"]["width"], verdicts["deepflow"]["height"]],
+                               **{f"input_{m}": v["input"] for m, v in verdicts.items()},
                                "input_own_flow": float(np.mean(own_flow_errors(inputs, inputs))),
                                "variants": rows})
         print(table(report["runs"][-1]), flush=True)
@@ -208,16 +233,20 @@ def main() -> None:
 
 
 def table(run: dict) -> str:
-    lines = [f"| {run['width']}x{run['height']} | judge: warping error (ratio) | own flow (diagnostic) | "
-             f"content | style | s/frame |", "|---|---:|---:|---:|---:|---:|"]
+    judges = list(run["judges"])
+    lines = [f"| {run['width']}x{run['height']} | {' | '.join(JUDGE_NAMES[m] for m in judges)} | own flow "
+             f"(diagnostic) | content | style | s/frame |", "|---|" + "---:|" * (len(judges) + 4)]
     for name, r in run["variants"].items():
         settings = ", ".join(f"{k} {'/'.join(map(str, v)) if isinstance(v, list) else v}"
                              for k, v in r["settings"].items())
         label = f"{name} ({settings})" if settings else name
-        lines.append(f"| {label} | {r['judge']:.2f} ({r['judge_ratio']:.2f}) | {r['own_flow']:.2f} "
+        errors = " | ".join(f"{r[m]:.2f} ({r[f'{m}_ratio']:.2f})" for m in judges)
+        lines.append(f"| {label} | {errors} | {r['own_flow']:.2f} "
                      f"({r['own_flow_ratio']:.2f}) | {r['content']:.4f} ({r['content_change']:+.1%}) | "
                      f"{r['style']:.4f} ({r['style_change']:+.1%}) | {r['s_per_frame']:.1f} |")
-    lines.append(f"| input frames | {run['input_judge']:.2f} | {run['input_own_flow']:.2f} | | | |")
+    inputs = " | ".join(f"{run['input_' + m]:.2f}" for m in judges)
+    lines.append(f"| input frames | {inputs} | "
+                 f"{run['input_own_flow']:.2f} | | | |")
     return "\n".join(lines)
 
 
@@ -225,8 +254,12 @@ def markdown(report: dict) -> str:
     head = (f"Clip: {report['video']} ({report['input_size'][0]}x{report['input_size'][1]}), first "
             f"{report['frames']} frames; style {report['style']}; {report['device']} ({report['hardware']}); "
             f"default preset, precision {report['precision']}, first frame {report['iterations']} iterations.")
-    judge_line = (f"Judge: {report['runs'][0]['judge']} (benchmarks/flow_judge.py), at the input's "
-                  f"resolution; ratio to independent frames in brackets. Own flow: DIS at the run's size with "
+    judge_line = (f"Warping error (0-255 levels), ratio to independent frames in brackets. Judge: DeepFlow "
+                  f"(opencv-contrib) on the full-resolution input frames, outputs resized up to them "
+                  f"(bicubic), its own forward-backward mask (benchmarks/flow_judge.py); beside it the same "
+                  f"with Farneback's flow (the issue's judge; a less accurate flow, see the input frames' "
+                  f"own error); on a synthetic clip also the exact flow it was made with. Own flow: DIS at "
+                  f"the run's size with "
                   f"brushwork's occlusion mask, the flow the temporal loss is fitted to, a diagnostic only. "
                   f"Content and style: mean `brushwork evaluate` distances per frame, change against "
                   f"independent frames in brackets. s/frame: mean over all frames, the first included.")

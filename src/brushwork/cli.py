@@ -197,7 +197,8 @@ def parser() -> argparse.ArgumentParser:
                    help="iterations for frames after the first (default: half of --iterations)")
     v.add_argument("--flow", default="dis", choices=["dis", "dis-fast", "farneback"], help="optical flow method")
     v.add_argument("--flow-size", type=int, metavar="N", default=FLOW_SIZE,
-                   help="longest side the flow is computed at, then scaled to --size (default: the input's)")
+                   help="longest side the optical flow is computed at (at most the input's), then scaled "
+                        f"to --size (default: {FLOW_SIZE})")
     v.add_argument("--temporal-frames", type=_ints, metavar="1,2,4", default=TEMPORAL_FRAMES,
                    help="earlier frames each frame is held to, each pixel to the most recent reliable one "
                         f"(default: {','.join(map(str, TEMPORAL_FRAMES))})")

@@ -41,8 +41,8 @@ FLOW_METHODS = ("dis", "dis-fast", "farneback")
 FRAME_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
 LATER_FRACTION = 0.5  # later frames get this share of the first frame's iterations (see the benchmark)
-FLOW_SIZE: int | None = None  # optical flow at the input's own resolution (see the benchmark)
-TEMPORAL_FRAMES = (1,)  # earlier frames each frame is held to
+FLOW_SIZE: int | None = 1280  # optical flow at up to 720p, then scaled to the run (see the benchmark)
+TEMPORAL_FRAMES = (1, 2, 4)  # earlier frames each frame is held to (Ruder et al.'s long-term choice)
 MANIFEST = "manifest.json"
 
 
@@ -442,7 +442,8 @@ def stylize_video(input: str | os.PathLike,
                   style_blend: Sequence[float] | None = None, temporal_weight: float = 1.0,
                   first_iterations: int | None = None, later_iterations: int | None = None,
                   flow_method: str = "dis", flow_size: int | None = FLOW_SIZE,
-                  temporal_frames: Sequence[int] = TEMPORAL_FRAMES, resume: bool = False, keep_frames: bool = False,
+                  temporal_frames: Sequence[int] = TEMPORAL_FRAMES, resume: bool = False,
+                  keep_frames: bool = False,
                   max_frames: int | None = None, fps: float | None = None,
                   callback: Callable[[FrameDone], None] | None = None, progress: bool = False,
                   weights: str | os.PathLike | LoadedWeights | None = None,
@@ -454,8 +455,8 @@ def stylize_video(input: str | os.PathLike,
         frame then starts from `config.init` with `first_iterations`), for comparison.
     first_iterations: iterations for the first frame (default `config.iterations`); later_iterations:
         for the others, which start from the warped previous result (default half the first's).
-    flow_size: longest side the optical flow is computed at, then scaled down to the run's size (small
-        frames give poor flow); None: the input's own resolution.
+    flow_size: longest side the optical flow is computed at (at most the input's), then scaled to the
+        run's size: flow on small frames is poor. None: the input's own resolution.
     temporal_frames: the earlier frames (1 = the previous one) each frame is held to, each pixel to the
         most recent one where the flow is reliable (Ruder et al.'s long-term consistency).
     resume: continue a run that stopped, reusing the finished frames in `work_folder(output)`.
