@@ -1,7 +1,7 @@
 """Make the second benchmark clip: a fast pan, zoom and turn across a public-domain photo.
 
 The cockatoo clip moves about 12 px a frame at 1280x720; this one moves a virtual camera across NASA's
-astronaut portrait (public domain; `shared/images/content/astronaut.png`, 512x512, see its SOURCES.md) at
+astronaut portrait (public domain; `benchmarks/images/astronaut.png`, 512x512, see SOURCES.md there) at
 about 15-25 px a frame at 480x270 (4-6 px at 128 px wide, three to five times the cockatoo's), zooming in by half and turning 8 degrees
 over 24 frames, so the whole frame moves, edges disocclude every frame, and motion is never still.
 
@@ -25,7 +25,7 @@ from PIL import Image
 from brushwork.video import ffmpeg_exe
 
 WIDTH, HEIGHT, FPS = 480, 270, 20
-PHOTO = Path(__file__).resolve().parents[2] / "shared" / "images" / "content" / "astronaut.png"
+PHOTO = Path(__file__).resolve().parent / "images" / "astronaut.png"  # = shared/images/content/astronaut.png
 
 
 def view(source: tuple[int, int], t: float) -> np.ndarray:

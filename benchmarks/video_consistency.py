@@ -15,12 +15,16 @@ always including independent frames (temporal weight 0) as the reference, and re
 The judge runs in its own venv (opencv-contrib cannot share one with opencv-python-headless):
 
     python -m venv .judge-venv && .judge-venv/bin/pip install numpy opencv-contrib-python-headless
-    python benchmarks/video_consistency.py --frames 20 --size 128 256 --threads 1 \
-        --variant default --json benchmarks/video_consistency.json --strip benchmarks/video_strip.jpg
+    python benchmarks/video_consistency.py --frames 20 --size 128 --threads 1 --variant default \
+        --json benchmarks/results/video-cockatoo-128.json
+    python benchmarks/make_pan_clip.py benchmarks/clips/astronaut_pan.mp4 --truth out/pan_truth.npz
+    python benchmarks/video_consistency.py --video benchmarks/clips/astronaut_pan.mp4 \
+        --truth out/pan_truth.npz --frames 20 --size 128 --threads 1 --variant default
 
 A variant is NAME or NAME:key=value,key=value with stylize_video's keywords (temporal_weight,
 later_iterations, flow_size, temporal_frames as 1/2/4); "default" is stylize_video's defaults. Finished
-frames are kept under --work and reused when the same variant is asked for again.
+frames are kept under --work, named by their resolved settings, and reused whenever a run asks for the
+same settings again.
 """
 
 from __future__ import annotations
