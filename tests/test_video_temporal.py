@@ -142,3 +142,20 @@ def test_judge_warping_error_is_zero_for_footage_that_follows_the_flow(judge) ->
     assert judge.warping_error([prev, cur], [(back, mask)]) == [0.0]
     flicker = cur.astype(np.int16) + 10
     assert judge.warping_error([prev, np.clip(flicker, 0, 255).astype(np.uint8)], [(back, mask)])[0] > 5
+
+
+def test_cli_passes_flow_size_and_temporal_frames(tmp_path: Path, monkeypatch) -> None:
+    from brushwork import cli
+
+    seen = {}
+
+    def fake(*args, **kwargs):  # only what the CLI hands over is checked here
+        seen.update(kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(video, "stylize_video", fake)
+    cli.main(["video", "clip.mp4", "--style", str(DEMO_STYLE), "-o", str(tmp_path / "o.mp4"), "-q",
+              "--flow-size", "640", "--temporal-frames", "1,3"])
+    assert seen["flow_size"] == 640 and seen["temporal_frames"] == (1, 3)
+    cli.main(["video", "clip.mp4", "--style", str(DEMO_STYLE), "-o", str(tmp_path / "o.mp4"), "-q"])
+    assert seen["flow_size"] == video.FLOW_SIZE and seen["temporal_frames"] == video.TEMPORAL_FRAMES
