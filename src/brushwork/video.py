@@ -488,7 +488,8 @@ def stylize_video(input: str | os.PathLike,
         raise ValueError("give at least one style image")
     style_imgs = [images.load(s) for s in style_list]
     size = frame_size(info, config.size)
-    flow_dims = frame_size(info, None if flow_size is None else min(flow_size, max(info.width, info.height)))
+    flow_dims = size if temporal_weight == 0 else \
+        frame_size(info, None if flow_size is None else min(flow_size, max(info.width, info.height)))
     first = first_iterations if first_iterations is not None else config.iterations
     later = later_iterations if later_iterations is not None else max(1, round(first * LATER_FRACTION))
     if first < 1 or later < 1:
