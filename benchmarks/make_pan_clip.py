@@ -71,7 +71,7 @@ def true_flow(source: tuple[int, int], t_from: float, t_to: float) -> np.ndarray
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("output", type=Path)
+    p.add_argument("output", type=Path, nargs="?", help="the clip to write (not needed with --painted)")
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--photo", type=Path, default=PHOTO)
     p.add_argument("--painted", type=Path, nargs=2, metavar=("PAINTING", "FOLDER"),
@@ -90,6 +90,8 @@ def main() -> None:
             Image.fromarray(frame(painting, i / (args.frames - 1), size, photo.size)).save(folder / f"{i:06d}.png")
         print(folder)
         return
+    if args.output is None:
+        p.error("give the clip's output path (or --painted)")
     cmd = [ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{WIDTH}x{HEIGHT}",
            "-r", str(FPS), "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "16",
            "-preset", "slow", "-movflags", "+faststart", str(args.output)]
