@@ -353,17 +353,23 @@ def test_cli_video_bad_input_is_one_line_and_no_output(tmp_path: Path, capsys) -
     assert not out.exists()
 
 
-def test_consistency_benchmark_runs_on_a_trimmed_cockatoo(tmp_path: Path) -> None:
-    """The benchmark script end to end on the first frames of the shared clip (the figures are its job)."""
+def test_consistency_benchmark_runs_on_the_pan_clip(tmp_path: Path) -> None:
+    """The benchmark script end to end on the first frames of its own small clip (the figures are its job).
+
+    Its judge needs opencv-contrib in its own venv, which .ci/run makes; skipped where there is none.
+    """
     root = Path(__file__).resolve().parents[1]
-    clip = root.parent / "shared/images/video/cockatoo.mp4"
-    if not clip.exists():
-        pytest.skip(f"{clip} not found")
+    judge = root / ".judge-venv" / "bin" / "python"
+    if not judge.exists():
+        pytest.skip(f"the judge's venv {judge} not found (see benchmarks/flow_judge.py)")
     out = tmp_path / "figures.json"
-    run = subprocess.run([sys.executable, str(root / "benchmarks/video_consistency.py"), "--video", str(clip),
-                          "--frames", "3", "--size", "64", "--iterations", "2", "--later-iterations", "1",
-                          "--threads", "1", "--strip", str(tmp_path / "strip.jpg"), "--json", str(out)],
+    run = subprocess.run([sys.executable, str(root / "benchmarks/video_consistency.py"),
+                          "--video", str(root / "benchmarks/clips/astronaut_pan.mp4"),
+                          "--frames", "2", "--size", "64", "--iterations", "2", "--threads", "1",
+                          "--variant", "default:later_iterations=1", "--work", str(tmp_path / "work"),
+                          "--judge-cache", str(tmp_path / "cache"), "--strip", str(tmp_path / "strip.jpg"),
+                          "--json", str(out)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "warping error" in (out.with_suffix(".md").read_text())
+    assert "DeepFlow" in out.with_suffix(".md").read_text()
     assert (tmp_path / "strip.jpg").stat().st_size > 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import images, presets
 from .assets import DEMO_CONTENT, DEMO_STYLE
+from .video import FLOW_SIZE, TEMPORAL_FRAMES
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -210,7 +211,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         result = stylize_video(
             args.input, args.style, args.output, config=_config(args), style_blend=args.style_blend,
             temporal_weight=args.temporal_weight, later_iterations=args.later_iterations,
-            flow_method=args.flow, resume=args.resume, keep_frames=args.keep_frames,
+            flow_method=args.flow, flow_size=args.flow_size, temporal_frames=args.temporal_frames,
+            resume=args.resume, keep_frames=args.keep_frames,
             max_frames=args.max_frames, fps=args.fps, progress=not args.quiet, weights=args.weights,
             device=args.device, seed=args.seed)
     except KeyboardInterrupt:
@@ -301,6 +303,12 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--later-iterations", type=int, metavar="N",
                    help="iterations for frames after the first (default: half of --iterations)")
     v.add_argument("--flow", default="dis", choices=["dis", "dis-fast", "farneback"], help="optical flow method")
+    v.add_argument("--flow-size", type=int, metavar="N", default=FLOW_SIZE,
+                   help="longest side the optical flow is computed at (at most the input's), then scaled "
+                        f"to --size (default: {FLOW_SIZE})")
+    v.add_argument("--temporal-frames", type=_ints, metavar="1,2,4", default=TEMPORAL_FRAMES,
+                   help="earlier frames each frame is held to, each pixel to the most recent reliable one "
+                        f"(default: {','.join(map(str, TEMPORAL_FRAMES))})")
     v.add_argument("--resume", action="store_true", help="continue an interrupted run, keeping finished frames")
     v.add_argument("--keep-frames", action="store_true", help="keep the stylised frames as PNGs")
     v.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")

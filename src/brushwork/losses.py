@@ -169,21 +169,23 @@ def style_targets(per_style: Sequence[Features], blend: Sequence[float], form: s
 
 @dataclass
 class TemporalTerm(Term):
-    """Ruder et al. 2016's short-term temporal loss: stay close to the previous stylised frame warped
-    into this one, on the pixels the optical flow can be trusted for (mask 1; occlusions and motion
-    boundaries 0).
+    """Ruder et al. 2016's temporal loss: stay close to earlier stylised frames warped into this one, on
+    the pixels the optical flow can be trusted for (mask 1; occlusions and motion boundaries 0).
+
+    One target is the short-term loss; K stacked targets with their masks are the long-term loss (the
+    video code makes the masks disjoint, so each pixel is held to one earlier frame).
 
     Normalised like their 1/D sum c (x - w)^2 (D = all pixel values, so each trusted pixel pulls the same
     whatever the mask's size), with differences measured in units of `scale` pixel levels so that a
     weight around 1 balances the default relative content and style terms.
     """
 
-    target: torch.Tensor  # (1, 3, H, W) pixel space: the warped previous stylised frame
-    mask: torch.Tensor  # (1, 1, H, W) in [0, 1]
+    target: torch.Tensor  # (K, 3, H, W) pixel space: warped earlier stylised frames
+    mask: torch.Tensor  # (K, 1, H, W) in [0, 1]
     scale: float = 25.5
     name: str = "temporal"
     layers: tuple[str, ...] = field(default=())
 
     def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
         diff = (image.float() - self.target.float()) / self.scale
-        return (diff.pow(2) * self.mask).mean()
+        return (diff.pow(2) * self.mask).sum(0).mean()

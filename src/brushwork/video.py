@@ -41,6 +41,8 @@ FLOW_METHODS = ("dis", "dis-fast", "farneback")
 FRAME_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
 LATER_FRACTION = 0.5  # later frames get this share of the first frame's iterations (see the benchmark)
+FLOW_SIZE: int | None = 1280  # optical flow at up to 720p, then scaled to the run (see the benchmark)
+TEMPORAL_FRAMES = (1, 2, 4)  # earlier frames each frame is held to (Ruder et al.'s long-term choice)
 MANIFEST = "manifest.json"
 
 
@@ -330,7 +332,8 @@ def _style_id(img: Image.Image) -> str:
 
 def _settings(info: VideoInfo, styles: Sequence[Image.Image], style_blend: Sequence[float] | None,
               config: Config, size: tuple[int, int], temporal_weight: float, first: int, later: int,
-              flow_method: str, seed: int | None, weights: object | None) -> dict:
+              flow_method: str, seed: int | None, weights: object | None, flow_dims: tuple[int, int],
+              temporal_frames: Sequence[int]) -> dict:
     """Everything that changes a frame's pixels; resume refuses to mix frames made with other settings."""
     stat = info.path.stat()
     source = {"path": str(info.path.resolve()), "frames": info.frames}
@@ -341,7 +344,8 @@ def _settings(info: VideoInfo, styles: Sequence[Image.Image], style_blend: Seque
         "style_blend": list(style_blend) if style_blend is not None else None,
         "config": json.loads(json.dumps(dataclasses.asdict(config))), "size": list(size),
         "fps": str(info.fps), "temporal_weight": temporal_weight, "first_iterations": first,
-        "later_iterations": later, "flow_method": flow_method, "seed": seed,
+        "later_iterations": later, "flow_method": flow_method, "flow_size": list(flow_dims),
+        "temporal_frames": list(temporal_frames), "seed": seed,
         "weights": None if weights is None else str(getattr(weights, "source", weights)),
     }
 
@@ -383,15 +387,53 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _temporal(frame: np.ndarray, prev_frame: np.ndarray, prev_out: np.ndarray, method: str,
-              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """The previous stylised frame warped into this one, and the mask of pixels to hold it at."""
-    bwd = flow(frame, prev_frame, method)
-    fwd = flow(prev_frame, frame, method)
-    warped = warp(prev_out.astype(np.float32), bwd)
-    mask = occlusion_mask(fwd, bwd)
-    target = torch.from_numpy(warped).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
-    return target, torch.from_numpy(mask)[None, None].to(device)
+def resize_flow(f: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A flow field resampled to (width, height), its vectors scaled to the new pixel units."""
+    h, w = f.shape[:2]
+    if (w, h) == size:
+        return f
+    out = _cv2().resize(f, size, interpolation=_cv2().INTER_AREA)
+    out[..., 0] *= size[0] / w
+    out[..., 1] *= size[1] / h
+    return out
+
+
+def _temporal(frame: np.ndarray, past: Sequence[tuple[np.ndarray, np.ndarray]], method: str,
+              size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Earlier stylised frames warped into this one, and Ruder et al.'s long-term masks (eq. 7).
+
+    `past` holds (input frame at the flow's resolution, its stylised frame at `size`), most recent first.
+    Flow and occlusions are found at the flow's resolution, then scaled down to `size` (the mask turns
+    soft at the edges). Each pixel is held only to the most recent earlier frame it is reliable in: the
+    mask of frame t-j is what is left after the masks of the more recent ones. Returns targets
+    (K, 3, H, W) and masks (K, 1, H, W), the most recent first.
+    """
+    cv2 = _cv2()
+    targets, masks = [], []
+    covered = np.zeros(size[::-1], np.float32)
+    for past_frame, past_out in past:
+        bwd = flow(frame, past_frame, method)
+        reliable = occlusion_mask(flow(past_frame, frame, method), bwd)
+        if reliable.shape[::-1] != size:
+            reliable = cv2.resize(reliable, size, interpolation=cv2.INTER_AREA)
+        targets.append(warp(past_out.astype(np.float32), resize_flow(bwd, size)))
+        masks.append(np.maximum(reliable - covered, 0))
+        covered += reliable
+    target = torch.from_numpy(np.stack(targets)).permute(0, 3, 1, 2).contiguous().to(device)
+    return target, torch.from_numpy(np.stack(masks))[:, None].to(device)
+
+
+def _with_flow_frames(info: VideoInfo, size: tuple[int, int],
+                      flow_dims: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each frame at the run's size, with the same frame at the flow's size (one decoder if equal)."""
+    frames = read_frames(info, size)
+    big = read_frames(info, flow_dims) if flow_dims != size else None
+    try:
+        yield from zip(frames, big) if big is not None else ((f, f) for f in frames)
+    finally:  # stop the decoders now, not when the generators are collected
+        frames.close()
+        if big is not None:
+            big.close()
 
 
 def stylize_video(input: str | os.PathLike,
@@ -399,7 +441,9 @@ def stylize_video(input: str | os.PathLike,
                   output: str | os.PathLike, *, config: Config = DEFAULT,
                   style_blend: Sequence[float] | None = None, temporal_weight: float = 1.0,
                   first_iterations: int | None = None, later_iterations: int | None = None,
-                  flow_method: str = "dis", resume: bool = False, keep_frames: bool = False,
+                  flow_method: str = "dis", flow_size: int | None = FLOW_SIZE,
+                  temporal_frames: Sequence[int] = TEMPORAL_FRAMES, resume: bool = False,
+                  keep_frames: bool = False,
                   max_frames: int | None = None, fps: float | None = None,
                   callback: Callable[[FrameDone], None] | None = None, progress: bool = False,
                   weights: str | os.PathLike | LoadedWeights | None = None,
@@ -411,6 +455,10 @@ def stylize_video(input: str | os.PathLike,
         frame then starts from `config.init` with `first_iterations`), for comparison.
     first_iterations: iterations for the first frame (default `config.iterations`); later_iterations:
         for the others, which start from the warped previous result (default half the first's).
+    flow_size: longest side the optical flow is computed at (at most the input's), then scaled to the
+        run's size: flow on small frames is poor. None: the input's own resolution.
+    temporal_frames: the earlier frames (1 = the previous one) each frame is held to, each pixel to the
+        most recent one where the flow is reliable (Ruder et al.'s long-term consistency).
     resume: continue a run that stopped, reusing the finished frames in `work_folder(output)`.
     keep_frames: keep the work folder (the stylised PNGs) after the video is written.
     max_frames: stop after this many frames (the audio is cut to match).
@@ -427,6 +475,11 @@ def stylize_video(input: str | os.PathLike,
         raise ValueError(f"flow method must be one of {', '.join(FLOW_METHODS)}, not {flow_method!r}")
     if temporal_weight < 0:
         raise ValueError(f"temporal weight must be 0 or more, not {temporal_weight}")
+    temporal_frames = sorted(set(temporal_frames))
+    if not temporal_frames or temporal_frames[0] != 1:
+        raise ValueError(f"temporal frames must include 1 (the previous frame), not {temporal_frames}")
+    if flow_size is not None and flow_size < 2:
+        raise ValueError(f"flow size must be at least 2 pixels, not {flow_size}")
     info = probe(input, fps)
     if Path(input).resolve() == output.resolve():
         raise VideoError(f"{output}: is also the input; choose another output path")
@@ -435,6 +488,8 @@ def stylize_video(input: str | os.PathLike,
         raise ValueError("give at least one style image")
     style_imgs = [images.load(s) for s in style_list]
     size = frame_size(info, config.size)
+    flow_dims = size if temporal_weight == 0 else \
+        frame_size(info, None if flow_size is None else min(flow_size, max(info.width, info.height)))
     first = first_iterations if first_iterations is not None else config.iterations
     later = later_iterations if later_iterations is not None else max(1, round(first * LATER_FRACTION))
     if first < 1 or later < 1:
@@ -447,7 +502,7 @@ def stylize_video(input: str | os.PathLike,
     if stylizer is None:
         stylizer = Stylizer(base, weights=weights, device=device)
     settings = _settings(info, style_imgs, style_blend, base, size, temporal_weight, first, later,
-                         flow_method, seed, weights)
+                         flow_method, seed, weights, flow_dims, temporal_frames)
     work = work_folder(output)
     created = not work.exists()
     done = _prepare_work(work, settings, resume, output)
@@ -461,26 +516,27 @@ def stylize_video(input: str | os.PathLike,
     stylised = 0
     count = done
     original = stylizer.config
-    frames = read_frames(info, size)
+    frames = _with_flow_frames(info, size, flow_dims)
+    reach = temporal_frames[-1]
+    recent: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # index -> (frame at flow size, stylised)
     try:
-        prev_frame: np.ndarray | None = None
-        prev_out: np.ndarray | None = None
-        for index, frame in enumerate(frames):
+        for index, (frame, frame_at_flow) in enumerate(frames):
             if max_frames is not None and index >= max_frames:
                 break
             count = index + 1
+            recent.pop(index - reach - 1, None)
             if index < done:
-                if index == done - 1:  # the last finished frame: what the next one is warped from
-                    prev_out = np.asarray(images.load(_frame_path(work, index)), dtype=np.float32)
-                prev_frame = frame
+                if index >= done - reach:  # finished frames the next ones are held to
+                    recent[index] = frame_at_flow, np.asarray(images.load(_frame_path(work, index)))
                 continue
             t0 = time.perf_counter()
             extra, init, reliable = [], None, 0.0
-            if temporal_weight > 0 and prev_frame is not None and prev_out is not None:
-                target, mask = _temporal(frame, prev_frame, prev_out, flow_method, stylizer.device)
-                reliable = float(mask.mean())
+            past = [recent[index - j] for j in temporal_frames if index - j in recent]
+            if temporal_weight > 0 and past:
+                target, mask = _temporal(frame_at_flow, past, flow_method, size, stylizer.device)
+                reliable = float(mask.sum(0).mean())
                 extra = [(TemporalTerm(target, mask), temporal_weight)]
-                init, stylizer.config = target, later_config
+                init, stylizer.config = target[:1], later_config
             else:
                 stylizer.config = first_config
 
@@ -493,7 +549,7 @@ def stylize_video(input: str | os.PathLike,
             if result.interrupted:
                 raise KeyboardInterrupt  # a half-finished frame is not saved; --resume redoes it
             path = images.save(result.image, _frame_path(work, index))
-            prev_frame, prev_out = frame, np.asarray(result.image, dtype=np.float32)
+            recent[index] = frame_at_flow, np.asarray(result.image)
             stylised += 1
             if bar is not None:
                 bar.update(1)
@@ -508,7 +564,7 @@ def stylize_video(input: str | os.PathLike,
             shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
         raise
     finally:
-        frames.close()  # stops the decoder now, not when the generator is collected
+        frames.close()  # stops the decoders now, not when the generator is collected
         stylizer.config = original
         if bar is not None:
             bar.close()
