@@ -3,21 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 from . import images, presets
+from .errors import BrushworkError, OptionError
 from .assets import DEMO_CONTENT, DEMO_STYLE
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v.strip())
+def _number(name: str):
+    """An argparse `type` for the setting `name`: parsed, and checked against `presets.RANGES`.
+
+    Out of range is argparse's one-line usage error (exit 2), before anything is loaded or computed.
+    """
+    limit = presets.RANGES[name]
+
+    def parse(text: str) -> int | float:
+        try:
+            value = limit.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(limit.complaint(text)) from None
+        try:
+            limit.check(name, value)
+        except OptionError:
+            raise argparse.ArgumentTypeError(limit.complaint(value)) from None
+        return value
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v.strip())
+def _numbers(name: str):
+    """Like `_number`, for a comma-separated list ('' gives an empty tuple)."""
+    one = _number(name)
+
+    def parse(text: str) -> tuple:
+        return tuple(one(v) for v in text.split(",") if v.strip())
+
+    parse.__name__ = name
+    return parse
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -25,36 +54,38 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
                    help="recipe to start from (default: %(default)s; 'seed' is the livestream's)")
-    g.add_argument("--size", type=int, help="longest side of the output in pixels")
-    g.add_argument("--iterations", type=int, help="optimisation steps at full size")
-    g.add_argument("--content-weight", type=float)
-    g.add_argument("--style-weight", type=float)
-    g.add_argument("--tv-weight", type=float, help="total-variation (denoise) weight")
+    g.add_argument("--size", type=_number("size"), help="longest side of the output in pixels")
+    g.add_argument("--iterations", type=_number("iterations"), help="optimisation steps at full size")
+    g.add_argument("--content-weight", type=_number("content_weight"))
+    g.add_argument("--style-weight", type=_number("style_weight"))
+    g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])
-    g.add_argument("--lr", type=float, help="Adam learning rate / GD step size, in 0-255 pixel units")
-    g.add_argument("--history", type=int, metavar="N",
+    g.add_argument("--lr", type=_number("lr"), help="Adam learning rate / GD step size, in 0-255 pixel units")
+    g.add_argument("--history", type=_number("history"), metavar="N",
                    help="L-BFGS memory in steps (default 20; each costs two image-sized float32 buffers)")
     g.add_argument("--init", help="content, noise, style, or a path to an image")
-    g.add_argument("--style-scale", type=float, help="style image size relative to the output")
+    g.add_argument("--style-scale", type=_number("style_scale"), help="style image size relative to the output")
     g.add_argument("--preserve-colors", choices=["luminance", "histogram"],
                    help="keep the photo's colours: luminance-only transfer or colour histogram matching")
     g.add_argument("--content-layers", type=lambda s: tuple(s.split(",")), metavar="L1,L2")
     g.add_argument("--style-layers", type=lambda s: tuple(s.split(",")), metavar="L1,L2")
-    g.add_argument("--style-layer-weights", type=_floats, metavar="W1,W2")
+    g.add_argument("--style-layer-weights", type=_numbers("style_layer_weights"), metavar="W1,W2")
     g.add_argument("--arch", choices=["vgg16", "vgg19"])
     g.add_argument("--pooling", choices=["max", "avg"])
     g.add_argument("--weights", help="network weights: a registry name or a .safetensors / Keras .h5 file")
-    g.add_argument("--pyramid", type=_floats, metavar="F1,F2",
+    g.add_argument("--pyramid", type=_numbers("pyramid"), metavar="F1,F2",
                    help="solve first at these fractions of the size (e.g. 0.25,0.5): more large-scale "
                         "style, less content; off by default")
-    g.add_argument("--pyramid-iterations", type=_ints, metavar="N1,N2",
+    g.add_argument("--pyramid-iterations", type=_numbers("pyramid_iterations"), metavar="N1,N2",
                    help="iterations at each pyramid level (default: half of --iterations each)")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: on CUDA only)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    g.add_argument("--seed", type=int, help="make the run reproducible on this machine")
+    g.add_argument("--seed", type=_number("seed"), help="make the run reproducible on this machine")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--overwrite", action="store_true",
+                   help="allow the output to replace one of the run's own input files")
 
 
 def _config(args: argparse.Namespace) -> presets.Config:
@@ -91,10 +122,33 @@ def _progress(config: presets.Config, args: argparse.Namespace, output: Path):
                    f"Style: {a['style']:.2e}, Denoise: {a.get('tv', 0.0):.2e}")
             (bar.write if bar is not None else print)(msg)
         if every and step.iteration % every == 0:
-            snap = output.with_name(f"{output.stem}.{step.iteration:05d}{output.suffix}")
-            images.save(step.image, snap)
+            images.save(step.image, _snapshot_path(output, step.iteration))
 
     return callback, bar
+
+
+def _snapshot_path(output: Path, iteration: int) -> Path:
+    return output.with_name(f"{output.stem}.{iteration:05d}{output.suffix}")
+
+
+def _inputs(args: argparse.Namespace, config: presets.Config, content, styles) -> list:
+    """Every file the run reads, so none of them is written over."""
+    init = None if config.init in ("content", "noise", "style") else config.init
+    return [content, *styles, init, args.weights]
+
+
+def _check_outputs(output: Path, every: int, inputs: list, overwrite: bool) -> None:
+    """Refuse now, not after minutes of work, to write the result or a snapshot over an input."""
+    images.check_not_an_input(output, inputs, overwrite)
+    if not every:
+        return
+    snapshot = re.compile(rf"{re.escape(output.stem)}\.(\d{{5,}}){re.escape(output.suffix)}")
+    for source in inputs:
+        if isinstance(source, (str, os.PathLike)) and Path(source).exists():
+            for name in {Path(source).name, Path(source).resolve().name}:
+                found = snapshot.fullmatch(name)
+                if found and int(found[1]) > 0 and int(found[1]) % every == 0:
+                    images.check_not_an_input(_snapshot_path(output, int(found[1])), [source], overwrite)
 
 
 def _stylize(args: argparse.Namespace, content, styles) -> int:
@@ -102,18 +156,33 @@ def _stylize(args: argparse.Namespace, content, styles) -> int:
 
     config = _config(args)
     output = images.check_writable(args.output)
+    _check_outputs(output, args.snapshot_every, _inputs(args, config, content, styles), args.overwrite)
     stylizer = Stylizer(config, weights=args.weights, device=args.device)
     callback, bar = _progress(config, args, output)
     result = stylizer.run(content, styles, style_blend=args.style_blend, callback=callback, seed=args.seed)
     if bar is not None:
         bar.close()
-    images.save(result.image, output)
+    _save_result(result.image, output)
     if result.interrupted:
         print(f"interrupted after {result.iterations} iterations; best image so far saved to {output}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     print(output.resolve())
     return 0
+
+
+def _save_result(image, output: Path) -> Path:
+    """Save the finished image; if the output cannot take it (a full disk, a read-only folder), keep it
+    in the temporary folder rather than lose minutes of work, and say where."""
+    try:
+        return images.save(image, output)
+    except images.ImageError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"brushwork-{os.getpid()}-{output.name}"
+        try:
+            images.save(image, fallback)
+        except images.ImageError:
+            raise exc from None
+        raise images.ImageError(f"{exc}; the result was saved to {fallback} instead") from None
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
@@ -135,7 +204,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             temporal_weight=args.temporal_weight, later_iterations=args.later_iterations,
             flow_method=args.flow, resume=args.resume, keep_frames=args.keep_frames,
             max_frames=args.max_frames, fps=args.fps, progress=not args.quiet, weights=args.weights,
-            device=args.device, seed=args.seed)
+            device=args.device, seed=args.seed, overwrite=args.overwrite)
     except KeyboardInterrupt:
         work = work_folder(args.output)
         kept = f"; finished frames are kept in {work}, rerun with --resume to continue" if work.exists() else ""
@@ -173,9 +242,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stylize", help="repaint a photo in the style of one or more paintings")
     s.add_argument("content", help="the photo")
     s.add_argument("--style", "-s", nargs="+", required=True, help="one or more style images")
-    s.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
+    s.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
     s.add_argument("-o", "--output", default="stylized.png", help="output image (default: %(default)s)")
-    s.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="also save every N iterations")
+    s.add_argument("--snapshot-every", type=_number("snapshot_every"), default=0, metavar="N", help="also save every N iterations")
     _run_options(s)
     s.set_defaults(func=cmd_stylize)
 
@@ -187,17 +256,17 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
     v.add_argument("--style", "-s", nargs="+", required=True, help="one or more style images")
-    v.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
+    v.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
-    v.add_argument("--temporal-weight", type=float, default=1.0,
+    v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=1.0,
                    help="pull towards the previous frame warped by optical flow; 0 = independent frames")
-    v.add_argument("--later-iterations", type=int, metavar="N",
+    v.add_argument("--later-iterations", type=_number("later_iterations"), metavar="N",
                    help="iterations for frames after the first (default: half of --iterations)")
     v.add_argument("--flow", default="dis", choices=["dis", "dis-fast", "farneback"], help="optical flow method")
     v.add_argument("--resume", action="store_true", help="continue an interrupted run, keeping finished frames")
     v.add_argument("--keep-frames", action="store_true", help="keep the stylised frames as PNGs")
-    v.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
-    v.add_argument("--fps", type=float, help="frame rate for a folder of frames (default 25)")
+    v.add_argument("--max-frames", type=_number("max_frames"), metavar="N", help="stop after N frames")
+    v.add_argument("--fps", type=_number("fps"), help="frame rate for a folder of frames (default 25)")
     _run_options(v)
     v.set_defaults(func=cmd_video)
 
@@ -222,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (images.ImageError, ValueError, FileNotFoundError, FloatingPointError, RuntimeError, OSError) as exc:
+    except (BrushworkError, ValueError, FileNotFoundError, FloatingPointError, RuntimeError, OSError) as exc:
         print(f"brushwork: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
