@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 from . import images, presets
-from .errors import BrushworkError, OptionError
 from .assets import DEMO_CONTENT, DEMO_STYLE
+from .errors import BrushworkError, OptionError
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 

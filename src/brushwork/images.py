@@ -19,6 +19,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import BrushworkError
 
 MAX_PIXELS = 10_000 * 10_000  # larger than any sensible input; beyond it we suspect a decompression bomb
+# Formats Pillow decodes in Python (RLE BMP, ...) take seconds per 10 megapixels: a tiny file claiming
+# more can hold the loader for minutes.
+MAX_SLOW_PIXELS = 4096 * 4096
 
 
 class ImageError(BrushworkError, ValueError):
@@ -62,6 +65,11 @@ def _one_line(exc: BaseException) -> str:
 
 def _to_rgb(img: Image.Image, name: str) -> Image.Image:
     """Decode, rotate upright, flatten transparency onto white, and convert to RGB."""
+    slow = [t[0] for t in getattr(img, "tile", None) or () if t[0] in Image.DECODERS]
+    if slow and img.width * img.height > MAX_SLOW_PIXELS:  # a 200-byte BMP took minutes (fuzz/)
+        raise ImageError(f"{name}: {img.width}x{img.height} pixels in a format Pillow decodes slowly "
+                         f"({slow[0]}); convert it to PNG or JPEG, or resize it below "
+                         f"{MAX_SLOW_PIXELS // 1_000_000} megapixels")
     img.load()
     img = ImageOps.exif_transpose(img)
     if min(img.size) < 2:

@@ -17,12 +17,12 @@ import torch
 from .errors import BrushworkError
 from .presets import Config
 
-BASE = 360e6  # bytes at 0 pixels: interpreter, torch, VGG16 weights in float32 and the compute precision
-PER_PIXEL = {torch.bfloat16: 2200.0, torch.float32: 2300.0}  # bytes per output pixel, measured with 2 pairs
+BASE = 385e6  # bytes at 0 pixels: interpreter, torch, VGG16 weights in float32 and the compute precision
+PER_PIXEL = {torch.bfloat16: 1510.0, torch.float32: 2250.0}  # bytes per output pixel, measured with 2 pairs
 MEASURED_PAIRS = 2  # L-BFGS pairs already inside PER_PIXEL (the calibration ran `--history 2`)
 PAIR_PER_PIXEL = 2 * 3 * 4  # an L-BFGS pair: a step and a gradient difference, float32, 3 channels
 ADAM_PER_PIXEL = 2 * 3 * 4  # Adam's two moments
-STYLE_PER_PIXEL = 600.0  # bytes per style-image pixel beyond the output's count (targets: forward only)
+STYLE_PER_PIXEL = 400.0  # bytes per style-image pixel beyond the output's count (targets: forward only)
 
 
 class MemoryLimitError(BrushworkError, MemoryError):
