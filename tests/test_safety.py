@@ -310,3 +310,41 @@ def test_read_only_output_folder(tmp_path, content_path, style_path, mount_tmpfs
 
 def test_temp_folder_is_left_clean() -> None:
     assert not list(Path(tempfile.gettempdir()).glob("brushwork-*-out.png"))
+
+
+# --- a video run killed at the worst moments -------------------------------------------------------
+
+KILL_AT_MANIFEST = """
+import os, signal, sys
+from brushwork import presets, video
+from brushwork.assets import DEMO_STYLE
+real = os.replace
+def replace(src, dst, *a, **k):
+    if str(dst).endswith("manifest.json"):  # SIGKILL as the manifest is put in place
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst, *a, **k)
+video.os.replace = replace
+video.stylize_video(sys.argv[1], DEMO_STYLE, sys.argv[2], resume=True,
+                    config=presets.DEFAULT.with_(size=32, iterations=1, precision="float32"), seed=0)
+"""
+
+
+def test_killed_while_creating_the_work_folder_resumes(tmp_path) -> None:
+    pytest.importorskip("cv2")
+    pytest.importorskip("imageio_ffmpeg")
+    import sys
+
+    from brushwork import video
+    from brushwork.assets import DEMO_STYLE
+    from test_video import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=2, audio=False)
+    out = tmp_path / "out.mp4"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", KILL_AT_MANIFEST, str(clip), str(out)], env=env)
+    assert run.returncode == -9
+    (tmp_path / ".out.mp4.1234.part").write_bytes(b"an encode a kill interrupted")
+    config = presets.DEFAULT.with_(size=32, iterations=1, precision="float32")
+    result = video.stylize_video(clip, DEMO_STYLE, out, resume=True, config=config, seed=0)
+    assert result.frames == 2 and video.probe(out).frames == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]  # nothing left over

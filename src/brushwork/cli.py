@@ -133,8 +133,7 @@ def _snapshot_path(output: Path, iteration: int) -> Path:
 
 def _inputs(args: argparse.Namespace, config: presets.Config, content, styles) -> list:
     """Every file the run reads, so none of them is written over."""
-    init = None if config.init in ("content", "noise", "style") else config.init
-    return [content, *styles, init, args.weights]
+    return [content, *styles, config.init_file(), args.weights]
 
 
 def _check_outputs(output: Path, every: int, inputs: list, overwrite: bool) -> None:

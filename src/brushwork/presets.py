@@ -126,6 +126,10 @@ class Config:
             if f.name in RANGES:
                 check_range(f.name, getattr(self, f.name))
 
+    def init_file(self) -> str | None:
+        """The image file `init` names, None for the built-in starts (content, noise, style)."""
+        return None if self.init in ("content", "noise", "style") else self.init
+
     def with_(self, **changes: object) -> "Config":
         """A copy with `changes`; ignores None values so CLI flags that were not given keep the preset."""
         known = {f.name for f in fields(self)}

@@ -467,8 +467,7 @@ def stylize_video(input: str | os.PathLike,
     style_list = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
     if not style_list:
         raise ValueError("give at least one style image")
-    init = None if config.init in ("content", "noise", "style") else config.init
-    inputs = [input, *style_list, init, weights if isinstance(weights, (str, os.PathLike)) else None]
+    inputs = [input, *style_list, config.init_file(), weights if isinstance(weights, (str, os.PathLike)) else None]
     images.check_not_an_input(output, inputs, overwrite)
     work = work_folder(output)
     for source in inputs:  # the work folder is deleted at the end: it must hold nothing of the user's
