@@ -66,7 +66,7 @@ def _one_line(exc: BaseException) -> str:
 def _to_rgb(img: Image.Image, name: str) -> Image.Image:
     """Decode, rotate upright, flatten transparency onto white, and convert to RGB."""
     slow = [t[0] for t in getattr(img, "tile", None) or () if t[0] in Image.DECODERS]
-    if slow and img.width * img.height > MAX_SLOW_PIXELS:  # a 200-byte BMP took minutes (fuzz/)
+    if slow and img.width * img.height > MAX_SLOW_PIXELS:  # a 200-byte BMP ran past 20 s (fuzz/)
         raise ImageError(f"{name}: {img.width}x{img.height} pixels in a format Pillow decodes slowly "
                          f"({slow[0]}); convert it to PNG or JPEG, or resize it below "
                          f"{MAX_SLOW_PIXELS // 1_000_000} megapixels")
