@@ -6,8 +6,9 @@ ends exactly as an uninterrupted run does.
 
 For each job: one uninterrupted reference run, then the same command with --resume started again and
 again, each start SIGKILLed at a random moment (in start-up, mid-frame, between frames, while
-encoding; see `torture`) until `--kills` kills have landed; then one last start runs to the end. The kept outputs must equal the reference's bit for bit, with
-none lost or doubled and no temporary files left, and the final file must decode completely.
+encoding; see `torture`) until `--kills` kills have landed; then one last start runs to the end.
+The kept outputs must equal the reference's bit for bit, with none lost or doubled and no temporary
+files left, and the final file must decode completely.
 
 Jobs are entries of JOBS (a command line and a check). The video job is here; training runs and batch
 jobs add theirs when they exist: a `Job` whose `command(out, resume)` gives the argv and whose

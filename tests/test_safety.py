@@ -343,3 +343,15 @@ def test_killed_while_creating_the_work_folder_resumes(tmp_path) -> None:
     result = video.stylize_video(clip, DEMO_STYLE, out, resume=True, config=config, seed=0)
     assert result.frames == 2 and video.probe(out).frames == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]  # nothing left over
+
+
+def test_a_snapshot_that_cannot_be_saved_does_not_cost_the_run(tmp_path, content_path, style_path,
+                                                                 monkeypatch, capsys) -> None:
+    out = tmp_path / "out.png"
+    fail_first_save(monkeypatch, errno.ENOSPC)  # the first snapshot hits a full disk
+    assert main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), *FAST,
+                 "--snapshot-every", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "disk is full; free some space" in err and "no more snapshots" in err
+    assert Image.open(out).size == (40, 27)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]  # and no later snapshot either

@@ -60,11 +60,13 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--style-weight", type=_number("style_weight"))
     g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])
-    g.add_argument("--lr", type=_number("lr"), help="Adam learning rate / GD step size, in 0-255 pixel units")
+    g.add_argument("--lr", type=_number("lr"),
+                   help="Adam learning rate / GD step size, in 0-255 pixel units")
     g.add_argument("--history", type=_number("history"), metavar="N",
                    help="L-BFGS memory in steps (default 20; each costs two image-sized float32 buffers)")
     g.add_argument("--init", help="content, noise, style, or a path to an image")
-    g.add_argument("--style-scale", type=_number("style_scale"), help="style image size relative to the output")
+    g.add_argument("--style-scale", type=_number("style_scale"),
+                   help="style image size relative to the output")
     g.add_argument("--preserve-colors", choices=["luminance", "histogram"],
                    help="keep the photo's colours: luminance-only transfer or colour histogram matching")
     g.add_argument("--content-layers", type=lambda s: tuple(s.split(",")), metavar="L1,L2")
@@ -121,8 +123,14 @@ def _progress(config: presets.Config, args: argparse.Namespace, output: Path):
             msg = (f"Iteration: {i}\nWeight Adj. for Content: {a['content']:.2e}, "
                    f"Style: {a['style']:.2e}, Denoise: {a.get('tv', 0.0):.2e}")
             (bar.write if bar is not None else print)(msg)
+        nonlocal every
         if every and step.iteration % every == 0:
-            images.save(step.image, _snapshot_path(output, step.iteration))
+            try:
+                images.save(step.image, _snapshot_path(output, step.iteration))
+            except images.ImageError as exc:  # a full disk must not cost the run itself
+                every = 0
+                (bar.write if bar is not None else print)(f"brushwork: warning: {exc}; no more snapshots",
+                                                          file=sys.stderr)
 
     return callback, bar
 
@@ -241,9 +249,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stylize", help="repaint a photo in the style of one or more paintings")
     s.add_argument("content", help="the photo")
     s.add_argument("--style", "-s", nargs="+", required=True, help="one or more style images")
-    s.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
+    s.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2",
+                   help="blend weights, one per style image")
     s.add_argument("-o", "--output", default="stylized.png", help="output image (default: %(default)s)")
-    s.add_argument("--snapshot-every", type=_number("snapshot_every"), default=0, metavar="N", help="also save every N iterations")
+    s.add_argument("--snapshot-every", type=_number("snapshot_every"), default=0, metavar="N",
+                   help="also save every N iterations")
     _run_options(s)
     s.set_defaults(func=cmd_stylize)
 
@@ -255,7 +265,8 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
     v.add_argument("--style", "-s", nargs="+", required=True, help="one or more style images")
-    v.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
+    v.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2",
+                   help="blend weights, one per style image")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
     v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=1.0,
                    help="pull towards the previous frame warped by optical flow; 0 = independent frames")
