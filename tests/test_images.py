@@ -81,7 +81,7 @@ def test_save_is_atomic_and_checks_the_folder(tmp_path: Path, monkeypatch) -> No
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(ImageError, match="y.png: could not be written \\(disk full\\)"):
         images.save(t, tmp_path / "y.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]  # no partial file left
 

@@ -3,22 +3,51 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 from . import images, presets
 from .assets import DEMO_CONTENT, DEMO_STYLE
 from .video import FLOW_SIZE, TEMPORAL_FRAMES
+from .errors import BrushworkError, OptionError
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v.strip())
+def _number(name: str):
+    """An argparse `type` for the setting `name`: parsed, and checked against `presets.RANGES`.
+
+    Out of range is argparse's one-line usage error (exit 2), before anything is loaded or computed.
+    """
+    limit = presets.RANGES[name]
+
+    def parse(text: str) -> int | float:
+        try:
+            value = limit.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(limit.complaint(text)) from None
+        try:
+            limit.check(name, value)
+        except OptionError:
+            raise argparse.ArgumentTypeError(limit.complaint(value)) from None
+        return value
+
+    parse.__name__ = name  # argparse names the type in its messages
+    return parse
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v.strip())
+def _numbers(name: str):
+    """Like `_number`, for a comma-separated list ('' gives an empty tuple)."""
+    one = _number(name)
+
+    def parse(text: str) -> tuple:
+        return tuple(one(v) for v in text.split(",") if v.strip())
+
+    parse.__name__ = name
+    return parse
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -26,36 +55,40 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
                    help="recipe to start from (default: %(default)s; 'seed' is the livestream's)")
-    g.add_argument("--size", type=int, help="longest side of the output in pixels")
-    g.add_argument("--iterations", type=int, help="optimisation steps at full size")
-    g.add_argument("--content-weight", type=float)
-    g.add_argument("--style-weight", type=float)
-    g.add_argument("--tv-weight", type=float, help="total-variation (denoise) weight")
+    g.add_argument("--size", type=_number("size"), help="longest side of the output in pixels")
+    g.add_argument("--iterations", type=_number("iterations"), help="optimisation steps at full size")
+    g.add_argument("--content-weight", type=_number("content_weight"))
+    g.add_argument("--style-weight", type=_number("style_weight"))
+    g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])
-    g.add_argument("--lr", type=float, help="Adam learning rate / GD step size, in 0-255 pixel units")
-    g.add_argument("--history", type=int, metavar="N",
+    g.add_argument("--lr", type=_number("lr"),
+                   help="Adam learning rate / GD step size, in 0-255 pixel units")
+    g.add_argument("--history", type=_number("history"), metavar="N",
                    help="L-BFGS memory in steps (default 20; each costs two image-sized float32 buffers)")
     g.add_argument("--init", help="content, noise, style, or a path to an image")
-    g.add_argument("--style-scale", type=float, help="style image size relative to the output")
+    g.add_argument("--style-scale", type=_number("style_scale"),
+                   help="style image size relative to the output")
     g.add_argument("--preserve-colors", choices=["luminance", "histogram"],
                    help="keep the photo's colours: luminance-only transfer or colour histogram matching")
     g.add_argument("--content-layers", type=lambda s: tuple(s.split(",")), metavar="L1,L2")
     g.add_argument("--style-layers", type=lambda s: tuple(s.split(",")), metavar="L1,L2")
-    g.add_argument("--style-layer-weights", type=_floats, metavar="W1,W2")
+    g.add_argument("--style-layer-weights", type=_numbers("style_layer_weights"), metavar="W1,W2")
     g.add_argument("--arch", choices=["vgg16", "vgg19"])
     g.add_argument("--pooling", choices=["max", "avg"])
     g.add_argument("--weights", help="network weights: a registry name or a .safetensors / Keras .h5 file")
-    g.add_argument("--pyramid", type=_floats, metavar="F1,F2",
+    g.add_argument("--pyramid", type=_numbers("pyramid"), metavar="F1,F2",
                    help="solve first at these fractions of the size (e.g. 0.25,0.5): more large-scale "
                         "style, less content; off by default")
-    g.add_argument("--pyramid-iterations", type=_ints, metavar="N1,N2",
+    g.add_argument("--pyramid-iterations", type=_numbers("pyramid_iterations"), metavar="N1,N2",
                    help="iterations at each pyramid level (default: half of --iterations each)")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: on CUDA only)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    g.add_argument("--seed", type=int, help="make the run reproducible on this machine")
+    g.add_argument("--seed", type=_number("seed"), help="make the run reproducible on this machine")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--overwrite", action="store_true",
+                   help="allow the output to replace one of the run's own input files")
 
 
 def _config(args: argparse.Namespace) -> presets.Config:
@@ -91,11 +124,39 @@ def _progress(config: presets.Config, args: argparse.Namespace, output: Path):
             msg = (f"Iteration: {i}\nWeight Adj. for Content: {a['content']:.2e}, "
                    f"Style: {a['style']:.2e}, Denoise: {a.get('tv', 0.0):.2e}")
             (bar.write if bar is not None else print)(msg)
+        nonlocal every
         if every and step.iteration % every == 0:
-            snap = output.with_name(f"{output.stem}.{step.iteration:05d}{output.suffix}")
-            images.save(step.image, snap)
+            try:
+                images.save(step.image, _snapshot_path(output, step.iteration))
+            except images.ImageError as exc:  # a full disk must not cost the run itself
+                every = 0
+                (bar.write if bar is not None else print)(f"brushwork: warning: {exc}; no more snapshots",
+                                                          file=sys.stderr)
 
     return callback, bar
+
+
+def _snapshot_path(output: Path, iteration: int) -> Path:
+    return output.with_name(f"{output.stem}.{iteration:05d}{output.suffix}")
+
+
+def _inputs(args: argparse.Namespace, config: presets.Config, content, styles) -> list:
+    """Every file the run reads, so none of them is written over."""
+    return [content, *styles, config.init_file(), args.weights]
+
+
+def _check_outputs(output: Path, every: int, inputs: list, overwrite: bool) -> None:
+    """Refuse now, not after minutes of work, to write the result or a snapshot over an input."""
+    images.check_not_an_input(output, inputs, overwrite)
+    if not every:
+        return
+    snapshot = re.compile(rf"{re.escape(output.stem)}\.(\d{{5,}}){re.escape(output.suffix)}")
+    for source in inputs:
+        if isinstance(source, (str, os.PathLike)) and Path(source).exists():
+            for name in {Path(source).name, Path(source).resolve().name}:
+                found = snapshot.fullmatch(name)
+                if found and int(found[1]) > 0 and int(found[1]) % every == 0:
+                    images.check_not_an_input(_snapshot_path(output, int(found[1])), [source], overwrite)
 
 
 def _stylize(args: argparse.Namespace, content, styles) -> int:
@@ -103,18 +164,33 @@ def _stylize(args: argparse.Namespace, content, styles) -> int:
 
     config = _config(args)
     output = images.check_writable(args.output)
+    _check_outputs(output, args.snapshot_every, _inputs(args, config, content, styles), args.overwrite)
     stylizer = Stylizer(config, weights=args.weights, device=args.device)
     callback, bar = _progress(config, args, output)
     result = stylizer.run(content, styles, style_blend=args.style_blend, callback=callback, seed=args.seed)
     if bar is not None:
         bar.close()
-    images.save(result.image, output)
+    _save_result(result.image, output)
     if result.interrupted:
         print(f"interrupted after {result.iterations} iterations; best image so far saved to {output}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     print(output.resolve())
     return 0
+
+
+def _save_result(image, output: Path) -> Path:
+    """Save the finished image; if the output cannot take it (a full disk, a read-only folder), keep it
+    in the temporary folder rather than lose minutes of work, and say where."""
+    try:
+        return images.save(image, output)
+    except images.ImageError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"brushwork-{os.getpid()}-{output.name}"
+        try:
+            images.save(image, fallback)
+        except images.ImageError:
+            raise exc from None
+        raise images.ImageError(f"{exc}; the result was saved to {fallback} instead") from None
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
@@ -131,6 +207,7 @@ def _instant(args: argparse.Namespace) -> int:
     if args.style is not None:
         raise ValueError("give --style or --model, not both: a model already holds its style")
     output = images.check_writable(args.output)
+    images.check_not_an_input(output, [args.content, args.model], args.overwrite)
     paint = InstantStylizer(args.model, device=args.device, precision=args.precision or "auto")
     images.save(paint(args.content, args.size), output)
     print(output.resolve())
@@ -214,7 +291,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             flow_method=args.flow, flow_size=args.flow_size, temporal_frames=args.temporal_frames,
             resume=args.resume, keep_frames=args.keep_frames,
             max_frames=args.max_frames, fps=args.fps, progress=not args.quiet, weights=args.weights,
-            device=args.device, seed=args.seed)
+            device=args.device, seed=args.seed, overwrite=args.overwrite)
     except KeyboardInterrupt:
         work = work_folder(args.output)
         kept = f"; finished frames are kept in {work}, rerun with --resume to continue" if work.exists() else ""
@@ -241,7 +318,7 @@ def _instant_video(args: argparse.Namespace) -> int:
     blend = {} if args.temporal_blend is None else {"temporal": args.temporal_blend}
     result = stylize_video(args.input, args.model, args.output, size=args.size, **blend, flow_method=args.flow,
                            max_frames=args.max_frames, fps=args.fps, callback=progress, device=args.device,
-                           precision=args.precision or "auto")
+                           precision=args.precision or "auto", overwrite=args.overwrite)
     if bar is not None:
         bar.close()
     print(result.output)
@@ -278,9 +355,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--style", "-s", nargs="+", help="one or more style images")
     s.add_argument("--model", "-m", help="instead of --style: a trained network's name or .safetensors file "
                                          "(one pass, under a second; see `brushwork models list`)")
-    s.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
+    s.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
     s.add_argument("-o", "--output", default="stylized.png", help="output image (default: %(default)s)")
-    s.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="also save every N iterations")
+    s.add_argument("--snapshot-every", type=_number("snapshot_every"), default=0, metavar="N",
+                   help="also save every N iterations")
     _run_options(s)
     s.set_defaults(func=cmd_stylize)
 
@@ -293,26 +371,26 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
     v.add_argument("--style", "-s", nargs="+", help="one or more style images")
     v.add_argument("--model", "-m", help="instead of --style: a trained network (real-time; see `models list`)")
-    v.add_argument("--temporal-blend", type=float, metavar="A",
+    v.add_argument("--temporal-blend", type=_number("temporal_blend"), metavar="A",
                    help="with --model: move each frame this share towards the previous output warped by "
                         "the flow, where the flow is reliable (0 = frame by frame; default 0.8)")
-    v.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
+    v.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
-    v.add_argument("--temporal-weight", type=float, default=1.0,
+    v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=1.0,
                    help="pull towards the previous frame warped by optical flow; 0 = independent frames")
-    v.add_argument("--later-iterations", type=int, metavar="N",
+    v.add_argument("--later-iterations", type=_number("later_iterations"), metavar="N",
                    help="iterations for frames after the first (default: half of --iterations)")
     v.add_argument("--flow", default="dis", choices=["dis", "dis-fast", "farneback"], help="optical flow method")
-    v.add_argument("--flow-size", type=int, metavar="N", default=FLOW_SIZE,
+    v.add_argument("--flow-size", type=_number("flow_size"), metavar="N", default=FLOW_SIZE,
                    help="longest side the optical flow is computed at (at most the input's), then scaled "
                         f"to --size (default: {FLOW_SIZE})")
-    v.add_argument("--temporal-frames", type=_ints, metavar="1,2,4", default=TEMPORAL_FRAMES,
+    v.add_argument("--temporal-frames", type=_numbers("temporal_frames"), metavar="1,2,4", default=TEMPORAL_FRAMES,
                    help="earlier frames each frame is held to, each pixel to the most recent reliable one "
                         f"(default: {','.join(map(str, TEMPORAL_FRAMES))})")
     v.add_argument("--resume", action="store_true", help="continue an interrupted run, keeping finished frames")
     v.add_argument("--keep-frames", action="store_true", help="keep the stylised frames as PNGs")
-    v.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
-    v.add_argument("--fps", type=float, help="frame rate for a folder of frames (default 25)")
+    v.add_argument("--max-frames", type=_number("max_frames"), metavar="N", help="stop after N frames")
+    v.add_argument("--fps", type=_number("fps"), help="frame rate for a folder of frames (default 25)")
     _run_options(v)
     v.set_defaults(func=cmd_video)
 
@@ -321,25 +399,25 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--photos", required=True, help="folder of training photos, searched recursively")
     t.add_argument("-o", "--output", help="model file (.safetensors); default: your model folder, named after "
                                           "the first style image")
-    t.add_argument("--style-blend", type=_floats, metavar="W1,W2", help="blend weights, one per style image")
-    t.add_argument("--steps", type=int, help="training steps (default 1500)")
-    t.add_argument("--batch", type=int, help="crops per step (default 4)")
-    t.add_argument("--crop", type=int, help="side of the training crops in pixels (default 128)")
-    t.add_argument("--style-size", type=int, help="longest side of the painting for its targets; sets the "
+    t.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
+    t.add_argument("--steps", type=_number("steps"), help="training steps (default 1500)")
+    t.add_argument("--batch", type=_number("batch"), help="crops per step (default 4)")
+    t.add_argument("--crop", type=_number("crop"), help="side of the training crops in pixels (default 128)")
+    t.add_argument("--style-size", type=_number("style_size"), help="longest side of the painting for its targets; sets the "
                                                   "brush scale (default 256)")
-    t.add_argument("--width", type=int, help="network width: 16 (default, half) or 32 (Johnson's)")
-    t.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    t.add_argument("--content-weight", type=float)
-    t.add_argument("--style-weight", type=float)
-    t.add_argument("--tv-weight", type=float)
+    t.add_argument("--width", type=_number("width"), help="network width: 16 (default, half) or 32 (Johnson's)")
+    t.add_argument("--lr", type=_number("train_lr"), help="Adam learning rate (default 1e-3)")
+    t.add_argument("--content-weight", type=_number("content_weight"))
+    t.add_argument("--style-weight", type=_number("style_weight"))
+    t.add_argument("--tv-weight", type=_number("tv_weight"))
     t.add_argument("--samples", nargs="*", help="photos to show in the sample strips (never trained on; "
                                                 "default: the demo photo)")
-    t.add_argument("--sample-every", type=int, default=100, metavar="N", help="sample strip every N steps")
-    t.add_argument("--checkpoint-every", type=int, default=50, metavar="N", help="checkpoint every N steps")
+    t.add_argument("--sample-every", type=_number("sample_every"), default=100, metavar="N", help="sample strip every N steps")
+    t.add_argument("--checkpoint-every", type=_number("checkpoint_every"), default=50, metavar="N", help="checkpoint every N steps")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint beside the output")
     t.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    t.add_argument("--seed", type=int)
+    t.add_argument("--seed", type=_number("seed"))
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
@@ -368,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (images.ImageError, ValueError, FileNotFoundError, FloatingPointError, RuntimeError, OSError) as exc:
+    except (BrushworkError, ValueError, FileNotFoundError, FloatingPointError, RuntimeError, OSError) as exc:
         print(f"brushwork: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -5,19 +5,26 @@ Pixel space everywhere in brushwork: float tensors, RGB, 0-255, shape (1, 3, H, 
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import BrushworkError
+
 MAX_PIXELS = 10_000 * 10_000  # larger than any sensible input; beyond it we suspect a decompression bomb
+# Formats Pillow decodes in Python (RLE BMP, ...) take seconds per 10 megapixels: a tiny file claiming
+# more can hold the loader for minutes.
+MAX_SLOW_PIXELS = 4096 * 4096
 
 
-class ImageError(ValueError):
+class ImageError(BrushworkError, ValueError):
     """A user-facing problem with an image file: the message names the file and what to do."""
 
 
@@ -27,28 +34,43 @@ ImageLike = "str | os.PathLike | Image.Image | torch.Tensor"
 def load(source: str | os.PathLike | Image.Image) -> Image.Image:
     """Open an image as RGB with its EXIF orientation applied; grey and RGBA inputs become RGB."""
     if isinstance(source, Image.Image):
-        img = source
-        name = "the given image"
-    else:
-        path = Path(source)
-        name = str(path)
-        if not path.exists():
-            raise ImageError(f"{path}: no such file; check the path")
-        if path.is_dir():
-            raise ImageError(f"{path}: is a folder, not an image file")
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(path)
-                img.load()
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageError(f"{path}: too many pixels ({exc}); resize it below "
-                             f"{MAX_PIXELS // 1_000_000} megapixels first") from None
-        except UnidentifiedImageError:
-            raise ImageError(f"{path}: not an image Pillow can read; use a PNG, JPEG or similar") from None
-        except (OSError, SyntaxError) as exc:
-            raise ImageError(f"{path}: unreadable or truncated image ({exc}); re-export or re-download it") from None
+        return _to_rgb(source, "the given image")
+    path = Path(source)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's notes on odd headers are not the user's business
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return _to_rgb(img, str(path))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{path}: too many pixels ({exc}); resize it below "
+                         f"{MAX_PIXELS // 1_000_000} megapixels first") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image Pillow can read; use a PNG, JPEG or similar") from None
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise any type on corrupt data (fuzz/)
+        raise ImageError(f"{path}: unreadable or corrupt image ({type(exc).__name__}: "
+                         f"{_one_line(exc)}); re-export or re-download it") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or "no details"
+
+
+def _to_rgb(img: Image.Image, name: str) -> Image.Image:
+    """Decode, rotate upright, flatten transparency onto white, and convert to RGB."""
+    slow = [t[0] for t in getattr(img, "tile", None) or () if t[0] in Image.DECODERS]
+    if slow and img.width * img.height > MAX_SLOW_PIXELS:  # a 200-byte BMP ran past 20 s (fuzz/)
+        raise ImageError(f"{name}: {img.width}x{img.height} pixels in a format Pillow decodes slowly "
+                         f"({slow[0]}); convert it to PNG or JPEG, or resize it below "
+                         f"{MAX_SLOW_PIXELS // 1_000_000} megapixels")
+    img.load()
     img = ImageOps.exif_transpose(img)
     if min(img.size) < 2:
         raise ImageError(f"{name}: image is {img.size[0]}x{img.size[1]} pixels; it needs at least 2x2")
@@ -59,15 +81,21 @@ def load(source: str | os.PathLike | Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def fit(img: Image.Image, longest: int | None) -> Image.Image:
-    """Resize so the longest side is `longest` (aspect kept); None keeps the size."""
-    if longest is None or max(img.size) == longest:
-        return img
+def fit_size(size: tuple[int, int], longest: int | None) -> tuple[int, int]:
+    """(width, height) with the longest side `longest` and the aspect of `size`; None keeps `size`."""
+    if longest is None or max(size) == longest:
+        return size
     if longest < 2:
         raise ImageError(f"size must be at least 2 pixels, not {longest}")
-    w, h = img.size
+    w, h = size
     scale = longest / max(w, h)
-    return img.resize((max(2, round(w * scale)), max(2, round(h * scale))), Image.LANCZOS)
+    return max(2, round(w * scale)), max(2, round(h * scale))
+
+
+def fit(img: Image.Image, longest: int | None) -> Image.Image:
+    """Resize so the longest side is `longest` (aspect kept); None keeps the size."""
+    size = fit_size(img.size, longest)
+    return img if size == img.size else img.resize(size, Image.LANCZOS)
 
 
 def to_tensor(img: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -149,6 +177,32 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file: equal once resolved (`./x`, `x`, symlinks) or the same inode
+    (hard links)."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_not_an_input(output: str | os.PathLike, inputs: Iterable[object], overwrite: bool = False) -> None:
+    """Refuse, before any work, to write `output` over a file the run reads (content, style, init, weights).
+
+    `inputs` may hold anything a run accepts (paths, PIL images, tensors, registry names); only paths
+    of existing files or folders are compared. `overwrite` (--overwrite) allows replacing them.
+    """
+    if overwrite:
+        return
+    for source in inputs:
+        if isinstance(source, (str, os.PathLike)) and Path(source).exists() and same_file(output, source):
+            raise ImageError(f"{output}: is also an input of this run ({source}); choose another output "
+                             f"path, or pass --overwrite (overwrite=True) to replace it")
+
+
 def readable_mode() -> int:
     """The mode a plain new file gets under the current umask (what `open` would give it)."""
     mask = os.umask(0)
@@ -156,19 +210,38 @@ def readable_mode() -> int:
     return 0o666 & ~mask
 
 
+def write_error(path: str | os.PathLike, exc: OSError) -> ImageError:
+    """A one-line ImageError for a failed write, saying what to do for the usual causes."""
+    advice = {errno.ENOSPC: "the disk is full; free some space or write to another disk",
+              errno.EDQUOT: "the disk quota is used up; free some space or write elsewhere",
+              errno.EROFS: "the folder is on a read-only file system; write elsewhere",
+              errno.EACCES: "no permission to write there; choose another folder",
+              errno.EPERM: "no permission to write there; choose another folder"}
+    reason = advice.get(exc.errno, "choose another folder")
+    return ImageError(f"{path}: could not be written ({exc.strerror or exc}); {reason}")
+
+
 def save(img: Image.Image | torch.Tensor, path: str | os.PathLike) -> Path:
-    """Write atomically: a temporary file in the same folder, renamed over the target when complete."""
+    """Write atomically: a temporary file in the same folder, renamed over the target when complete.
+
+    Whatever stops it (a full disk, a read-only folder, Ctrl-C) leaves no partial file behind and an
+    earlier file at `path` as it was; an OSError becomes a one-line ImageError.
+    """
     path = check_writable(path)
     if isinstance(img, torch.Tensor):
         img = to_image(img)
     fmt = Image.registered_extensions()[path.suffix.lower()]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
         os.fchmod(fd, readable_mode())  # mkstemp's 0600 would make the image private to this user
         with os.fdopen(fd, "wb") as fh:
             img.save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
         raise
     return path

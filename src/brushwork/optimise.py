@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from . import images
+from . import images, memory
 from .losses import Term
 from .perceptual import Perceptual
 from .perceptual import STYLE_CACHE_SIZE, cpu_has_bf16, pick_device, pick_precision  # noqa: F401 (their old home)
-from .presets import DEFAULT, Config
+from .presets import DEFAULT, Config, check_range
 from .weights import LoadedWeights, load_weights
 
 
@@ -173,7 +173,7 @@ class Stylizer(Perceptual):
         plan = []
         for fraction, iterations in zip(c.pyramid, counts):
             side = round(longest * fraction)
-            if side < longest and min(images.fit(content, side).size) >= need and iterations > 0:
+            if side < longest and min(images.fit_size(content.size, side)) >= need and iterations > 0:
                 plan.append((side, iterations))
         return plan + [(longest, c.iterations)]
 
@@ -188,6 +188,8 @@ class Stylizer(Perceptual):
         temporal term is one). Ctrl-C stops early and still returns the best image so far.
         """
         c = self.config
+        check_range("seed", seed)
+        check_range("style_blend", style_blend)
         content_img = images.load(content)
         style_list = [styles] if isinstance(styles, (str, Path, Image.Image)) else list(styles)
         if not style_list:
@@ -196,6 +198,7 @@ class Stylizer(Perceptual):
         blend = list(style_blend) if style_blend is not None else [1.0] * len(style_imgs)
         generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
         plan = self.levels(content_img)
+        memory.check(*images.fit_size(content_img.size, plan[-1][0]), c, self.dtype, self.device)
         total = sum(n for _, n in plan)
         start, done, history = time.perf_counter(), 0, []
         x: torch.Tensor | None = None

@@ -2,9 +2,101 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, fields, replace
 
+from .errors import OptionError
 from .models import conv_layers
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of one numeric setting and what it means, so every caller says the same."""
+
+    kind: type  # int or float
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # `low` itself is not allowed
+    meaning: str = ""
+
+    def check(self, name: str, value: object) -> None:
+        """Raise an OptionError naming `name`, the range and the meaning if `value` is outside it."""
+        whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        number = whole or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+        ok = (whole if self.kind is int else number and math.isfinite(value)) and \
+            (self.low is None or value > self.low or (value == self.low and not self.low_open)) and \
+            (self.high is None or value <= self.high)
+        if not ok:
+            raise OptionError(f"{name} {self.complaint(value)}")
+
+    def complaint(self, value: object) -> str:
+        return f"must be {self.describe()}, not {value!r} ({self.meaning})"
+
+    def describe(self) -> str:
+        what = "a whole number" if self.kind is int else "a number"
+        low = None if self.low is None else f"{'above' if self.low_open else 'at least'} {_show(self.low)}"
+        high = None if self.high is None else f"at most {_show(self.high)}"
+        if low and high:
+            return f"{what} {low} and {high}"
+        return f"{what} {low or high}" if low or high else f"a finite {what[2:]}"
+
+
+def _show(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+MAX_ITERATIONS = 1_000_000
+# One table for every numeric setting: `Config` checks its fields against it, the CLI's flags and the
+# video options use the same entries (tuple fields are checked element by element).
+RANGES: dict[str, Range] = {
+    "size": Range(int, 16, meaning="longest side of the output in pixels; the network's five pooling "
+                                   "stages need 16 or more"),
+    "style_size": Range(int, 16, meaning="longest side of the style images in pixels"),
+    "iterations": Range(int, 1, MAX_ITERATIONS, meaning="optimisation steps at full size"),
+    "content_weight": Range(float, 0, meaning="weight of the content loss; 0 ignores the photo"),
+    "style_weight": Range(float, 0, meaning="weight of the style loss; 0 ignores the painting"),
+    "tv_weight": Range(float, 0, meaning="weight of the total-variation (denoise) loss; 0 is off"),
+    "style_layer_weights": Range(float, 0, meaning="relative weight of each style layer"),
+    "lr": Range(float, 0, 1e6, low_open=True, meaning="Adam learning rate / GD step size in 0-255 pixel units"),
+    "history": Range(int, 1, 1000, meaning="L-BFGS memory in steps; each costs two image-sized buffers"),
+    "noise": Range(float, 0, 255, meaning="range of the noise init in 0-255 pixel units"),
+    "style_scale": Range(float, 0, 10, low_open=True, meaning="style image size relative to the output"),
+    "pyramid": Range(float, 0, 1, low_open=True, meaning="fractions of the size to solve at first, "
+                                                         "each above 0 and at most 1"),
+    "pyramid_iterations": Range(int, 0, MAX_ITERATIONS, meaning="iterations at each pyramid level; 0 "
+                                                                "skips the level"),
+    "print_every": Range(int, 0, meaning="iterations between printed loss values; 0 is off"),
+    # options of a run that are not part of the recipe
+    "seed": Range(int, 0, 2**63 - 1, meaning="random seed"),
+    "style_blend": Range(float, 0, meaning="blend weight of each style image"),
+    "snapshot_every": Range(int, 0, MAX_ITERATIONS, meaning="iterations between saved snapshots; 0 is off"),
+    "temporal_weight": Range(float, 0, meaning="pull towards the previous frame; 0 = independent frames"),
+    "later_iterations": Range(int, 1, MAX_ITERATIONS, meaning="iterations for each frame after the first"),
+    "max_frames": Range(int, 1, meaning="frames to stylise before stopping"),
+    "fps": Range(float, 0, 1000, low_open=True, meaning="frames per second"),
+    "flow_size": Range(int, 16, meaning="longest side the optical flow is computed at"),
+    "temporal_frames": Range(int, 1, 1000, meaning="earlier frames each frame is held to (1 = the previous)"),
+    "temporal_blend": Range(float, 0, 0.99, meaning="share of the warped previous output in each instant "
+                                                    "frame; 0 = frame by frame, 1 would never change"),
+    # training a network (feedforward.train.TrainSettings)
+    "steps": Range(int, 1, MAX_ITERATIONS, meaning="training steps"),
+    "batch": Range(int, 1, 1024, meaning="training crops per step"),
+    "crop": Range(int, 16, 4096, meaning="side of the square training crops in pixels"),
+    "width": Range(int, 1, 256, meaning="channels of the network's first layer (16 half, 32 Johnson's)"),
+    "blocks": Range(int, 1, 64, meaning="residual blocks of the network"),
+    "train_lr": Range(float, 0, 1, low_open=True, meaning="Adam learning rate of the network's weights"),
+    "sample_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between sample strips"),
+    "checkpoint_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between checkpoints"),
+}
+
+
+def check_range(name: str, value: object, label: str | None = None) -> None:
+    """Check `value` (or each element of a tuple/list) against `RANGES[name]`; None means unset."""
+    if value is None:
+        return
+    for item in value if isinstance(value, (tuple, list)) else (value,):
+        RANGES[name].check(label or name, item)
 
 
 @dataclass(frozen=True)
@@ -41,6 +133,15 @@ class Config:
     compile: bool | None = None  # torch.compile the network; None: on CUDA only (CPU compiles cost more than they save)
     # reporting
     print_every: int = 0  # the seed prints its adjustment values every 10 iterations
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name in RANGES:
+                check_range(f.name, getattr(self, f.name))
+
+    def init_file(self) -> str | None:
+        """The image file `init` names, None for the built-in starts (content, noise, style)."""
+        return None if self.init in ("content", "noise", "style") else self.init
 
     def with_(self, **changes: object) -> "Config":
         """A copy with `changes`; ignores None values so CLI flags that were not given keep the preset."""

@@ -11,6 +11,7 @@ at the end with the source's audio, into a temporary file renamed into place onl
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
@@ -31,7 +32,8 @@ from PIL import Image
 
 from . import images
 from .losses import TemporalTerm
-from .presets import DEFAULT, Config
+from .errors import OptionError
+from .presets import DEFAULT, Config, check_range
 
 if TYPE_CHECKING:
     from .optimise import Stylizer
@@ -376,15 +378,48 @@ def _prepare_work(work: Path, settings: dict, resume: bool, output: Path) -> int
         while _frame_path(work, done).is_file():
             done += 1
         return done
-    work.mkdir()
-    _write_json(manifest, settings)
+    staging = _scratch_name(work)
+    try:
+        staging.mkdir()
+        _write_json(staging / MANIFEST, settings)
+        os.rename(staging, work)  # the folder appears with its manifest or not at all, whenever killed
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise images.write_error(work, exc) from None
+        raise
     return 0
+
+
+def _scratch_name(work: Path) -> Path:
+    """A hidden sibling of the work folder for building or deleting it whole (this process's own)."""
+    return work.with_name(f".{work.name}.{os.getpid()}.part")
+
+
+def _clean_leftovers(work: Path, output: Path) -> None:
+    """Remove what a killed run leaves: half-built or half-deleted work folders, a frame or a video
+    being written (all hidden `.part` names of ours; finished frames are never touched)."""
+    for folder in work.parent.glob(f".{glob.escape(work.name)}.*.part"):
+        shutil.rmtree(folder, ignore_errors=True)
+    for file in (*work.glob(".*.part"), *output.parent.glob(f".{glob.escape(output.name)}.*.part")):
+        file.unlink(missing_ok=True)
+
+
+def _remove_work(work: Path) -> None:
+    """Delete the work folder as one step (a rename), so a kill part-way never leaves half of it."""
+    trash = _scratch_name(work)
+    os.rename(work, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def resize_flow(f: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -448,7 +483,7 @@ def stylize_video(input: str | os.PathLike,
                   callback: Callable[[FrameDone], None] | None = None, progress: bool = False,
                   weights: str | os.PathLike | LoadedWeights | None = None,
                   device: str | torch.device | None = None, seed: int | None = None,
-                  stylizer: Stylizer | None = None) -> VideoResult:
+                  stylizer: Stylizer | None = None, overwrite: bool = False) -> VideoResult:
     """Stylise every frame of `input` (a video file or a folder of frames) and write an H.264 MP4.
 
     temporal_weight: weight of Ruder et al.'s temporal loss; 0 stylises each frame independently (every
@@ -466,6 +501,7 @@ def stylize_video(input: str | os.PathLike,
     callback: called with a `FrameDone` after each frame is written; progress: draw a tqdm bar.
     stylizer: an existing `Stylizer` made with the same network settings, to reuse across calls (its
         config is swapped per frame and restored at the end); else one is made.
+    overwrite: allow `output` to replace one of the run's input files (refused by default).
     """
     from .optimise import Stylizer
 
@@ -473,27 +509,32 @@ def stylize_video(input: str | os.PathLike,
     output = check_output(output)
     if flow_method not in FLOW_METHODS:
         raise ValueError(f"flow method must be one of {', '.join(FLOW_METHODS)}, not {flow_method!r}")
-    if temporal_weight < 0:
-        raise ValueError(f"temporal weight must be 0 or more, not {temporal_weight}")
+    for name, value in (("temporal_weight", temporal_weight), ("iterations", first_iterations),
+                        ("later_iterations", later_iterations), ("max_frames", max_frames), ("fps", fps),
+                        ("seed", seed), ("style_blend", style_blend), ("flow_size", flow_size),
+                        ("temporal_frames", temporal_frames)):
+        check_range(name, value)
     temporal_frames = sorted(set(temporal_frames))
     if not temporal_frames or temporal_frames[0] != 1:
-        raise ValueError(f"temporal frames must include 1 (the previous frame), not {temporal_frames}")
-    if flow_size is not None and flow_size < 2:
-        raise ValueError(f"flow size must be at least 2 pixels, not {flow_size}")
-    info = probe(input, fps)
-    if Path(input).resolve() == output.resolve():
-        raise VideoError(f"{output}: is also the input; choose another output path")
+        raise OptionError(f"temporal frames must include 1 (the previous frame), not {temporal_frames}")
     style_list = [styles] if isinstance(styles, (str, os.PathLike, Image.Image)) else list(styles)
     if not style_list:
         raise ValueError("give at least one style image")
+    inputs = [input, *style_list, config.init_file(), weights if isinstance(weights, (str, os.PathLike)) else None]
+    images.check_not_an_input(output, inputs, overwrite)
+    work = work_folder(output)
+    for source in inputs:  # the work folder is deleted at the end: it must hold nothing of the user's
+        if isinstance(source, (str, os.PathLike)) and Path(source).exists() and \
+                any(images.same_file(work, p) for p in (Path(source), *Path(source).resolve().parents)):
+            raise VideoError(f"{source}: is inside {work}, the work folder of {output.name}, which is "
+                             f"deleted when the video is done; choose another output path")
+    info = probe(input, fps)
     style_imgs = [images.load(s) for s in style_list]
     size = frame_size(info, config.size)
     flow_dims = size if temporal_weight == 0 else \
         frame_size(info, None if flow_size is None else min(flow_size, max(info.width, info.height)))
     first = first_iterations if first_iterations is not None else config.iterations
     later = later_iterations if later_iterations is not None else max(1, round(first * LATER_FRACTION))
-    if first < 1 or later < 1:
-        raise ValueError("iterations per frame must be at least 1")
     base = config.with_(size=max(size))
     later_config = base.with_(iterations=later, pyramid=(), pyramid_iterations=())  # start from warped
     first_config = base.with_(iterations=first)
@@ -503,7 +544,7 @@ def stylize_video(input: str | os.PathLike,
         stylizer = Stylizer(base, weights=weights, device=device)
     settings = _settings(info, style_imgs, style_blend, base, size, temporal_weight, first, later,
                          flow_method, seed, weights, flow_dims, temporal_frames)
-    work = work_folder(output)
+    _clean_leftovers(work, output)
     created = not work.exists()
     done = _prepare_work(work, settings, resume, output)
     if total is not None and done > total:
@@ -548,7 +589,11 @@ def stylize_video(input: str | os.PathLike,
                                   extra_terms=extra, callback=step, seed=seed)
             if result.interrupted:
                 raise KeyboardInterrupt  # a half-finished frame is not saved; --resume redoes it
-            path = images.save(result.image, _frame_path(work, index))
+            try:
+                path = images.save(result.image, _frame_path(work, index))
+            except images.ImageError as exc:
+                kept = f"; the {index} finished frames are kept in {work}, rerun with --resume" if index else ""
+                raise VideoError(f"{exc}{kept}") from None
             recent[index] = frame_at_flow, np.asarray(result.image)
             stylised += 1
             if bar is not None:
@@ -560,8 +605,8 @@ def stylize_video(input: str | os.PathLike,
             raise VideoError(f"{info.path}: has no frames; give a video with at least one frame")
         audio = encode(work, count, info, output, trimmed=info.frames is None or count < info.frames)
     except BaseException:
-        if created and not any(work.glob("*.png")):
-            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
+        if created and work.exists() and not any(work.glob("*.png")):
+            _remove_work(work)  # nothing worth resuming
         raise
     finally:
         frames.close()  # stops the decoders now, not when the generator is collected
@@ -569,7 +614,7 @@ def stylize_video(input: str | os.PathLike,
         if bar is not None:
             bar.close()
     if not keep_frames:
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_work(work)
     return VideoResult(output, count, info.fps, size, audio, time.perf_counter() - start, stylised)
 
 

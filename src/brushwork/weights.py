@@ -11,6 +11,7 @@ reused from there. Every failure is a `WeightsError` whose message says what to 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import tempfile
@@ -24,6 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .errors import BrushworkError
 from .models import CONFIGS
 
 ASSETS = Path(__file__).parent / "assets"
@@ -37,7 +39,7 @@ TIMEOUT_S = 30.0
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(BrushworkError, RuntimeError):
     """A weights file could not be found, fetched or read; the message says what to do instead."""
 
 
@@ -167,23 +169,32 @@ def read_keras_h5(path: str | Path) -> tuple[str, dict[str, torch.Tensor]]:
     import h5py  # only needed for .h5 files
 
     found: dict[str, dict[int, np.ndarray]] = {}
+    largest = max(math.prod(shape) for _, _, shape in conv_layout("vgg19"))
 
-    def visit(name: str, obj) -> None:
+    def visit(name: str | bytes, obj) -> None:
+        if isinstance(name, bytes):  # a corrupt name table can hand back undecoded names
+            name = name.decode("utf-8", "replace")
         if not isinstance(obj, h5py.Dataset) or name.startswith("optimizer_weights"):
             return
         match = re.search(r"block\d+_conv\d+", name)
-        if match:
+        if match and obj.ndim in (1, 4):
             slot = found.setdefault(match.group(0), {})
             if obj.ndim in slot:
                 raise WeightsError(f"{path} has two {obj.ndim}-d tensors for {match.group(0)}; "
                                    "expected one kernel and one bias per layer")
+            if obj.size > largest:  # a corrupt header can claim any size: check before allocating it
+                raise WeightsError(f"{path}: {name} claims {obj.size} values, more than any VGG layer "
+                                   f"({largest}); is the file corrupt or another network's?")
             slot[obj.ndim] = np.asarray(obj, dtype=np.float32)
 
     try:
         with h5py.File(path, "r") as f:
             f.visititems(visit)
-    except OSError as err:
-        raise WeightsError(f"{path} is not a readable HDF5 file ({err})") from err
+    except WeightsError:
+        raise
+    except Exception as err:  # noqa: BLE001 - h5py raises OSError, KeyError, RuntimeError, ... on corrupt files
+        raise WeightsError(f"{path} is not a readable HDF5 file ({type(err).__name__}: "
+                           f"{' '.join(str(err).split())[:200]}); re-download it") from None
     if not found:
         raise WeightsError(f"{path} holds no VGG conv layers (block1_conv1, ...); "
                            "expected a Keras Applications VGG16 or VGG19 weights file")

@@ -23,6 +23,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from .. import images
+from ..presets import check_range
 from ..nets.transformer import TransformerNet
 from ..perceptual import pick_device, pick_precision
 from .modelfile import Model, load_model
@@ -126,19 +127,19 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model, ou
                   size: int | None = None, temporal: float = TEMPORAL, flow_method: str = "dis-fast",
                   max_frames: int | None = None, fps: float | None = None,
                   callback: Callable[[int, int | None], None] | None = None,
-                  device: str | torch.device | None = None, precision: str = "auto") -> InstantVideoResult:
+                  device: str | torch.device | None = None, precision: str = "auto",
+                  overwrite: bool = False) -> InstantVideoResult:
     """Stylise each frame with the network as it is decoded, blend it towards the warped previous output
     (`temporal` 0 = frame by frame), and encode an MP4 with the source's audio (video.py's reader and
-    encoder). `callback(index, total)` after each frame."""
+    encoder). `callback(index, total)` after each frame; `overwrite` lets `output` replace an input."""
     from .. import video
 
     start = time.perf_counter()
     output = video.check_output(output)
-    if not 0 <= temporal < 1:
-        raise ValueError(f"the temporal blend must be at least 0 and below 1, not {temporal}")
+    for name, value in (("temporal_blend", temporal), ("size", size), ("max_frames", max_frames), ("fps", fps)):
+        check_range(name, value)
+    images.check_not_an_input(output, [input, model], overwrite)
     info = video.probe(input, fps)
-    if Path(input).resolve() == output.resolve():
-        raise video.VideoError(f"{output}: is also the input; choose another output path")
     paint = InstantStylizer(model, device=device, precision=precision)
     dims = video.frame_size(info, size)
     total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)

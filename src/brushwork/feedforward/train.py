@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -50,6 +50,12 @@ class TrainSettings:
     precision: str = "auto"
     seed: int = 0
     style_blend: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            key = "train_lr" if f.name == "lr" else f.name
+            if key in presets.RANGES:
+                presets.check_range(key, getattr(self, f.name), f.name)
 
     def with_(self, **changes: object) -> "TrainSettings":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -127,6 +133,8 @@ def train(styles: Sequence[str | os.PathLike], photos: str | os.PathLike, output
     Ctrl-C saves a checkpoint and the model so far, then returns with interrupted=True; `resume`
     continues from the checkpoint in the work folder.
     """
+    presets.check_range("sample_every", sample_every)
+    presets.check_range("checkpoint_every", checkpoint_every)
     output = check_output(output)
     blend = list(settings.style_blend or [1.0] * len(styles))
     if len(blend) != len(styles):
