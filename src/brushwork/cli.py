@@ -24,7 +24,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `stylize`, `demo` and `video`: the knobs of one run."""
     g = p.add_argument_group("run")
     g.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
-                   help="recipe to start from (default: %(default)s; 'seed' is the livestream's)")
+                   help="recipe to start from (default: %(default)s; 'subtle' is the lighter pre-#17 look, "
+                        "'seed' the livestream's)")
     g.add_argument("--size", type=int, help="longest side of the output in pixels")
     g.add_argument("--iterations", type=int, help="optimisation steps at full size")
     g.add_argument("--content-weight", type=float)
@@ -46,7 +47,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", help="network weights: a registry name or a .safetensors / Keras .h5 file")
     g.add_argument("--pyramid", type=_floats, metavar="F1,F2",
                    help="solve first at these fractions of the size (e.g. 0.25,0.5): more large-scale "
-                        "style, less content; off by default")
+                        "style, less content; the default preset's own, '' for none")
     g.add_argument("--pyramid-iterations", type=_ints, metavar="N1,N2",
                    help="iterations at each pyramid level (default: half of --iterations each)")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
