@@ -24,7 +24,7 @@ SHARED = HERE.parents[1] / "shared" / "images"
 PAIRS = [("content/astronaut.png", "style/vangogh_starry_night.jpg", "astronaut_starry"),
          ("content/chelsea.png", "style/munch_the_scream.jpg", "chelsea_scream"),
          ("content/rocket.jpg", "style/kandinsky_composition_vii.jpg", "rocket_kandinsky")]
-CAPTION = 36  # pixels under each cell for its name and scores
+CAPTION = 48  # pixels under each cell for its name and scores (three lines)
 
 
 def tile(img: Image.Image, cell: int, lines: list[str]) -> Image.Image:
