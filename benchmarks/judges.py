@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -131,9 +132,12 @@ def main() -> None:
     p.add_argument("--content", required=True, type=Path)
     p.add_argument("--style", required=True, type=Path)
     args = p.parse_args()
+    embed = available()
+    if not embed:
+        print("judges: no embedding judge (run: bash benchmarks/judge_env.sh); scoring without it", file=sys.stderr)
     for path in args.output:
-        print(json.dumps({"output": str(path), **{k: round(v, 4) for k, v in
-                                                   score(path, args.content, args.style).items()}}))
+        scores = score(path, args.content, args.style, embed=embed)
+        print(json.dumps({"output": str(path), **{k: round(v, 4) for k, v in scores.items()}}))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def main() -> None:
             c1 = os.times()
             wall[n].append(time.perf_counter() - t0)
             cpu[n].append(c1.user + c1.system - c0.user - c0.system)
+            print(f"{n}: {wall[n][-1]:.1f} s wall, {cpu[n][-1]:.1f} s CPU", file=sys.stderr, flush=True)
     print(f"{args.content.name} + {args.style.name}, {args.size} px, {args.threads} threads, "
           f"median of {args.repeats} interleaved runs; load average {os.getloadavg()[0]:.1f} at the end\n")
     print("| preset | iterations (pyramid levels + full size) | wall s | CPU s | all wall s |")
