@@ -15,6 +15,13 @@ from PIL import Image, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import judges  # noqa: E402
+from brushwork import images  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def pillow_pixel_limit(monkeypatch) -> None:
+    """Pillow's own limit as brushwork sets it: an earlier test may leave a lowered one behind."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", images.MAX_PIXELS)
 
 
 def test_five_crops_are_the_centre_and_the_four_corners() -> None:
@@ -68,7 +75,7 @@ def test_the_real_embedding_is_100_numbers(style_path: Path) -> None:
 def test_quality_benchmark_scores_without_the_embedding_model(tmp_path: Path, shared: Path) -> None:
     env = dict(os.environ, BRUSHWORK_JUDGE_CACHE=str(tmp_path / "none"), OMP_NUM_THREADS="1")
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks/quality.py"), "--size", "48", "--checkpoints", "2",
-                          "--pairs", "chelsea+scream", "--precision", "float32", "--out", str(tmp_path),
+                          "--preset", "subtle", "--pairs", "chelsea+scream", "--precision", "float32", "--out", str(tmp_path),
                           "--json", str(tmp_path / "q.json")], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "judge_env.sh" in run.stdout
