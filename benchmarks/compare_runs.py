@@ -1,7 +1,7 @@
 """A markdown table of several quality.py runs side by side: one row per (pair, size, iterations, run).
 
-    python benchmarks/tabulate.py subtle=out/subtle.json default=out/default.json > table.md
-    python benchmarks/tabulate.py --iterations 100 ...     # only that checkpoint
+    python benchmarks/compare_runs.py subtle=out/subtle.json default=out/default.json > table.md
+    python benchmarks/compare_runs.py --iterations 100 ...     # only that checkpoint
 
 Each cell is what quality.py measured (lower is better); judged images are quality.py's --out files.
 """
