@@ -1,9 +1,12 @@
-"""Quality benchmark: content/style distances (brushwork evaluate) at iteration checkpoints.
+"""Quality benchmark: four judges of the result at iteration checkpoints.
 
     python benchmarks/quality.py --size 256 --checkpoints 50,100,200 --precision bfloat16
     python benchmarks/quality.py --pairs held-out --checkpoints 100
     python benchmarks/quality.py --set style_weight=3 --set pyramid=0.5 --set pyramid_iterations=50
 
+content and style are `brushwork evaluate`'s distances, which the presets minimise; edges and embedding
+(benchmarks/judges.py) are optimised by no brushwork loss. The embedding judge needs
+`bash benchmarks/judge_env.sh` once; without it its column is left out. Lower is better on all four.
 Prints one row per (pair, checkpoint) and writes the images to --out.
 """
 
@@ -15,7 +18,8 @@ import json
 import time
 from pathlib import Path
 
-from brushwork import Stylizer, distances, images, presets
+import judges
+from brushwork import Stylizer, images, presets
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
 PAIRS = {
@@ -66,8 +70,12 @@ def main() -> None:
                                             precision=args.precision, **parse_set(args.set))
     args.out.mkdir(parents=True, exist_ok=True)
     stylizer = Stylizer(config, device=args.device)
+    embed = judges.available()
+    if not embed:
+        print("quality: no embedding judge (run: bash benchmarks/judge_env.sh); scoring without it")
+    measures = ["content", "style", "edges", *(["embedding"] if embed else [])]
     rows = []
-    print(f"{'pair':18} {'iters':>5} {'content':>8} {'style':>8} {'seconds':>8}")
+    print(f"{'pair':18} {'iters':>5} " + " ".join(f"{m:>9}" for m in measures) + f" {'seconds':>8}")
     every = {**PAIRS, **HELD_OUT}
     for name in list(HELD_OUT) if args.pairs == "held-out" else args.pairs.split(","):
         content, style = (SHARED / p for p in every[name])
@@ -84,10 +92,11 @@ def main() -> None:
             image, seconds = snaps[n]
             path = args.out / f"{name}_{args.size}_{n}.png"
             images.save(image, path)
-            d = distances(path, content, style)
-            rows.append({"pair": name, "iterations": n, "content": d.content, "style": d.style,
-                         "seconds": seconds, "config": {k: str(v) for k, v in vars(config).items()}})
-            print(f"{name:18} {n:5d} {d.content:8.3f} {d.style:8.3f} {seconds:8.1f}", flush=True)
+            scores = judges.score(path, content, style, embed=embed)
+            rows.append({"pair": name, "size": args.size, "iterations": n, **scores, "seconds": seconds,
+                         "config": {k: str(v) for k, v in vars(config).items()}})
+            print(f"{name:18} {n:5d} " + " ".join(f"{scores[m]:9.3f}" for m in measures) + f" {seconds:8.1f}",
+                  flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -39,7 +39,9 @@ def test_seed_preset_prints_adjustment_values(tmp_path, content_path, style_path
     assert "Iteration: 0" in printed and "Iteration: 10" in printed
 
 
-@pytest.mark.parametrize("flags, sizes", [([], [64] * 4), (["--pyramid", "0.5"], [32, 32, 64, 64, 64, 64]),
+# the default preset's pyramid (1/8, 1/4, 1/2, 50 iterations each): at 64 px only the 32 px level fits the network
+@pytest.mark.parametrize("flags, sizes", [([], [32] * 50 + [64] * 4), (["--preset", "subtle"], [64] * 4),
+                                          (["--pyramid", "0.5"], [32, 32, 64, 64, 64, 64]),
                                           (["--pyramid", "0.5", "--pyramid-iterations", "1"], [32, 64, 64, 64, 64]),
                                           (["--pyramid", ""], [64] * 4)])
 def test_pyramid_levels_from_the_command_line(tmp_path, content_path, style_path, monkeypatch, flags,

@@ -61,6 +61,7 @@ def test_decompression_bomb_is_refused(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
     with pytest.raises(ImageError, match="too many pixels"):
         images.load(tmp_path / "big.png")
+    assert Image.MAX_IMAGE_PIXELS != 10_000  # the limit was ours for that one file, not left behind
 
 
 def test_fit_keeps_aspect_ratio() -> None:

@@ -54,7 +54,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by `stylize`, `demo` and `video`: the knobs of one run."""
     g = p.add_argument_group("run")
     g.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
-                   help="recipe to start from (default: %(default)s; 'seed' is the livestream's)")
+                   help="recipe to start from (default: %(default)s; 'subtle' is the lighter, more photographic "
+                        "look, 'seed' the livestream's)")
     g.add_argument("--size", type=_number("size"), help="longest side of the output in pixels")
     g.add_argument("--iterations", type=_number("iterations"), help="optimisation steps at full size")
     g.add_argument("--content-weight", type=_number("content_weight"))
@@ -78,7 +79,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", help="network weights: a registry name or a .safetensors / Keras .h5 file")
     g.add_argument("--pyramid", type=_numbers("pyramid"), metavar="F1,F2",
                    help="solve first at these fractions of the size (e.g. 0.25,0.5): more large-scale "
-                        "style, less content; off by default")
+                        "style, less content; the preset's own by default, '' for none")
     g.add_argument("--pyramid-iterations", type=_numbers("pyramid_iterations"), metavar="N1,N2",
                    help="iterations at each pyramid level (default: half of --iterations each)")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])

@@ -40,7 +40,7 @@ def load(source: str | os.PathLike | Image.Image) -> Image.Image:
         raise ImageError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image file")
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS  # ours, for this open only
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's notes on odd headers are not the user's business
@@ -57,6 +57,8 @@ def load(source: str | os.PathLike | Image.Image) -> Image.Image:
     except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise any type on corrupt data (fuzz/)
         raise ImageError(f"{path}: unreadable or corrupt image ({type(exc).__name__}: "
                          f"{_one_line(exc)}); re-export or re-download it") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def _one_line(exc: BaseException) -> str:
