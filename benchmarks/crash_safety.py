@@ -215,11 +215,15 @@ def torture(job: Job, folder: Path, kills: int, rng: random.Random) -> dict:
         # A random moment: a quarter of the kills anywhere in start-up and the first unit, the others
         # at a random point of the next unit or the one after (so they spread over the whole job), and
         # once every unit is done, a moment of the final write.
+        # A resumed process shows no progress until it finishes a unit, so "a point of the next unit" is
+        # timed from the reference's start-up (its first unit's time less one unit's), not from the start.
+        offset = rng.uniform(0, per_unit)
         if rng.random() < 0.25:
             deadline, wait_for = started + rng.uniform(0, first), before
+        elif before < job.total and rng.random() < 0.5:
+            deadline, wait_for = started + max(0.0, first - per_unit) + offset, before
         else:
-            deadline, wait_for = None, before + rng.randint(0, 1)
-        offset = rng.uniform(0, per_unit)
+            deadline, wait_for = None, before + 1
         while proc.poll() is None:
             now = time.perf_counter()
             if deadline is None and before == job.total and job.finishing(run):
@@ -264,9 +268,9 @@ def main() -> int:
     unknown = set(args.jobs) - set(JOBS)
     if unknown:
         p.error(f"unknown job(s) {', '.join(sorted(unknown))}; known: {', '.join(JOBS)}")
-    rng = random.Random(args.seed)
     results = []
     for name in args.jobs or sorted(JOBS):
+        rng = random.Random(args.seed)  # each job's kill moments the same whichever jobs run
         folder = args.out / name
         if folder.exists():
             import shutil
@@ -278,7 +282,10 @@ def main() -> int:
               f"{result['kills_all_units_done']} in start-up or the final write with every unit done), "
               f"{result['starts']} starts: {verdict}")
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=1))
+    # a run of some jobs replaces their entries and keeps the other jobs' figures
+    ran = {r["job"] for r in results}
+    kept = json.loads(args.results.read_text()) if args.results.is_file() else []
+    args.results.write_text(json.dumps([r for r in kept if r["job"] not in ran] + results, indent=1))
     return 0 if all(not r["problems"] for r in results) else 1
 
 

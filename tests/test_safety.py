@@ -402,18 +402,26 @@ def test_a_damaged_model_file_gives_one_line(tmp_path, change, nan, needle) -> N
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
-def test_a_training_run_killed_before_its_first_checkpoint_resumes(tmp_path, tiny_rgb) -> None:
+TINY_RUN = dict(steps=1, batch=1, crop=16, style_size=64, width=2, blocks=1, precision="float32")
+
+
+@pytest.fixture
+def photos(tmp_path, tiny_rgb) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    tiny_rgb.rename(folder / "p.png")
+    return folder
+
+
+def test_a_training_run_killed_before_its_first_checkpoint_resumes(tmp_path, photos) -> None:
     """`--resume` with nothing to resume starts afresh, as a video does, but never over a finished model."""
     from brushwork.assets import DEMO_STYLE
     from brushwork.feedforward import modelfile
     from brushwork.feedforward.train import TrainSettings, train, work_folder
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    tiny_rgb.rename(photos / "p.png")
     out = tmp_path / "m.safetensors"
     work_folder(out).mkdir()  # what a kill right after start-up leaves
-    settings = TrainSettings(steps=1, batch=1, crop=16, style_size=64, width=2, blocks=1, precision="float32")
+    settings = TrainSettings(**TINY_RUN)
     assert train([DEMO_STYLE], photos, out, settings, resume=True).steps == 1
     modelfile.load_model(out)
     (work_folder(out) / "checkpoint.pt").unlink()
@@ -421,3 +429,23 @@ def test_a_training_run_killed_before_its_first_checkpoint_resumes(tmp_path, tin
     with pytest.raises(modelfile.ModelError, match="no checkpoint"):
         train([DEMO_STYLE], photos, out, settings, resume=True)
     assert out.read_bytes() == before
+
+
+def test_a_kill_at_a_checkpoint_keeps_that_steps_sample_strip(tmp_path, photos, monkeypatch) -> None:
+    """Found by benchmarks/crash_safety.py: the strip was written after the checkpoint, so a kill between
+    the two resumed past it and the strip was never made."""
+    from brushwork.assets import DEMO_CONTENT, DEMO_STYLE
+    from brushwork.feedforward import train as training
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*_):
+        raise Killed
+
+    out = tmp_path / "m.safetensors"
+    monkeypatch.setattr(training, "write_atomically", killed)  # dies writing its first checkpoint
+    with pytest.raises(Killed):
+        training.train([DEMO_STYLE], photos, out, training.TrainSettings(**TINY_RUN), samples=[DEMO_CONTENT],
+                       sample_every=1)
+    assert (training.work_folder(out) / "samples" / "step_000001.jpg").is_file()

@@ -208,10 +208,11 @@ def train(styles: Sequence[str | os.PathLike], photos: str | os.PathLike, output
             adam.step()
             done += 1
             history.append({"loss": loss.item(), **raw})
-            if done % checkpoint_every == 0 or done == settings.steps:
-                save_all()
+            # the strip before the checkpoint: a kill between the two redoes the step, never loses the strip
             if sample_imgs and (done % sample_every == 0 or done == settings.steps):
                 images.save(sample_strip(net, sample_imgs, dev), work / "samples" / f"step_{done:06d}.jpg")
+            if done % checkpoint_every == 0 or done == settings.steps:
+                save_all()
             if callback is not None:
                 elapsed = time.perf_counter() - start
                 rate = (done - first) / elapsed
