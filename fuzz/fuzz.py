@@ -15,7 +15,8 @@ Inputs that found bugs belong in fuzz/regressions/<target>/, which tests/test_fu
 
 Seeds are made on the fly (out/fuzz/<target>/seeds): small real files from ../shared/images when the
 checkout has them, and made ones (every image mode and format Pillow writes, tiny videos in several
-containers, weights files in every layout the loader knows, at toy sizes).
+containers, weights files in every layout the loader knows, at toy sizes; model files written by
+`save_model` at toy widths, and truncated and edited copies).
 """
 
 from __future__ import annotations

@@ -160,6 +160,7 @@ def read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     if header.get("arch") != ARCH:
         raise ModelError(f"{path}: architecture {header.get('arch')!r} is not one this brushwork runs "
                          f"({ARCH}); upgrade brushwork or retrain the model")
+    _config(path, header)  # `models list` shows it, so a listed header must have a valid one
     return header, tensors
 
 
