@@ -170,7 +170,7 @@ def _config(path: Path, header: dict) -> TransformerConfig:
     config = header.get("config")
     if not isinstance(config, dict) or set(config) != {"width", "blocks"}:
         raise ModelError(f"{path}: its header has no valid network config (want width and blocks, got "
-                         f"{str(config)[:60]}); retrain or re-download it")
+                         f"{repr(config)[:60]}); retrain or re-download it")
     try:
         for key in ("width", "blocks"):
             presets.check_range(key, config[key])
@@ -193,7 +193,7 @@ def _build(path: Path, config: TransformerConfig, tensors: dict[str, torch.Tenso
                          f"({len(wrong)} tensors differ, e.g. {detail}); retrain or re-download it")
     bad = [k for k, v in tensors.items() if not v.is_floating_point() or not torch.isfinite(v).all()]
     if bad:
-        raise ModelError(f"{path}: {len(bad)} weight tensors (e.g. {bad[0]}) are not finite numbers; "
+        raise ModelError(f"{path}: {len(bad)} weight tensors (e.g. {bad[0]}) are not finite floating-point numbers; "
                          f"the file is damaged: retrain or re-download it")
     net.load_state_dict({k: v.float() for k, v in tensors.items()}, assign=True)
     with torch.no_grad():  # finite weights can still overflow: check one small grey picture
