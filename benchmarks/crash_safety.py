@@ -1,7 +1,8 @@
 """Crash safety of long runs: kill a job with SIGKILL at random moments, resume it each time, and check it
 ends exactly as an uninterrupted run does.
 
-    python benchmarks/crash_safety.py                # video: 20 kills, figures to benchmarks/results/
+    python benchmarks/crash_safety.py                # every job: 20 kills each, figures to benchmarks/results/
+    python benchmarks/crash_safety.py train          # only the training run
     python benchmarks/crash_safety.py --kills 5 --seed 1
 
 For each job: one uninterrupted reference run, then the same command with --resume started again and
@@ -10,8 +11,8 @@ encoding; see `torture`) until `--kills` kills have landed; then one last start 
 The kept outputs must equal the reference's bit for bit, with none lost or doubled and no temporary
 files left, and the final file must decode completely.
 
-Jobs are entries of JOBS (a command line and a check). The video job is here; training runs and batch
-jobs add theirs when they exist: a `Job` whose `command(out, resume)` gives the argv and whose
+Jobs are entries of JOBS (a command line and a check): a video and a training run are here; batch jobs
+add theirs when they exist: a `Job` whose `command(out, resume)` gives the argv and whose
 `compare(reference, run)` returns the problems found.
 """
 
@@ -109,10 +110,69 @@ def video_finishing(out: Path) -> bool:
     return any(out.glob(".out.mp4.*.part"))  # the encoder's temporary file
 
 
+# --- the training job -------------------------------------------------------------------------------
+
+TRAIN_STEPS, TRAIN_EVERY = 24, 2  # a checkpoint every 2 steps, so a resume often redoes a step
+
+
+def _photos(out: Path) -> Path:
+    """Six made photos (smooth random colours) in a folder of the run's own, never the shared media."""
+    folder = out / "photos"
+    if not folder.exists():
+        folder.mkdir()
+        rng = np.random.default_rng(0)
+        for i in range(6):
+            small = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)
+            Image.fromarray(small).resize((90, 60), Image.BICUBIC).save(folder / f"p{i}.jpg")
+    return folder
+
+
+def train_command(out: Path, resume: bool) -> list[str]:
+    cmd = [sys.executable, "-m", "brushwork.cli", "train", str(DEMO_STYLE), "--photos", str(_photos(out.parent)),
+           "-o", str(out / "model.safetensors"), "--steps", str(TRAIN_STEPS), "--batch", "1", "--crop", "32",
+           "--style-size", "64", "--width", "4", "--checkpoint-every", str(TRAIN_EVERY), "--sample-every", "8",
+           "--precision", "float32", "--seed", "0", "-q"]
+    return cmd + (["--resume"] if resume else [])
+
+
+def _steps_done(model: Path) -> int:
+    """Steps recorded in a model file's header (0 if none yet); reads the JSON header only."""
+    if not model.is_file():
+        return 0
+    with open(model, "rb") as f:
+        head = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    return json.loads(head["__metadata__"]["brushwork"])["training"]["steps_done"]
+
+
+def train_compare(reference: Path, run: Path) -> list[str]:
+    from brushwork.feedforward import modelfile
+
+    problems = []
+    kept = sorted(p.relative_to(run) for p in run.rglob("*") if p.is_file())
+    if kept != sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file()):
+        problems.append(f"files {[str(p) for p in kept]} differ from the reference's")  # also catches .part files
+    for name in ("model.safetensors", "model.training/samples/step_000008.jpg",
+                 "model.training/samples/step_000024.jpg"):
+        a, b = reference / name, run / name
+        if not (a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()):
+            problems.append(f"{name} differs from the reference's (or is missing)")
+    try:
+        modelfile.load_model(run / "model.safetensors")
+    except modelfile.ModelError as exc:
+        problems.append(f"the final model does not load: {exc}")
+    return problems
+
+
 JOBS = {"video": Job("video", video_command, video_compare, video_progress, video_finishing, VIDEO_FRAMES,
                      f"{VIDEO_FRAMES} frames of cockatoo.mp4 at 64 px, 40 iterations then 20 per frame, "
-                     "float32, seed 0, --keep-frames")}
-# Training runs (instant-styles issue) and batch jobs (batch issue) register here when they exist.
+                     "float32, seed 0, --keep-frames"),
+        "train": Job("train", train_command, train_compare,
+                     lambda out: _steps_done(out / "model.safetensors") // TRAIN_EVERY,
+                     lambda out: any(out.rglob(".*.part")), TRAIN_STEPS // TRAIN_EVERY,
+                     f"{TRAIN_STEPS} steps of one 32 px crop from 6 made photos, width 4, the demo style at "
+                     f"64 px, float32, seed 0, a checkpoint every {TRAIN_EVERY} steps (units: checkpoints), "
+                     "sample strips every 8")}
+# Batch jobs (batch issue) register here when they exist.
 
 
 # --- the harness ------------------------------------------------------------------------------------
@@ -155,11 +215,15 @@ def torture(job: Job, folder: Path, kills: int, rng: random.Random) -> dict:
         # A random moment: a quarter of the kills anywhere in start-up and the first unit, the others
         # at a random point of the next unit or the one after (so they spread over the whole job), and
         # once every unit is done, a moment of the final write.
+        # A resumed process shows no progress until it finishes a unit, so "a point of the next unit" is
+        # timed from the reference's start-up (its first unit's time less one unit's), not from the start.
+        offset = rng.uniform(0, per_unit)
         if rng.random() < 0.25:
             deadline, wait_for = started + rng.uniform(0, first), before
+        elif before < job.total and rng.random() < 0.5:
+            deadline, wait_for = started + max(0.0, first - per_unit) + offset, before
         else:
-            deadline, wait_for = None, before + rng.randint(0, 1)
-        offset = rng.uniform(0, per_unit)
+            deadline, wait_for = None, before + 1
         while proc.poll() is None:
             now = time.perf_counter()
             if deadline is None and before == job.total and job.finishing(run):
@@ -204,9 +268,9 @@ def main() -> int:
     unknown = set(args.jobs) - set(JOBS)
     if unknown:
         p.error(f"unknown job(s) {', '.join(sorted(unknown))}; known: {', '.join(JOBS)}")
-    rng = random.Random(args.seed)
     results = []
     for name in args.jobs or sorted(JOBS):
+        rng = random.Random(args.seed)  # each job's kill moments the same whichever jobs run
         folder = args.out / name
         if folder.exists():
             import shutil
@@ -218,7 +282,10 @@ def main() -> int:
               f"{result['kills_all_units_done']} in start-up or the final write with every unit done), "
               f"{result['starts']} starts: {verdict}")
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(results, indent=1))
+    # a run of some jobs replaces their entries and keeps the other jobs' figures
+    ran = {r["job"] for r in results}
+    kept = json.loads(args.results.read_text()) if args.results.is_file() else []
+    args.results.write_text(json.dumps([r for r in kept if r["job"] not in ran] + results, indent=1))
     return 0 if all(not r["problems"] for r in results) else 1
 
 

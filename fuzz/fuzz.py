@@ -3,6 +3,7 @@
     python fuzz/fuzz.py image --runs 100000
     python fuzz/fuzz.py video --max-time 3600          # ffmpeg per input: slow, so time-boxed
     python fuzz/fuzz.py weights --runs 100000         # .safetensors and Keras .h5, told apart by content
+    python fuzz/fuzz.py model --runs 100000           # an instant style's model file (safetensors + JSON header)
     python fuzz/fuzz.py image --replay fuzz/regressions/image   # no atheris needed
 
 The contract checked: every input gives a result or a `BrushworkError` (the CLI's one-line error); any
@@ -14,7 +15,8 @@ Inputs that found bugs belong in fuzz/regressions/<target>/, which tests/test_fu
 
 Seeds are made on the fly (out/fuzz/<target>/seeds): small real files from ../shared/images when the
 checkout has them, and made ones (every image mode and format Pillow writes, tiny videos in several
-containers, weights files in every layout the loader knows, at toy sizes).
+containers, weights files in every layout the loader knows, at toy sizes; model files written by
+`save_model` at toy widths, and truncated and edited copies).
 """
 
 from __future__ import annotations
@@ -75,9 +77,22 @@ def weights_target(data: bytes) -> None:
     weights.load_weights(_scratch(data, "input.weights"))
 
 
+def model_target(data: bytes) -> None:
+    import torch
+
+    from brushwork.feedforward import modelfile
+
+    model = modelfile.load_model(_scratch(data, "input.safetensors"))
+    x = torch.full((1, 3, 8, 8), 128.0)  # a model that loads must also run, to finite pixels
+    y = model.net(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert " + ".join(s["name"] for s in model.header["styles"]) and isinstance(model.header["training"], dict)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {"image": image_target, "video": video_target,
-                                               "weights": weights_target}
-INSTRUMENT = {"image": ["brushwork", "PIL"], "video": ["brushwork"], "weights": ["brushwork", "h5py"]}
+                                               "weights": weights_target, "model": model_target}
+INSTRUMENT = {"image": ["brushwork", "PIL"], "video": ["brushwork"], "weights": ["brushwork", "h5py"],
+              "model": ["brushwork"]}
 
 
 def check(target: str, data: bytes) -> BaseException | None:
@@ -183,7 +198,36 @@ def _weights_seeds() -> dict[str, bytes]:
     return seeds
 
 
-SEEDS = {"image": _image_seeds, "video": _video_seeds, "weights": _weights_seeds}
+def _model_seeds() -> dict[str, bytes]:
+    """Real model files from the project's own save function at toy sizes, and damaged copies."""
+    import json
+
+    from PIL import Image
+
+    from brushwork.feedforward import modelfile
+    from brushwork.nets.transformer import TransformerConfig, TransformerNet
+
+    style = modelfile.style_record(Image.new("RGB", (8, 8), "blue"), "blue.png", 1.0)
+    seeds: dict[str, bytes] = {}
+    for width, blocks in ((1, 1), (2, 0), (2, 2)):
+        path = SCRATCH / f"w{width}b{blocks}.safetensors"
+        modelfile.save_model(TransformerNet(TransformerConfig(width, blocks)), path, styles=[style],
+                             training={"steps": 1})
+        seeds[path.name] = data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    head = json.loads(data[8:8 + n])
+    seeds["truncated.safetensors"] = data[: len(data) // 2]
+    seeds["header-only.safetensors"] = data[: 8 + n]
+    for name, change in {"wide": {"width": 10**9}, "no-blocks": {"blocks": -1}, "text": {"width": "2"}}.items():
+        meta = json.loads(head["__metadata__"]["brushwork"])
+        meta["config"].update(change)
+        edited = {**head, "__metadata__": {"brushwork": json.dumps(meta)}}
+        text = json.dumps(edited).encode()
+        seeds[f"{name}.safetensors"] = len(text).to_bytes(8, "little") + text + data[8 + n:]
+    return seeds
+
+
+SEEDS = {"image": _image_seeds, "video": _video_seeds, "weights": _weights_seeds, "model": _model_seeds}
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -250,6 +294,7 @@ def main() -> int:
         from PIL import Image
 
         import brushwork.images, brushwork.video, brushwork.weights  # noqa: E401,F401
+        import brushwork.feedforward.modelfile, brushwork.nets.transformer  # noqa: E401,F401
 
         Image.init()  # imports every format plugin now, so they are instrumented
         if args.target == "weights":

@@ -356,3 +356,96 @@ def test_a_snapshot_that_cannot_be_saved_does_not_cost_the_run(tmp_path, content
     assert "warning" in err and "disk is full; free some space" in err and "no more snapshots" in err
     assert Image.open(out).size == (40, 27)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]  # and no later snapshot either
+
+
+# --- model files and training runs -----------------------------------------------------------------
+
+def _model_bytes(tmp_path: Path, config_change: dict | None = None, nan: bool = False) -> Path:
+    """A tiny real model file, its header's config changed or one weight made NaN."""
+    import json
+
+    import torch
+
+    from brushwork.feedforward import modelfile
+    from brushwork.nets.transformer import TransformerConfig, TransformerNet
+
+    net = TransformerNet(TransformerConfig(2, 1))
+    if nan:
+        with torch.no_grad():
+            net.up[-1].weight[0, 0, 0, 0] = float("nan")
+    path = modelfile.save_model(net, tmp_path / "m.safetensors", training={},
+                                styles=[modelfile.style_record(Image.new("RGB", (8, 8)), "s.png", 1.0)])
+    if config_change:
+        data = path.read_bytes()
+        n = int.from_bytes(data[:8], "little")
+        head = json.loads(data[8:8 + n])
+        meta = json.loads(head["__metadata__"]["brushwork"])
+        meta["config"].update(config_change)
+        head["__metadata__"]["brushwork"] = json.dumps(meta)
+        text = json.dumps(head).encode()
+        path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + n:])
+    return path
+
+
+@pytest.mark.parametrize("change, nan, needle", [
+    ({"width": 10**9}, False, "width must be"),  # would be terabytes if built before checking
+    ({"width": 3}, False, "do not fit"),
+    ({"blocks": "1"}, False, "blocks must be"),
+    (None, True, "not finite"),
+])
+def test_a_damaged_model_file_gives_one_line(tmp_path, change, nan, needle) -> None:
+    from brushwork.feedforward import modelfile
+
+    path = _model_bytes(tmp_path, change, nan)
+    with pytest.raises(BrushworkError, match=needle) as err:
+        modelfile.load_model(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+TINY_RUN = dict(steps=1, batch=1, crop=16, style_size=64, width=2, blocks=1, precision="float32")
+
+
+@pytest.fixture
+def photos(tmp_path, tiny_rgb) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    tiny_rgb.rename(folder / "p.png")
+    return folder
+
+
+def test_a_training_run_killed_before_its_first_checkpoint_resumes(tmp_path, photos) -> None:
+    """`--resume` with nothing to resume starts afresh, as a video does, but never over a finished model."""
+    from brushwork.assets import DEMO_STYLE
+    from brushwork.feedforward import modelfile
+    from brushwork.feedforward.train import TrainSettings, train, work_folder
+
+    out = tmp_path / "m.safetensors"
+    work_folder(out).mkdir()  # what a kill right after start-up leaves
+    settings = TrainSettings(**TINY_RUN)
+    assert train([DEMO_STYLE], photos, out, settings, resume=True).steps == 1
+    modelfile.load_model(out)
+    (work_folder(out) / "checkpoint.pt").unlink()
+    before = out.read_bytes()
+    with pytest.raises(modelfile.ModelError, match="no checkpoint"):
+        train([DEMO_STYLE], photos, out, settings, resume=True)
+    assert out.read_bytes() == before
+
+
+def test_a_kill_at_a_checkpoint_keeps_that_steps_sample_strip(tmp_path, photos, monkeypatch) -> None:
+    """Found by benchmarks/crash_safety.py: the strip was written after the checkpoint, so a kill between
+    the two resumed past it and the strip was never made."""
+    from brushwork.assets import DEMO_CONTENT, DEMO_STYLE
+    from brushwork.feedforward import train as training
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*_):
+        raise Killed
+
+    out = tmp_path / "m.safetensors"
+    monkeypatch.setattr(training, "write_atomically", killed)  # dies writing its first checkpoint
+    with pytest.raises(Killed):
+        training.train([DEMO_STYLE], photos, out, training.TrainSettings(**TINY_RUN), samples=[DEMO_CONTENT],
+                       sample_every=1)
+    assert (training.work_folder(out) / "samples" / "step_000001.jpg").is_file()

@@ -25,7 +25,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
-from .. import images
+from .. import images, presets
+from ..errors import BrushworkError, OptionError
 from ..nets.transformer import ARCH, TransformerConfig, TransformerNet
 from ..weights import cache_dir
 
@@ -37,7 +38,7 @@ ENV_MODELS = "BRUSHWORK_MODELS"  # the user's model folder, overriding <cache>/m
 THUMBNAIL_SIDE = 64
 
 
-class ModelError(ValueError):
+class ModelError(BrushworkError, ValueError):
     """A model file is missing, unreadable or not one this brushwork can use; the message says what to do."""
 
 
@@ -146,28 +147,66 @@ def read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     try:
         header = json.loads(metadata[HEADER_KEY])
         version = int(header["format"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise ModelError(f"{path}: its brushwork header is damaged; re-download or retrain it") from None
     if version > FORMAT:
         raise ModelError(f"{path}: model format {version} is newer than this brushwork reads ({FORMAT}); "
                          f"upgrade brushwork")
+    styles = header.get("styles")
+    if not (isinstance(styles, list) and styles and all(isinstance(st, dict) and isinstance(st.get("name"), str)
+                                                        for st in styles) and isinstance(header.get("training"), dict)):
+        raise ModelError(f"{path}: its brushwork header is damaged (no style names or training record); "
+                         f"re-download or retrain it")
     if header.get("arch") != ARCH:
         raise ModelError(f"{path}: architecture {header.get('arch')!r} is not one this brushwork runs "
                          f"({ARCH}); upgrade brushwork or retrain the model")
+    _config(path, header)  # `models list` shows it, so a listed header must have a valid one
     return header, tensors
+
+
+def _config(path: Path, header: dict) -> TransformerConfig:
+    """The header's network shape, checked against the ranges training allows, so a damaged or hostile
+    header cannot ask for a network of absurd size."""
+    config = header.get("config")
+    if not isinstance(config, dict) or set(config) != {"width", "blocks"}:
+        raise ModelError(f"{path}: its header has no valid network config (want width and blocks, got "
+                         f"{repr(config)[:60]}); retrain or re-download it")
+    try:
+        for key in ("width", "blocks"):
+            presets.check_range(key, config[key])
+    except OptionError as exc:
+        raise ModelError(f"{path}: its header's network {exc}; retrain or re-download it") from None
+    return TransformerConfig(**config)
+
+
+def _build(path: Path, config: TransformerConfig, tensors: dict[str, torch.Tensor]) -> TransformerNet:
+    """The network of `config` holding `tensors`, checked before any memory is spent on it: the layout is
+    built on the meta device (no storage), so the size allocated is never more than the file holds."""
+    with torch.device("meta"):
+        net = TransformerNet(config)
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in tensors.items()}
+    if want != have:
+        wrong = sorted(set(want) ^ set(have)) or sorted(k for k in want if want[k] != have[k])
+        detail = ", ".join(f"{k} {have.get(k, 'missing')} (want {want.get(k, 'none')})" for k in wrong[:2])
+        raise ModelError(f"{path}: its weights do not fit the {ARCH} network its header describes "
+                         f"({len(wrong)} tensors differ, e.g. {detail}); retrain or re-download it")
+    bad = [k for k, v in tensors.items() if not v.is_floating_point() or not torch.isfinite(v).all()]
+    if bad:
+        raise ModelError(f"{path}: {len(bad)} weight tensors (e.g. {bad[0]}) are not finite floating-point numbers; "
+                         f"the file is damaged: retrain or re-download it")
+    net.load_state_dict({k: v.float() for k, v in tensors.items()}, assign=True)
+    with torch.no_grad():  # finite weights can still overflow: check one small grey picture
+        if not torch.isfinite(net(torch.full((1, 3, 8, 8), 128.0))).all():
+            raise ModelError(f"{path}: its weights overflow to infinite pixels; retrain or re-download it")
+    return net
 
 
 def load_model(model: str | os.PathLike, device: str | torch.device = "cpu") -> Model:
     """A known model's name or a file, as a float32 network in eval mode on `device`."""
     path = resolve(model)
     header, tensors = read(path)
-    try:
-        net = TransformerNet(TransformerConfig(**header["config"]))
-        net.load_state_dict({k: v.float() for k, v in tensors.items()})
-    except (TypeError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelError(f"{path}: its weights do not fit the {ARCH} network its header describes "
-                         f"({first}); retrain or re-download it") from None
+    net = _build(path, _config(path, header), tensors)
     return Model(net.eval().requires_grad_(False).to(device), header, path)
 
 

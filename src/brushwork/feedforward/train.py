@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -158,11 +159,19 @@ def train(styles: Sequence[str | os.PathLike], photos: str | os.PathLike, output
     style_info = [style_record(img, Path(str(s)).name, w) for img, s, w in zip(style_imgs, styles, blend)]
     recipe = {**asdict(settings), "style_blend": blend}
     done = 0
+    if resume and not checkpoint.exists():
+        # killed before its first checkpoint: start afresh (as a video does), unless that would replace a model
+        if output.exists():
+            raise ModelError(f"{output}: has no checkpoint in {work} to continue from; choose another -o, "
+                             f"or delete it to train afresh")
+        resume = False
     if resume:
-        if not checkpoint.exists():
-            raise ModelError(f"{checkpoint}: nothing to resume (no checkpoint); train without --resume")
-        state = torch.load(checkpoint, map_location=dev, weights_only=True)
-        saved = {k: v for k, v in state["settings"].items() if k != "steps"}
+        try:
+            state = torch.load(checkpoint, map_location=dev, weights_only=True)
+            saved = {k: v for k, v in state["settings"].items() if k != "steps"}
+        except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, AttributeError):
+            raise ModelError(f"{checkpoint}: damaged, so training cannot continue from it; delete {work} to "
+                             f"start over") from None
         asked = {k: v for k, v in recipe.items() if k != "steps"}
         if saved != asked or [s["sha256"] for s in state["styles"]] != [s["sha256"] for s in style_info]:
             raise ModelError(f"{checkpoint}: was made with other styles or settings; resume with the same "
@@ -199,10 +208,11 @@ def train(styles: Sequence[str | os.PathLike], photos: str | os.PathLike, output
             adam.step()
             done += 1
             history.append({"loss": loss.item(), **raw})
-            if done % checkpoint_every == 0 or done == settings.steps:
-                save_all()
+            # the strip before the checkpoint: a kill between the two redoes the step, never loses the strip
             if sample_imgs and (done % sample_every == 0 or done == settings.steps):
                 images.save(sample_strip(net, sample_imgs, dev), work / "samples" / f"step_{done:06d}.jpg")
+            if done % checkpoint_every == 0 or done == settings.steps:
+                save_all()
             if callback is not None:
                 elapsed = time.perf_counter() - start
                 rate = (done - first) / elapsed
