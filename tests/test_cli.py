@@ -122,7 +122,10 @@ def test_ctrl_c_saves_the_best_image_so_far(tmp_path, content_path, style_path) 
     out = tmp_path / "out.png"
     cmd = [sys.executable, "-m", "brushwork.cli", "stylize", str(content_path), "--style", str(style_path),
            "-o", str(out), "--size", "40", "--iterations", "100000", "--snapshot-every", "1", "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background job starts with SIGINT ignored, and Python keeps an inherited "ignore": restore
+    # the default so the child is interrupted as a terminal's Ctrl-C would, however pytest was started.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (tmp_path / "out.00002.png").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
