@@ -108,7 +108,7 @@ def measure_plain(size: int, precision: str, device: str, iterations: int, warmu
     import torch
 
     from brushwork.models import VGGFeatures
-    from brushwork.optimise import pick_device, pick_precision
+    from brushwork.perceptual import pick_device, pick_precision
 
     dev = pick_device(device)
     dtype = pick_precision(precision, dev)

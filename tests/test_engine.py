@@ -173,7 +173,7 @@ def test_vgg19_needs_vgg19_weights(fast) -> None:
 
 def test_style_target_cache_stays_bounded(style_path, fast) -> None:
     """Histogram matching keys targets on each content image: a long video must not grow memory."""
-    from brushwork.optimise import STYLE_CACHE_SIZE
+    from brushwork.perceptual import STYLE_CACHE_SIZE
 
     s = Stylizer(fast.with_(size=32, iterations=1, preserve_colors="histogram"))
     for shade in range(STYLE_CACHE_SIZE + 3):

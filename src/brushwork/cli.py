@@ -194,19 +194,22 @@ def _save_result(image, output: Path) -> Path:
         raise images.ImageError(f"{exc}; the result was saved to {fallback} instead") from None
 
 
+def _with_model(args: argparse.Namespace) -> bool:
+    """Whether the run uses a trained network (--model) rather than the optimiser (--style): one of them."""
+    if args.model is not None and args.style is not None:
+        raise ValueError("give --style or --model, not both: a model already holds its style")
+    if args.model is None and args.style is None:
+        raise ValueError("give --style IMAGE (the optimiser) or --model NAME (a trained network)")
+    return args.model is not None
+
+
 def cmd_stylize(args: argparse.Namespace) -> int:
-    if args.model is not None:
-        return _instant(args)
-    if args.style is None:
-        raise ValueError("give --style IMAGE (optimise for it) or --model NAME (a trained network)")
-    return _stylize(args, args.content, args.style)
+    return _instant(args) if _with_model(args) else _stylize(args, args.content, args.style)
 
 
 def _instant(args: argparse.Namespace) -> int:
     from .feedforward.infer import InstantStylizer
 
-    if args.style is not None:
-        raise ValueError("give --style or --model, not both: a model already holds its style")
     output = images.check_writable(args.output)
     images.check_not_an_input(output, [args.content, args.model], args.overwrite)
     paint = InstantStylizer(args.model, device=args.device, precision=args.precision or "auto")
@@ -281,10 +284,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_video(args: argparse.Namespace) -> int:
     from .video import stylize_video, work_folder
 
-    if args.model is not None:
+    if _with_model(args):
         return _instant_video(args)
-    if args.style is None:
-        raise ValueError("give --style IMAGE (optimise every frame) or --model NAME (a trained network)")
     try:
         result = stylize_video(
             args.input, args.style, args.output, config=_config(args), style_blend=args.style_blend,
@@ -307,8 +308,6 @@ def _instant_video(args: argparse.Namespace) -> int:
 
     from .feedforward.infer import stylize_video
 
-    if args.style is not None:
-        raise ValueError("give --style or --model, not both: a model already holds its style")
     bar = None if args.quiet else tqdm(unit="frame", dynamic_ncols=True)
 
     def progress(index: int, total: int | None) -> None:

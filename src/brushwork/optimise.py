@@ -19,7 +19,6 @@ from PIL import Image
 from . import images, memory
 from .losses import Term
 from .perceptual import Perceptual
-from .perceptual import STYLE_CACHE_SIZE, cpu_has_bf16, pick_device, pick_precision  # noqa: F401 (their old home)
 from .presets import DEFAULT, Config, check_range
 from .weights import LoadedWeights, load_weights
 
