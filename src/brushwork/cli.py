@@ -213,7 +213,7 @@ def _instant(args: argparse.Namespace) -> int:
     output = images.check_writable(args.output)
     images.check_not_an_input(output, [args.content, args.model], args.overwrite)
     paint = InstantStylizer(args.model, device=args.device, precision=args.precision or "auto")
-    images.save(paint(args.content, args.size), output)
+    _save_result(paint(args.content, args.size), output)
     print(output.resolve())
     return 0
 
