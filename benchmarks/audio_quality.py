@@ -8,7 +8,8 @@
 A variant is a preset name, optionally with settings changed (`default:iterations=60,widths=3+15`), or
 `PRESET@OTHER`: PRESET stopped when its optimisation has used OTHER's measured wall time minus its own
 Griffin-Lim time (Ctrl-C's path: the best spectrogram so far, then the full Griffin-Lim), i.e. at equal
-time. The judge (brushwork.audio.distances) shares no network with either preset. Torch runs on one thread
+time. The judge (brushwork.audio.distances) shares no network with either preset; a second judge's style
+distance (width 21, another seed) checks that no preset was tuned to the first. Torch runs on one thread
 unless --threads says otherwise; the machine's load average is recorded beside the times.
 """
 
@@ -26,6 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from brushwork import audio  # noqa: E402
 
+# a second judge, for a check that a preset was not tuned to the first one's width: long filters (rhythm)
+CHECK = audio.SpectralConfig(bins=audio.JUDGE.bins, filters=2048, widths=(21,), seed=7)
 PAIRS = [("speech", "humpback"), ("speech", "melody"), ("melody", "humpback"), ("humpback", "speech")]
 
 
@@ -47,15 +50,23 @@ def parse_variant(text: str) -> tuple[str, audio.AudioSettings, str | None]:
     return text, audio.preset(name).with_(**options), budget or None
 
 
-class Stop:
-    """A callback that stops the optimisation (as Ctrl-C does) once `seconds` have passed."""
+class Clock:
+    """A callback that times each iteration and, given `seconds`, stops the optimisation (as Ctrl-C does)
+    once they have passed."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds, self.start = seconds, time.perf_counter()
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds, self.start, self.ticks = seconds, time.perf_counter(), []
 
     def __call__(self, step) -> None:
-        if time.perf_counter() - self.start >= self.seconds:
+        self.ticks.append(time.perf_counter())
+        if self.seconds is not None and self.ticks[-1] - self.start >= self.seconds:
             raise KeyboardInterrupt
+
+    def per_iteration(self) -> float:
+        """Seconds per iteration after the first (which also pays for the set-up)."""
+        if len(self.ticks) < 2:
+            return float("nan")
+        return (self.ticks[-1] - self.ticks[0]) / max(1, len(self.ticks) - 1)
 
 
 def griffin_lim_seconds(settings: audio.AudioSettings, wave: torch.Tensor) -> float:
@@ -85,19 +96,23 @@ def main() -> int:
     for content, style in pairs:
         times: dict[str, float] = {}
         for label, settings, budget in variants:
-            callback = None
+            limit = None
             if budget is not None:
-                gl = griffin_lim_seconds(settings, clips[content])
-                callback = Stop(max(0.0, times[budget] - gl))
+                limit = max(0.0, times[budget] - griffin_lim_seconds(settings, clips[content]))
             load = os.getloadavg()[0]
             start = time.perf_counter()
+            callback = Clock(limit)
             result = audio.stylize(clips[content], clips[style], settings, seed=args.seed, callback=callback)
             seconds = time.perf_counter() - start
             times[label] = seconds
             d = audio.distances(result.wave, clips[content], clips[style])
+            check = audio.distances(result.wave, clips[content], clips[style], judge=CHECK)
             row = {"content": content, "style": style, "variant": label, "seconds": round(seconds, 2),
-                   "iterations": result.iterations, "judge_content": round(d.content, 4),
-                   "judge_style": round(d.style, 4), "spectral_convergence": round(result.spectral_convergence, 4),
+                   "iterations": result.iterations, "per_iteration": round(callback.per_iteration(), 3),
+                   # everything but the iterations: reading, targets, Griffin-Lim
+                   "other_seconds": round(seconds - result.iterations * callback.per_iteration(), 2),
+                   "judge_content": round(d.content, 4),
+                   "judge_style": round(d.style, 4), "check_style": round(check.style, 4), "spectral_convergence": round(result.spectral_convergence, 4),
                    "load": round(load, 2), "settings": {k: v for k, v in vars(settings).items()}}
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "settings"}), flush=True)
@@ -108,11 +123,13 @@ def main() -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
         lines = [f"`{' '.join(sys.argv)}`, {args.seconds:g} s clips, {args.threads} thread(s)", "",
-                 "| content | style | variant | seconds | iterations | judge content | judge style | "
-                 "spectral convergence | load |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+                 "| content | style | variant | seconds | iterations | s/iteration | judge content | judge style | "
+                 "check style (width 21) | spectral convergence | load |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
             lines.append(f"| {r['content']} | {r['style']} | `{r['variant']}` | {r['seconds']:.1f} | {r['iterations']} | "
-                         f"{r['judge_content']:.3f} | {r['judge_style']:.3f} | {r['spectral_convergence']:.3f} | "
+                         f"{r['per_iteration']:.2f} | "
+                         f"{r['judge_content']:.3f} | {r['judge_style']:.3f} | {r['check_style']:.3f} | "
+                         f"{r['spectral_convergence']:.3f} | "
                          f"{r['load']:.1f} |")
         args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0

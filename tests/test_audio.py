@@ -207,3 +207,14 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path, clips, capsys,
     monkeypatch.setattr(audio, "stylize", lambda *a, **k: pytest.fail("started"))
     code = main(["audio", str(clips[0]), "--style", str(clips[1]), "-o", str(tmp_path / output), "-q"])
     assert code == 1 and message in one_error_line(capsys)
+
+
+def test_settings_out_of_range_are_refused(clips, capsys) -> None:
+    from brushwork.errors import OptionError
+
+    for change in ({"momentum": 1.5}, {"widths": (3, 0)}, {"hop": 4096}, {"phase": "zero"}):
+        with pytest.raises(OptionError):
+            audio.DEFAULT.with_(**change)
+    with pytest.raises(SystemExit):
+        main(["audio", str(clips[0]), "--style", str(clips[1]), "--rate", "100"])
+    assert "rate" in capsys.readouterr().err
