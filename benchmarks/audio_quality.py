@@ -112,7 +112,8 @@ def main() -> int:
                    # everything but the iterations: reading, targets, Griffin-Lim
                    "other_seconds": round(seconds - result.iterations * callback.per_iteration(), 2),
                    "judge_content": round(d.content, 4),
-                   "judge_style": round(d.style, 4), "check_style": round(check.style, 4), "spectral_convergence": round(result.spectral_convergence, 4),
+                   "judge_style": round(d.style, 4), "check_style": round(check.style, 4),
+                   "spectral_convergence": round(result.spectral_convergence, 4),
                    "load": round(load, 2), "settings": {k: v for k, v in vars(settings).items()}}
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "settings"}), flush=True)
@@ -124,7 +125,8 @@ def main() -> int:
         args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
         lines = [f"`{' '.join(sys.argv)}`, {args.seconds:g} s clips, {args.threads} thread(s)", "",
                  "| content | style | variant | seconds | iterations | s/iteration | judge content | judge style | "
-                 "check style (width 21) | spectral convergence | load |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                 "check style (width 21) | spectral convergence | load |",
+                 "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
             lines.append(f"| {r['content']} | {r['style']} | `{r['variant']}` | {r['seconds']:.1f} | {r['iterations']} | "
                          f"{r['per_iteration']:.2f} | "

@@ -139,10 +139,16 @@ def _too_long(path: Path, seconds: float, max_seconds: float) -> AudioError:
                       f"once; cut it first (e.g. ffmpeg -i {path.name} -t {max_seconds:.0f} short.wav)")
 
 
-def _read_soundfile(path: Path, max_seconds: float) -> tuple[torch.Tensor, int]:
-    import soundfile
+def _soundfile():
+    try:
+        import soundfile
+    except ImportError:
+        raise AudioError("sound needs the soundfile package: pip install 'brushwork[audio]'") from None
+    return soundfile
 
-    with soundfile.SoundFile(path) as f:
+
+def _read_soundfile(path: Path, max_seconds: float) -> tuple[torch.Tensor, int]:
+    with _soundfile().SoundFile(path) as f:
         if f.samplerate <= 0:
             raise AudioError(f"{path}: sample rate {f.samplerate} Hz; the file is damaged")
         if f.frames > max_seconds * f.samplerate:
@@ -203,8 +209,7 @@ def check_output(path: str | os.PathLike) -> Path:
 
 def save(wave: torch.Tensor, path: str | os.PathLike, rate: int = RATE) -> Path:
     """Write atomically (images.write_atomic): a full disk or Ctrl-C never leaves a partial file."""
-    import soundfile
-
+    soundfile = _soundfile()
     path = check_output(path)
     data = wave.detach().float().clamp(-1, 1).cpu().numpy()
     fmt = FORMATS[path.suffix.lower()]

@@ -487,7 +487,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--iterations", type=_number("iterations"), help="optimisation steps")
     a.add_argument("--content-weight", type=_number("content_weight"))
     a.add_argument("--style-weight", type=_number("style_weight"))
-    a.add_argument("--rate", type=_number("rate"), metavar="HZ", help="sample rate of the run and the output (default 22050)")
+    a.add_argument("--rate", type=_number("rate"), metavar="HZ",
+                   help="sample rate of the run and the output (default 22050)")
     a.add_argument("--spectrogram", metavar="PNG", help="also draw content | style | result spectrograms")
     a.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     a.add_argument("--seed", type=_number("seed"), help="make the run reproducible on this machine")

@@ -37,7 +37,7 @@ class Step:
     losses: dict[str, float]  # each term's raw value
     adjustments: dict[str, float] | None  # the seed's 1/(loss + 1e-10), when balancing
     level: int  # pyramid level (0 = coarsest); single-scale runs only have level 0
-    image: torch.Tensor  # the current mixed image, pixel space; do not modify
+    image: torch.Tensor  # the variable: the mixed image in pixels (sound: log spectrogram); do not modify
 
 
 @dataclass
