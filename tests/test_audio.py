@@ -68,16 +68,18 @@ def test_resampling_removes_what_the_new_rate_cannot_hold() -> None:
     assert spectrum.max() > 1000 * spectrum[round(11_025 - 15_000 + 11_025)]  # no alias at 7,050 Hz
 
 
-def test_a_format_soundfile_lacks_is_read_through_ffmpeg(tmp_path) -> None:
+@pytest.mark.parametrize("suffix, codec", [(".m4a", "aac"), (".mp3", "libmp3lame")])
+def test_compressed_formats_are_read(tmp_path, suffix, codec) -> None:
+    """MP3 through libsndfile where it has it, else (and M4A always) through ffmpeg."""
     import subprocess
 
     exe = audio._ffmpeg()
     if exe is None:
         pytest.skip("no ffmpeg")
-    wav, m4a = tmp_path / "in.wav", tmp_path / "in.m4a"
+    wav, encoded = tmp_path / "in.wav", tmp_path / f"in{suffix}"
     soundfile.write(wav, tone(440, rate=44_100), 44_100)
-    subprocess.run([exe, "-v", "error", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True)
-    wave = audio.load(m4a)
+    subprocess.run([exe, "-v", "error", "-i", str(wav), "-c:a", codec, str(encoded)], check=True)
+    wave = audio.load(encoded)
     assert abs(wave.numel() - RATE) < RATE * 0.05 and abs(peak_hz(wave) - 440) < 3
 
 
