@@ -190,10 +190,11 @@ def test_cli_training_input_errors(tmp_path, photos, style_path, capsys) -> None
 def test_cli_train_then_list_then_stylize(tmp_path, photos, style_path, content_path, capsys, monkeypatch) -> None:
     monkeypatch.setenv(modelfile.ENV_MODELS, str(tmp_path / "models"))
     assert main(["train", str(style_path), "--photos", str(photos), "--steps", "1", "--batch", "1", "--crop", "32",
-                 "--style-size", "64", "--width", "4", "-q"]) == 0
+                 "--style-size", "64", "--width", "4", "--no-skip", "-q"]) == 0
     capsys.readouterr()
     assert main(["models", "list"]) == 0
     assert "vangogh_starry_night" in capsys.readouterr().out
+    assert modelfile.load_model("vangogh_starry_night").header["arch"] == "johnson"  # --no-skip: Johnson's plain net
     out = tmp_path / "o.png"
     assert main(["stylize", str(content_path), "--model", "vangogh_starry_night", "--size", "40", "-o", str(out)]) == 0
     assert Image.open(out).size == (40, 27)
