@@ -88,6 +88,8 @@ RANGES: dict[str, Range] = {
     "train_lr": Range(float, 0, 1, low_open=True, meaning="Adam learning rate of the network's weights"),
     "sample_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between sample strips"),
     "checkpoint_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between checkpoints"),
+    # many photos (batch.py)
+    "workers": Range(int, 1, 1024, meaning="worker processes (or Ray actors), each with its own network"),
 }
 
 
