@@ -12,6 +12,7 @@ from PIL import Image
 
 from brushwork import batch, presets
 from brushwork.cli import main
+from brushwork.weights import load_weights
 
 CONFIG = presets.DEFAULT.with_(size=32, iterations=3, precision="float32", pyramid=(), pyramid_iterations=())
 SETTINGS = batch.Settings(config=CONFIG, seed=0)
@@ -39,8 +40,12 @@ def _state(out: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("*--*.png")}
 
 
-def test_a_stopped_batch_resumes_without_redoing_or_losing_a_job(work) -> None:
+def test_a_stopped_batch_resumes_without_redoing_or_losing_a_job(work, monkeypatch) -> None:
+    from brushwork import optimise
+
     photos, styles, out = work
+    loads = []
+    monkeypatch.setattr(optimise, "load_weights", lambda *a: loads.append(a) or load_weights(*a))
     first = batch.stylize_batch([photos], styles, out, SETTINGS)
     done = [next(first), next(first)]
     first.close()  # stopped part-way, as by Ctrl-C between jobs
@@ -50,6 +55,7 @@ def test_a_stopped_batch_resumes_without_redoing_or_losing_a_job(work) -> None:
     assert sorted(manifest) == sorted(o.job.output for o in done)
 
     rest = list(batch.stylize_batch([photos], styles, out, SETTINGS))
+    assert len(loads) == 2  # the network once per run, not once per photo
     assert len(rest) == 4 and not {o.job.output for o in rest} & {o.job.output for o in done}
     after = _state(out)
     assert {k: after[k] for k in before} == before  # the first run's results were not written again
@@ -140,3 +146,22 @@ def test_ray_worker_killed_mid_job_loses_and_duplicates_nothing(work, local_ray)
     manifest = json.loads((out / batch.MANIFEST).read_text())["jobs"]
     assert sorted(manifest) == sorted(names) and all(r["status"] == "done" for r in manifest.values())
     assert not list(out.glob(".*.part"))
+
+
+def test_a_model_batch_loads_the_network_once_and_matches_instant_stylizer(work, monkeypatch) -> None:
+    import torch
+
+    from brushwork.feedforward import infer, modelfile
+    from brushwork.nets.transformer import TransformerConfig, TransformerNet
+
+    photos, styles, out = work
+    torch.manual_seed(0)
+    model = modelfile.save_model(TransformerNet(TransformerConfig(width=4, blocks=1)), out.parent / "m.safetensors",
+                                 styles=[modelfile.style_record(Image.open(styles[0]), "style0", 1.0)], training={})
+    loads = []
+    monkeypatch.setattr(infer, "load_model", lambda *a, **k: loads.append(a) or modelfile.load_model(*a, **k))
+    settings = batch.Settings(config=CONFIG, model=str(model), size=40)
+    outcomes = list(batch.stylize_batch([photos], [], out, settings))
+    assert len(loads) == 1 and sorted(o.job.output for o in outcomes) == [f"p{i}--m.png" for i in range(3)]
+    expected = infer.InstantStylizer(model, precision="float32")(photos / "p1.png", 40)
+    assert np.array_equal(np.asarray(Image.open(out / "p1--m.png")), np.asarray(expected))

@@ -341,10 +341,16 @@ def _ray(todo: list[Job], settings: Settings, workers: int, address: str | None)
         raise BatchError("--ray needs Ray: pip install 'brushwork[ray]'") from None
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    cpus = int(ray.cluster_resources().get("CPU", workers))
-    actor = ray.remote(num_cpus=1, max_restarts=RAY_RETRIES, max_task_retries=RAY_RETRIES)(RayWorker)
-    threads = max(1, cpus // workers) if address is None else 1
-    actors = [actor.remote(settings, threads) for _ in range(min(workers, len(todo)))]
+    resources = ray.cluster_resources()
+    cpus = int(resources.get("CPU", 1))
+    # Ray hides the GPUs from an actor that does not ask for one; an actor asking for more than the
+    # cluster has would wait for ever, and with it the jobs given to it
+    gpus = int(resources.get("GPU", 0)) if str(settings.device or "auto").startswith(("auto", "cuda")) else 0
+    count = min(workers, gpus or cpus, len(todo))
+    actor = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RAY_RETRIES,
+                       max_task_retries=RAY_RETRIES)(RayWorker)
+    threads = max(1, cpus // count) if address is None else 1
+    actors = [actor.remote(settings, threads) for _ in range(count)]
     queue = list(reversed(todo))
     running = {}
     for a in actors:
@@ -381,6 +387,9 @@ def run(plan: Plan, *, workers: int = 1, ray: str | bool | None = None) -> Itera
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
         raise BatchError(f"{out}: folder is not writable; choose another output folder")
+    if not plan.todo:  # no worker to start, no network to load
+        write_index(plan)
+        return
     results = (_local(plan.todo, plan.settings, workers) if ray is None else
                _ray(plan.todo, plan.settings, workers, None if ray is True else ray))
     try:
