@@ -54,7 +54,9 @@ def test_a_stopped_batch_resumes_without_redoing_or_losing_a_job(work, monkeypat
     manifest = json.loads((out / batch.MANIFEST).read_text())["jobs"]
     assert sorted(manifest) == sorted(o.job.output for o in done)
 
+    (out / ".p2--style1.png.k1ll3d.part").write_bytes(b"half a png")  # what a kill mid-save leaves
     rest = list(batch.stylize_batch([photos], styles, out, SETTINGS))
+    assert not list(out.glob(".*.part"))
     assert len(loads) == 2  # the network once per run, not once per photo
     assert len(rest) == 4 and not {o.job.output for o in rest} & {o.job.output for o in done}
     after = _state(out)

@@ -134,16 +134,14 @@ def settings_key(settings: Settings) -> str:
         method = {"model": file_hash(resolve(settings.model), "sha256"), "size": settings.size,
                   "precision": settings.config.precision}
     else:
-        weights = settings.weights
-        if weights is not None and Path(weights).is_file():
-            weights = file_hash(Path(weights), "sha256")
-        method = {"config": dataclasses.asdict(settings.config), "weights": weights,
-                  "init": _content_hash(settings.config.init_file())}
+        method = {"config": dataclasses.asdict(settings.config), "weights": _identity(settings.weights),
+                  "init": _identity(settings.config.init_file())}
     return _digest(FORMAT, method, settings.seed, settings.style_blend)
 
 
-def _content_hash(path: str | os.PathLike | None) -> str | None:
-    return None if path is None else file_hash(Path(path), "sha256")
+def _identity(source: str | None) -> str | None:
+    """A file by its content (renaming it changes nothing), anything else (a registry name) as it is."""
+    return file_hash(Path(source), "sha256") if source is not None and Path(source).is_file() else source
 
 
 def _output_name(photo: Path, styles: Sequence[Path], model: str | None) -> str:
@@ -189,7 +187,8 @@ def plan(photos: Sequence[str | os.PathLike], styles: Sequence[str | os.PathLike
             target = out / name
             if not overwrite and target.resolve() in inputs:
                 raise BatchError(f"{target}: is also an input of this batch; choose another output folder")
-            images.check_not_an_input(target, [photo, *group, settings.model, settings.weights], overwrite)
+            images.check_not_an_input(target, [photo, *group, settings.model, settings.weights,
+                                               settings.config.init_file()], overwrite)
             key = _digest(common, photo_hash, [style_hash[s] for s in group])
             jobs.append(Job(str(photo), tuple(map(str, group)), name, key))
     manifest = read_manifest(out)
@@ -332,8 +331,9 @@ class RayWorker:
         return _run_in_process(job)
 
 
-def _ray(todo: list[Job], settings: Settings, workers: int, address: str | None) -> Iterator[Result]:
-    """One actor per worker, each given its next job as it finishes one. A dead actor is restarted and
+def _ray(todo: list[Job], settings: Settings, workers: int | None, address: str | None) -> Iterator[Result]:
+    """One actor per worker (None: one per GPU of the cluster, else per CPU), each given its next job as
+    it finishes one. A dead actor is restarted and
     the job it held is retried (`RAY_RETRIES` times); results come back to this process, which writes."""
     try:
         import ray
@@ -346,7 +346,7 @@ def _ray(todo: list[Job], settings: Settings, workers: int, address: str | None)
     # Ray hides the GPUs from an actor that does not ask for one; an actor asking for more than the
     # cluster has would wait for ever, and with it the jobs given to it
     gpus = int(resources.get("GPU", 0)) if str(settings.device or "auto").startswith(("auto", "cuda")) else 0
-    count = min(workers, gpus or cpus, len(todo))
+    count = min(workers or gpus or cpus, gpus or cpus, len(todo))
     actor = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=RAY_RETRIES,
                        max_task_retries=RAY_RETRIES)(RayWorker)
     threads = max(1, cpus // count) if address is None else 1
@@ -375,22 +375,27 @@ def _ray(todo: list[Job], settings: Settings, workers: int, address: str | None)
 
 # --- the driver -------------------------------------------------------------------------------------
 
-def run(plan: Plan, *, workers: int = 1, ray: str | bool | None = None) -> Iterator[Outcome]:
+def run(plan: Plan, *, workers: int | None = None, ray: str | bool | None = None) -> Iterator[Outcome]:
     """Do the plan's remaining jobs, yielding each outcome as it finishes (not in order).
 
     Each result is saved atomically and recorded in the manifest before it is yielded, so stopping at
     any moment (Ctrl-C, a kill, leaving the loop) loses at most the jobs then running. `ray`: None for
-    local workers, True for a local Ray, or a cluster's address. The contact sheet is rewritten at the end.
+    local workers, True for a local Ray, or a cluster's address; `workers` None is one process, or with
+    Ray one actor per GPU (else per CPU) of the cluster. The contact sheet is rewritten at the end.
     """
     check_range("workers", workers)
     out = plan.output
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
         raise BatchError(f"{out}: folder is not writable; choose another output folder")
+    ours = {MANIFEST, INDEX, *(j.output for j in plan.jobs)}
+    for leftover in out.glob(".*.part"):  # a file a killed run was writing (images.save's temporary names)
+        if leftover.name[1:].rsplit(".", 2)[0] in ours:
+            leftover.unlink(missing_ok=True)
     if not plan.todo:  # no worker to start, no network to load
         write_index(plan)
         return
-    results = (_local(plan.todo, plan.settings, workers) if ray is None else
+    results = (_local(plan.todo, plan.settings, workers or 1) if ray is None else
                _ray(plan.todo, plan.settings, workers, None if ray is True else ray))
     try:
         for job, image, error, seconds in results:
@@ -408,7 +413,7 @@ def run(plan: Plan, *, workers: int = 1, ray: str | bool | None = None) -> Itera
 
 
 def stylize_batch(photos: Sequence[str | os.PathLike], styles: Sequence[str | os.PathLike],
-                  output: str | os.PathLike, settings: Settings = Settings(), *, workers: int = 1,
+                  output: str | os.PathLike, settings: Settings = Settings(), *, workers: int | None = None,
                   ray: str | bool | None = None, retry_failed: bool = False,
                   overwrite: bool = False) -> Iterator[Outcome]:
     """Every photo times every painting (or blend, or the model) into the folder `output`, yielding each

@@ -441,8 +441,9 @@ def parser() -> argparse.ArgumentParser:
     _method_options(b, "instead of --style: a trained network's name or .safetensors file")
     b.add_argument("-o", "--output", required=True, help="output folder (made if missing): the results, "
                    "manifest.json (what is done, for reruns) and index.html (a contact sheet)")
-    b.add_argument("--workers", type=_number("workers"), default=1, metavar="N",
-                   help="worker processes, each loading the network once (torch threads are split between them)")
+    b.add_argument("--workers", type=_number("workers"), metavar="N",
+                   help="worker processes, each loading the network once, torch threads split between them "
+                        "(default 1; with --ray, one actor per GPU of the cluster, else per CPU)")
     b.add_argument("--ray", nargs="?", const=True, metavar="ADDRESS",
                    help="run the workers as Ray actors: on a local Ray without ADDRESS, else on that cluster "
                         "(pip install 'brushwork[ray]')")
