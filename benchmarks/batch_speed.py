@@ -7,8 +7,8 @@ all (`--threads`; two workers get half each), in the order loop, batch 1 worker,
 machine is shared, so compare the arms' ratios; the load average is recorded around each arm.
 
 Then the costs that do not shrink with more GPUs, measured here: loading the network (once per worker),
-the driver's work per result (saving the PNG atomically and rewriting the manifest, at 500 and 10,000
-jobs) and the bytes each result adds to storage; from them, images per hour on 8 and 100 GPUs for a
+the driver's work per result (writing the worker's PNG atomically and rewriting the manifest, at 500
+and 10,000 jobs) and the bytes each result adds to storage; from them, images per hour on 8 and 100 GPUs for a
 per-image GPU time that was NOT measured here (no GPU was lent), given as a parameter.
 Writes benchmarks/results/batch-speed.{md,json}.
 """
@@ -16,6 +16,7 @@ Writes benchmarks/results/batch-speed.{md,json}.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
@@ -81,7 +82,8 @@ def throughput(photos: list[Path], style: Path, size: int, threads: int, out: Pa
 
 
 def fixed_costs(size: int, out: Path) -> dict:
-    """Seconds to load the network (a worker's start), to save one result and rewrite the manifest."""
+    """Seconds to load the network (a worker's start), to encode one result (the worker), to write it
+    and rewrite the manifest (the driver)."""
     from brushwork.optimise import Stylizer
 
     start = time.perf_counter()
@@ -89,8 +91,13 @@ def fixed_costs(size: int, out: Path) -> dict:
     load = time.perf_counter() - start
     result = images.fit(images.load(DEMO_CONTENT), size)
     start = time.perf_counter()
-    for i in range(20):
-        images.save(result, out / f"r{i}.png")
+    for _ in range(20):  # in the worker
+        png = io.BytesIO()
+        result.save(png, format="PNG")
+    encode = (time.perf_counter() - start) / 20
+    start = time.perf_counter()
+    for i in range(20):  # in the driver
+        batch._write(out / f"r{i}.png", png.getvalue())
     save = (time.perf_counter() - start) / 20
     record = {"key": "0" * 32, "status": "done", "output": "photo-00000--vangogh_starry_night.png",
               "photo": "/data/photos/photo-00000.jpg", "styles": ["/data/styles/vangogh_starry_night.jpg"],
@@ -102,7 +109,7 @@ def fixed_costs(size: int, out: Path) -> dict:
         for _ in range(5):
             batch._write_manifest(out, manifest)
         manifest_seconds[jobs] = (time.perf_counter() - start) / 5
-    return {"network_load_s": round(load, 2), "save_png_s": round(save, 4),
+    return {"network_load_s": round(load, 2), "encode_png_s": round(encode, 4), "save_png_s": round(save, 4),
             "result_bytes": (out / "r0.png").stat().st_size,
             "manifest_rewrite_s": {str(k): round(v, 4) for k, v in manifest_seconds.items()},
             "manifest_bytes_per_job": len(json.dumps(record, indent=1)) + 40}
@@ -154,7 +161,8 @@ def main() -> int:
              "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {name} | {r['seconds']} | {r['images_per_minute']} | {r['images_per_minute'] / loop:.2f}x | "
               f"{r['cpu_seconds_per_image']} | {r['load_before']} / {r['load_after']} |" for name, r in rows.items()]
-    lines += ["", f"Fixed costs: network load {costs['network_load_s']} s per worker; driver per result: PNG save "
+    lines += ["", f"Fixed costs: network load {costs['network_load_s']} s per worker; PNG encoding "
+              f"{costs['encode_png_s'] * 1000:.1f} ms per result in the worker; driver per result: writing it "
               f"{costs['save_png_s'] * 1000:.1f} ms, manifest rewrite "
               + ", ".join(f"{v * 1000:.1f} ms at {k} jobs" for k, v in costs["manifest_rewrite_s"].items())
               + f"; {costs['result_bytes'] / 1000:.0f} kB per {args.size} px result.", "",

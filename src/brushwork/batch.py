@@ -16,6 +16,7 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import html
+import io
 import json
 import multiprocessing
 import os
@@ -220,11 +221,15 @@ def read_manifest(out: Path) -> dict:
 
 
 def _write_manifest(out: Path, manifest: dict) -> None:
-    data = json.dumps({"format": FORMAT, "jobs": manifest}, indent=1).encode()
+    _write(out / MANIFEST, json.dumps({"format": FORMAT, "jobs": manifest}, separators=(",", ":")).encode())
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Atomically (a temporary name, flushed, renamed); a failure is one line naming the file."""
     try:
-        write_atomically(out / MANIFEST, data)
+        write_atomically(path, data)
     except OSError as exc:
-        raise images.write_error(out / MANIFEST, exc) from None
+        raise images.write_error(path, exc) from None
 
 
 # --- workers ----------------------------------------------------------------------------------------
@@ -255,12 +260,14 @@ class Engine:
             raise KeyboardInterrupt
         return result.image
 
-    def attempt(self, job: Job) -> tuple[Image.Image | None, str | None, float]:
-        """(image, None, seconds) or (None, one-line reason, seconds): a bad photo fails its job, not the
-        worker, and is not retried elsewhere."""
+    def attempt(self, job: Job) -> tuple[bytes | None, str | None, float]:
+        """(PNG bytes, None, seconds) or (None, one-line reason, seconds): a bad photo fails its job, not
+        the worker, and is not retried elsewhere. Workers encode, so the driver only writes bytes."""
         start = time.perf_counter()
         try:
-            return self(job), None, time.perf_counter() - start
+            png = io.BytesIO()
+            self(job).save(png, format="PNG")
+            return png.getvalue(), None, time.perf_counter() - start
         except Exception as exc:  # noqa: BLE001 - any failure of one job is that job's, listed with its reason
             reason = str(exc) if isinstance(exc, BrushworkError) else f"{type(exc).__name__}: {exc}"
             return None, " ".join(reason.split()), time.perf_counter() - start
@@ -293,11 +300,11 @@ def _start_process(settings: Settings, threads: int) -> None:
     _engine = Engine(settings)
 
 
-def _run_in_process(job: Job) -> tuple[Image.Image | None, str | None, float]:
+def _run_in_process(job: Job) -> tuple[bytes | None, str | None, float]:
     return _engine.attempt(job)
 
 
-Result = tuple[Job, Image.Image | None, str | None, float]
+Result = tuple[Job, bytes | None, str | None, float]
 
 
 def _local(todo: list[Job], settings: Settings, workers: int) -> Iterator[Result]:
@@ -327,7 +334,7 @@ class RayWorker:
     def __init__(self, settings: Settings, threads: int) -> None:
         _start_process(settings, threads)
 
-    def run(self, job: Job) -> tuple[Image.Image | None, str | None, float]:
+    def run(self, job: Job) -> tuple[bytes | None, str | None, float]:
         return _run_in_process(job)
 
 
@@ -398,9 +405,9 @@ def run(plan: Plan, *, workers: int | None = None, ray: str | bool | None = None
     results = (_local(plan.todo, plan.settings, workers or 1) if ray is None else
                _ray(plan.todo, plan.settings, workers, None if ray is True else ray))
     try:
-        for job, image, error, seconds in results:
-            if image is not None:
-                images.save(image, out / job.output)
+        for job, png, error, seconds in results:
+            if png is not None:
+                _write(out / job.output, png)
             plan.manifest[job.output] = {
                 "key": job.key, "status": "done" if error is None else "failed", "output": job.output,
                 "photo": job.photo, "styles": list(job.styles), "model": plan.settings.model,
@@ -454,6 +461,6 @@ def write_index(plan: Plan) -> Path:
             "td{vertical-align:top;padding:4px}.failed{color:#b00}</style>"
             f"<h1>{plan.done} of {len(plan.jobs)} done</h1><table><tr><th>photo</th><th>painting</th>"
             f"<th>result</th></tr>{''.join(rows)}</table>\n")
-    write_atomically(out / INDEX, page.encode())
+    _write(out / INDEX, page.encode())
     return out / INDEX
 
