@@ -255,7 +255,7 @@ class Engine:
             _crash_hook()
             return self.paint(job.photo, s.size)
         result = self.stylizer.run(job.photo, list(job.styles), style_blend=s.style_blend, seed=s.seed,
-                                   callback=lambda step: step.iteration == 1 and _crash_hook())
+                                   callback=lambda step: _crash_hook() if step.iteration == 1 else None)
         if result.interrupted:
             raise KeyboardInterrupt
         return result.image
@@ -320,10 +320,11 @@ def _local(todo: list[Job], settings: Settings, workers: int) -> Iterator[Result
         try:
             for future in concurrent.futures.as_completed(running):
                 try:
-                    yield running[future], *future.result()
+                    result = future.result()
                 except concurrent.futures.process.BrokenProcessPool:
                     raise BatchError("a worker process died (out of memory?); finished results are kept: "
                                      "rerun the same command to do the rest") from None
+                yield running[future], *result
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -340,8 +341,8 @@ class RayWorker:
 
 def _ray(todo: list[Job], settings: Settings, workers: int | None, address: str | None) -> Iterator[Result]:
     """One actor per worker (None: one per GPU of the cluster, else per CPU), each given its next job as
-    it finishes one. A dead actor is restarted and
-    the job it held is retried (`RAY_RETRIES` times); results come back to this process, which writes."""
+    it finishes one. A dead actor is restarted and the job it held retried (`RAY_RETRIES` times); past
+    that the job is failed and the actor given no more. Results come back to this process, which writes."""
     try:
         import ray
     except ImportError:
@@ -369,10 +370,11 @@ def _ray(todo: list[Job], settings: Settings, workers: int | None, address: str 
             [ready], _ = ray.wait(list(running), num_returns=1)
             a, job = running.pop(ready)
             try:
-                yield job, *ray.get(ready)
+                result, alive = ray.get(ready), True
             except ray.exceptions.RayError as exc:  # the actor died more often than it may restart
-                yield job, None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", 0.0
-            if queue:
+                result, alive = (None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", 0.0), False
+            yield job, *result
+            if queue and alive:
                 job = queue.pop()
                 running[a.run.remote(job)] = (a, job)
     finally:
