@@ -61,7 +61,7 @@ def _method_options(p: argparse.ArgumentParser, model_help: str) -> None:
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by `stylize`, `demo` and `video`: the knobs of one run."""
+    """Options shared by `stylize`, `demo`, `video` and `batch`: the knobs of one run."""
     g = p.add_argument_group("run")
     g.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
                    help="recipe to start from (default: %(default)s; 'subtle' is the lighter, more photographic "
