@@ -52,8 +52,16 @@ def _numbers(name: str):
     return parse
 
 
+def _method_options(p: argparse.ArgumentParser, model_help: str) -> None:
+    """--style/--model/--style-blend: the paintings for the optimiser, or a trained network."""
+    p.add_argument("--style", "-s", nargs="+", help="one or more style images")
+    p.add_argument("--model", "-m", help=model_help)
+    p.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2",
+                   help="blend weights, one per style image")
+
+
 def _run_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by `stylize`, `demo` and `video`: the knobs of one run."""
+    """Options shared by `stylize`, `demo`, `video` and `batch`: the knobs of one run."""
     g = p.add_argument_group("run")
     g.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
                    help="recipe to start from (default: %(default)s; 'subtle' is the lighter, more photographic "
@@ -223,6 +231,44 @@ def _instant(args: argparse.Namespace) -> int:
     _save_result(lambda path: images.save(image, path), output)
     print(output.resolve())
     return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from . import batch
+
+    model = _with_model(args)
+    config = _config(args)
+    settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model,
+                              size=args.size if model else None, seed=args.seed, weights=args.weights,
+                              device=args.device)
+    plan = batch.plan(args.photos, args.style or (), args.output, settings, retry_failed=args.retry_failed,
+                      overwrite=args.overwrite)
+    skipped = len(plan.jobs) - len(plan.todo)
+    bar = None if args.quiet else tqdm(total=len(plan.todo), unit="img", dynamic_ncols=True)
+    try:
+        for outcome in batch.run(plan, workers=args.workers, ray=args.ray):
+            if outcome.error is not None:
+                (bar.write if bar is not None else print)(f"failed: {outcome.job.output}: {outcome.error}",
+                                                          file=sys.stderr)
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        print(f"interrupted; {plan.done} finished results are kept in {plan.output}: rerun the same command "
+              f"to do the rest", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if bar is not None:
+            bar.close()
+    failed = plan.failed()
+    print(f"{plan.done} of {len(plan.jobs)} done ({skipped} skipped as recorded by an earlier run), "
+          f"{len(failed)} failed; contact sheet: {(plan.output / batch.INDEX).resolve()}")
+    for job, reason in failed:
+        print(f"  failed: {job.output}: {reason}", file=sys.stderr)
+    if failed:
+        print("rerun with --retry-failed to try the failed ones again", file=sys.stderr)
+    return EXIT_ERROR if failed else 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -401,10 +447,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("stylize", help="repaint a photo in the style of one or more paintings")
     s.add_argument("content", help="the photo")
-    s.add_argument("--style", "-s", nargs="+", help="one or more style images")
-    s.add_argument("--model", "-m", help="instead of --style: a trained network's name or .safetensors file "
-                                         "(one pass, under a second; see `brushwork models list`)")
-    s.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
+    _method_options(s, "instead of --style: a trained network's name or .safetensors file (one pass, under a "
+                       "second; see `brushwork models list`)")
     s.add_argument("-o", "--output", default="stylized.png", help="output image (default: %(default)s)")
     s.add_argument("--snapshot-every", type=_number("snapshot_every"), default=0, metavar="N",
                    help="also save every N iterations")
@@ -422,12 +466,10 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
-    v.add_argument("--style", "-s", nargs="+", help="one or more style images")
-    v.add_argument("--model", "-m", help="instead of --style: a trained network (real-time; see `models list`)")
+    _method_options(v, "instead of --style: a trained network (real-time; see `models list`)")
     v.add_argument("--temporal-blend", type=_number("temporal_blend"), metavar="A",
                    help="with --model: move each frame this share towards the previous output warped by "
                         "the flow, where the flow is reliable (0 = frame by frame; default 0.8)")
-    v.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
     v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=1.0,
                    help="pull towards the previous frame warped by optical flow; 0 = independent frames")
@@ -446,6 +488,21 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--fps", type=_number("fps"), help="frame rate for a folder of frames (default 25)")
     _run_options(v)
     v.set_defaults(func=cmd_video)
+
+    b = sub.add_parser("batch", help="every photo of a folder times every painting (or a --model), resumable")
+    b.add_argument("photos", nargs="+", help="photos, or folders of photos (the images directly inside)")
+    _method_options(b, "instead of --style: a trained network's name or .safetensors file")
+    b.add_argument("-o", "--output", required=True, help="output folder (made if missing): the results, "
+                   "manifest.json (what is done, for reruns) and index.html (a contact sheet)")
+    b.add_argument("--workers", type=_number("workers"), metavar="N",
+                   help="worker processes, each loading the network once, torch threads split between them "
+                        "(default 1; with --ray, one actor per GPU of the cluster, else per CPU)")
+    b.add_argument("--ray", nargs="?", const=True, metavar="ADDRESS",
+                   help="run the workers as Ray actors: on a local Ray without ADDRESS, else on that cluster "
+                        "(pip install 'brushwork[ray]')")
+    b.add_argument("--retry-failed", action="store_true", help="redo the jobs an earlier run recorded as failed")
+    _run_options(b)
+    b.set_defaults(func=cmd_batch)
 
     t = sub.add_parser("train", help="train a network for a painting once, then stylise in one pass (--model)")
     t.add_argument("style", nargs="+", help="the painting (several: blended, see --style-blend)")
