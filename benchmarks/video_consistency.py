@@ -59,11 +59,7 @@ JUDGE_NAMES = {"deepflow": "judge: DeepFlow", "farneback": "Farneback", "exact":
 INDEPENDENT = "independent:temporal_weight=0"
 KEYS = {"temporal_weight": float, "later_iterations": int,
         "flow_size": lambda v: None if v == "input" else int(v),
-        "temporal_frames": lambda v: tuple(int(x) for x in v.split("/")),
-        "x_cubic": lambda v: v == "1", "x_init": str, "x_adaptive": lambda v: v == "1"}
-
-
-KEYS_DEFAULT = {"x_cubic": False, "x_init": "warped", "x_adaptive": False}
+        "temporal_frames": lambda v: tuple(int(x) for x in v.split("/"))}
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -102,7 +98,6 @@ def run_key(video: str, style: str, size: int, precision: str, seed: int, first:
         flow_side = input_side if s["flow_size"] is None else min(s["flow_size"], input_side)
         resolved += [s["later_iterations"] or max(1, round(first * LATER_FRACTION)), flow_side,
                      sorted(set(s["temporal_frames"]))]
-        resolved += [[k, s[k]] for k in ("x_cubic", "x_init", "x_adaptive") if s[k] != KEYS_DEFAULT[k]]
     key = json.dumps([video, style, size, precision, seed, resolved])
     return hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
 

@@ -245,7 +245,7 @@ def flow(prev: np.ndarray, next: np.ndarray, method: str = "dis") -> np.ndarray:
     raise ValueError(f"flow method must be one of {', '.join(FLOW_METHODS)}, not {method!r}")
 
 
-def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray:
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample `image` at x + flow(x) (bilinear; borders repeat): out(x) = image(x + flow(x)).
 
     Integer flows land on pixel centres, so a known integer translation is undone exactly.
@@ -255,8 +255,7 @@ def warp(image: np.ndarray, flow: np.ndarray, cubic: bool = False) -> np.ndarray
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     map_x = gx + flow[..., 0].astype(np.float32)
     map_y = gy + flow[..., 1].astype(np.float32)
-    return cv2.remap(image, map_x, map_y, cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def occlusion_mask(fwd: np.ndarray, bwd: np.ndarray) -> np.ndarray:
@@ -435,7 +434,7 @@ def resize_flow(f: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _temporal(frame: np.ndarray, past: Sequence[tuple[np.ndarray, np.ndarray]], method: str,
-              size: tuple[int, int], device: torch.device, cubic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+              size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Earlier stylised frames warped into this one, and Ruder et al.'s long-term masks (eq. 7).
 
     `past` holds (input frame at the flow's resolution, its stylised frame at `size`), most recent first.
@@ -452,8 +451,7 @@ def _temporal(frame: np.ndarray, past: Sequence[tuple[np.ndarray, np.ndarray]], 
         reliable = occlusion_mask(flow(past_frame, frame, method), bwd)
         if reliable.shape[::-1] != size:
             reliable = cv2.resize(reliable, size, interpolation=cv2.INTER_AREA)
-        warped = warp(past_out.astype(np.float32), resize_flow(bwd, size), cubic)
-        targets.append(np.clip(warped, 0, 255) if cubic else warped)
+        targets.append(warp(past_out.astype(np.float32), resize_flow(bwd, size)))
         masks.append(np.maximum(reliable - covered, 0))
         covered += reliable
     target = torch.from_numpy(np.stack(targets)).permute(0, 3, 1, 2).contiguous().to(device)
@@ -485,8 +483,7 @@ def stylize_video(input: str | os.PathLike,
                   callback: Callable[[FrameDone], None] | None = None, progress: bool = False,
                   weights: str | os.PathLike | LoadedWeights | None = None,
                   device: str | torch.device | None = None, seed: int | None = None,
-                  stylizer: Stylizer | None = None, overwrite: bool = False,
-                  x_cubic: bool = False, x_init: str = "warped", x_adaptive: bool = False) -> VideoResult:
+                  stylizer: Stylizer | None = None, overwrite: bool = False) -> VideoResult:
     """Stylise every frame of `input` (a video file or a folder of frames) and write an H.264 MP4.
 
     temporal_weight: weight of Ruder et al.'s temporal loss; 0 stylises each frame independently (every
@@ -577,15 +574,10 @@ def stylize_video(input: str | os.PathLike,
             extra, init, reliable = [], None, 0.0
             past = [recent[index - j] for j in temporal_frames if index - j in recent]
             if temporal_weight > 0 and past:
-                target, mask = _temporal(frame_at_flow, past, flow_method, size, stylizer.device, x_cubic)
+                target, mask = _temporal(frame_at_flow, past, flow_method, size, stylizer.device)
                 reliable = float(mask.sum(0).mean())
                 extra = [(TemporalTerm(target, mask), temporal_weight)]
                 init, stylizer.config = target[:1], later_config
-                if x_init == "blend":
-                    content = torch.from_numpy(frame.astype(np.float32)).permute(2, 0, 1)[None].to(target.device)
-                    init = (mask * target).sum(0, keepdim=True) + (1 - mask.sum(0, keepdim=True)) * content
-                if x_adaptive:
-                    stylizer.config = later_config.with_(iterations=later + round((first - later) * (1 - reliable)))
             else:
                 stylizer.config = first_config
 
