@@ -35,7 +35,7 @@ from brushwork.assets import DEMO_STYLE
 from brushwork.evaluate import distances
 from brushwork.losses import TemporalTerm
 from brushwork.optimise import Stylizer
-from brushwork.video import FLOW_SIZE, LATER_FRACTION, _temporal, frame_size, probe, read_frames
+from brushwork.video import FLOW_SIZE, LATER_FRACTION, TEMPORAL_WEIGHT, _temporal, frame_size, probe, read_frames
 
 DEFAULT_VIDEO = ROOT.parent / "shared" / "images" / "video" / "cockatoo.mp4"
 
@@ -71,7 +71,7 @@ def main() -> None:
     p.add_argument("--pass-iterations", type=int, help="iterations per frame and sweep (default: the "
                    "single pass's later frames)")
     p.add_argument("--delta", type=float, default=0.5, help="Ruder et al.'s blend of the warped neighbour")
-    p.add_argument("--temporal-weight", type=float, default=1.0)
+    p.add_argument("--temporal-weight", type=float, default=TEMPORAL_WEIGHT)
     p.add_argument("--iterations", type=int, default=presets.DEFAULT.iterations, help="the independent pass's")
     p.add_argument("--precision", default=presets.DEFAULT.precision)
     p.add_argument("--seed", type=int, default=0)
