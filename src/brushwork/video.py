@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 FLOW_METHODS = ("dis", "dis-fast", "farneback")
 FRAME_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
-LATER_FRACTION = 0.5  # later frames get this share of the first frame's iterations (see the benchmark)
+LATER_FRACTION = 0.5  # later frames get this share of the first frame's full-size iterations (see the benchmark)
 FLOW_SIZE: int | None = 1280  # optical flow at up to 720p, then scaled to the run (see the benchmark)
 TEMPORAL_FRAMES = (1, 2, 4)  # earlier frames each frame is held to (Ruder et al.'s long-term choice)
 # Weight of the temporal loss, chosen by the independent judge on two clips (README, "Stylise a video"):
@@ -492,8 +492,9 @@ def stylize_video(input: str | os.PathLike,
 
     temporal_weight: weight of Ruder et al.'s temporal loss; 0 stylises each frame independently (every
         frame then starts from `config.init` with `first_iterations`), for comparison.
-    first_iterations: iterations for the first frame (default `config.iterations`); later_iterations:
-        for the others, which start from the warped previous result (default half the first's).
+    first_iterations: iterations for the first frame at full size (default `config.iterations`), after
+        the config's pyramid levels; later_iterations: for the others, which start from the warped
+        previous result, already painted at every scale, so without the pyramid (default half the first's).
     flow_size: longest side the optical flow is computed at (at most the input's), then scaled to the
         run's size: flow on small frames is poor. None: the input's own resolution.
     temporal_frames: the earlier frames (1 = the previous one) each frame is held to, each pixel to the
