@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import images, presets
 from .assets import DEMO_CONTENT, DEMO_STYLE
-from .video import FLOW_SIZE, TEMPORAL_FRAMES
+from .video import FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
 from .errors import BrushworkError, OptionError
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
@@ -471,8 +471,9 @@ def parser() -> argparse.ArgumentParser:
                    help="with --model: move each frame this share towards the previous output warped by "
                         "the flow, where the flow is reliable (0 = frame by frame; default 0.8)")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
-    v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=1.0,
-                   help="pull towards the previous frame warped by optical flow; 0 = independent frames")
+    v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=TEMPORAL_WEIGHT,
+                   help="pull towards earlier frames warped by optical flow; 0 = independent frames "
+                        "(default: %(default)s)")
     v.add_argument("--later-iterations", type=_number("later_iterations"), metavar="N",
                    help="iterations for frames after the first (default: half of --iterations)")
     v.add_argument("--flow", default="dis", choices=["dis", "dis-fast", "farneback"], help="optical flow method")
