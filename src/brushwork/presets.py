@@ -88,6 +88,12 @@ RANGES: dict[str, Range] = {
     "train_lr": Range(float, 0, 1, low_open=True, meaning="Adam learning rate of the network's weights"),
     "sample_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between sample strips"),
     "checkpoint_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between checkpoints"),
+    # the web page (`brushwork ui`)
+    "port": Range(int, 1, 65535, meaning="TCP port the page is served on"),
+    "jobs": Range(int, 1, 64, meaning="heavy jobs (photo or video) that run at once on the device"),
+    "upload_mb": Range(float, 0, low_open=True, meaning="largest file a user may upload, in MB"),
+    "megapixels": Range(float, 0, low_open=True, meaning="largest photo or painting a user may upload"),
+    "video_seconds": Range(float, 0, low_open=True, meaning="longest clip a user may upload, in seconds"),
 }
 
 

@@ -5,3 +5,10 @@ from pathlib import Path
 HERE = Path(__file__).parent
 DEMO_CONTENT = HERE / "astronaut.jpg"
 DEMO_STYLE = HERE / "starry_night.jpg"
+# The paintings a user can pick without a file of their own (`brushwork ui`'s gallery), by title.
+PAINTINGS = {
+    "The Starry Night (van Gogh)": DEMO_STYLE,
+    "The Scream (Munch)": HERE / "the_scream.jpg",
+    "Composition VII (Kandinsky)": HERE / "composition_vii.jpg",
+    "The Cliff Walk at Pourville (Monet)": HERE / "cliff_walk.jpg",
+}
