@@ -143,23 +143,27 @@ def follow(work: Callable[[Callable[[Any], None]], Any], stop: threading.Event) 
     yield True, outcome["result"]
 
 
+def check_file_size(path: str, what: str, limits: Limits) -> None:
+    """Gradio refuses larger uploads at the door; this also covers files that reach a job another way."""
+    megabytes = os.path.getsize(path) / 1e6
+    if megabytes > limits.upload_mb:
+        raise UIError(f"{Path(path).name}: the {what} is {megabytes:.1f} MB, over this page's limit of "
+                      f"{limits.upload_mb:g} MB; export a smaller file")
+
+
 def check_image(path: str | None, what: str, limits: Limits) -> Image.Image:
     """Load an uploaded image after checking its file size and pixel count (from the header, before
     decoding: a small file can claim a huge image)."""
     if not path:
         raise UIError(f"no {what} yet: upload one" + (" or pick the example" if what == "photo" else ""))
-    name = Path(path).name
-    size = os.path.getsize(path)
-    if size > limits.upload_mb * 1e6:
-        raise UIError(f"{name}: the {what} is {size / 1e6:.1f} MB, over this page's limit of "
-                      f"{limits.upload_mb:g} MB; export a smaller JPEG")
+    check_file_size(path, what, limits)
     try:
         with Image.open(path) as probe:
             width, height = probe.size
     except Exception:  # noqa: BLE001 - images.load below names the problem in one line
         width = height = 0
     if width * height > limits.megapixels * 1e6:
-        raise UIError(f"{name}: the {what} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), "
+        raise UIError(f"{Path(path).name}: the {what} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), "
                       f"over this page's limit of {limits.megapixels:g}; resize it first")
     return images.load(path)
 
@@ -302,10 +306,7 @@ class Studio:
             if not clip:
                 raise UIError("no clip yet: upload a short video")
             self.sessions.remember_upload(session, clip)
-            megabytes = os.path.getsize(clip) / 1e6
-            if megabytes > self.limits.upload_mb:
-                raise UIError(f"{Path(clip).name}: the clip is {megabytes:.1f} MB, over this page's limit of "
-                              f"{self.limits.upload_mb:g} MB")
+            check_file_size(clip, "clip", self.limits)
             info = video.probe(clip)
             seconds = info.frames / float(info.fps) if info.frames is not None else None
             if seconds is not None and seconds > self.limits.video_seconds:
