@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -103,10 +104,6 @@ class Sessions:
             except OSError:
                 pass
 
-    def active(self) -> int:
-        with self._lock:
-            return len(self._folders)
-
 
 class Stopped(Exception):
     """A job ended by the Stop button (or its session ending) before it had anything to show."""
@@ -186,7 +183,9 @@ class Studio:
                  weights: LoadedWeights | None = None) -> None:
         self.limits, self.device = limits, device
         self.sessions = Sessions(root)
-        self.weights = weights or load_weights()  # read once; each job builds its network from it
+        self.weights = weights or load_weights()  # read once
+        self._idle: list[Any] = []  # optimisers not in use: at most one per job that ran at once
+        self._lock = threading.Lock()
 
     # --- choices -----------------------------------------------------------------------------------
 
@@ -210,6 +209,24 @@ class Studio:
         if choice not in known:
             raise UIError(f"unknown instant style {choice!r}; pick one of: {', '.join(known) or 'none'}")
         return _instant(str(known[choice]), self.device)
+
+    @contextmanager
+    def stylizer(self, config: presets.Config) -> Iterator[Any]:
+        """An optimiser for one job, with `config`. Its network is built once and reused by later jobs
+        (the page changes only settings the network does not depend on: size, weights, iterations,
+        colours), so memory stays flat however many jobs pass, and no two jobs share one at a time."""
+        from .optimise import Stylizer
+
+        with self._lock:
+            engine = self._idle.pop() if self._idle else None
+        if engine is None:
+            engine = Stylizer(config, weights=self.weights, device=self.device)
+        engine.config = config
+        try:
+            yield engine
+        finally:
+            with self._lock:
+                self._idle.append(engine)
 
     # --- one photo ---------------------------------------------------------------------------------
 
@@ -239,20 +256,18 @@ class Studio:
                     size=side, style_weight=float(style_weight),
                     iterations=as_int(iterations, "iterations", 1, self.limits.iterations),
                     preserve_colors="luminance" if keep_colours else None)
-                result, note = yield from self._optimise(content, style, config, seed, stop, folder, progress)
+                with self.stylizer(config) as stylizer:
+                    result, note = yield from self._optimise(stylizer, content, style, seed, stop, folder, progress)
         except BrushworkError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         path = images.save(result, folder / f"painting-{secrets.token_hex(4)}.png")
         yield str(path), f"{note}; {result.width}x{result.height} px", gr.DownloadButton(value=str(path), visible=True)
 
-    def _optimise(self, content: Image.Image, style: Image.Image, config: presets.Config, seed: float | None,
+    def _optimise(self, stylizer: Any, content: Image.Image, style: Image.Image, seed: float | None,
                   stop: threading.Event, folder: Path, progress: gr.Progress):
         """The optimiser in a thread, its previews yielded as they come; returns (image, note)."""
-        from .optimise import Stylizer
-
         seed_value = None if seed is None or (isinstance(seed, float) and math.isnan(seed)) else \
             as_int(seed, "seed", 0, 2**63 - 1)
-        stylizer = Stylizer(config, weights=self.weights, device=self.device)
 
         def work(report: Callable[[Any], None]):
             every = max(1, sum(n for _, n in stylizer.levels(content)) // PREVIEWS)
@@ -332,9 +347,10 @@ class Studio:
                     style = self.painting(painting, painting_upload, session)
                     config = presets.get("default").with_(
                         size=side, iterations=as_int(iterations, "iterations", 1, self.limits.iterations))
-                    return video.stylize_video(clip, style, output, config=config, max_frames=max_frames,
-                                               temporal_weight=1.0 if consistency == CONSISTENT else 0.0,
-                                               callback=callback, weights=self.weights, device=self.device)
+                    with self.stylizer(config) as stylizer:
+                        return video.stylize_video(clip, style, output, config=config, max_frames=max_frames,
+                                                   temporal_weight=1.0 if consistency == CONSISTENT else 0.0,
+                                                   callback=callback, stylizer=stylizer)
                 except KeyboardInterrupt:
                     raise Stopped from None
 
