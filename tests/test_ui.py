@@ -287,6 +287,21 @@ def test_a_session_s_files_are_deleted_when_it_ends(server, photo) -> None:
     assert not any(p.exists() for p in uploads)
 
 
+def test_sessions_idle_too_long_end_at_the_next_job(tmp_path) -> None:
+    """API callers without a heartbeat never close a tab: their sessions end after a quiet spell."""
+    sessions = ui.Sessions(tmp_path, idle_s=0.3)
+    with sessions.job("back"):
+        back = sessions.folder("back")
+    with sessions.job("quiet"):
+        quiet = sessions.folder("quiet")
+    time.sleep(0.5)
+    with sessions.job("back"):  # a user back after a long pause keeps their files; the quiet one's go
+        assert back.exists() and not quiet.exists()
+        with sessions.job("other"):  # a sweep while "back" runs a job leaves it alone
+            pass
+        assert back.exists()
+
+
 # --- video ---------------------------------------------------------------------------------------
 
 

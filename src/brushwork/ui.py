@@ -20,6 +20,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class Limits:
     size: int = 1024  # longest side of a painted photo
     video_size: int = 512
     iterations: int = 500
+    # A session also ends after this long without a job: API callers that keep no heartbeat (plain
+    # HTTP) never close a tab, and each of their calls is a new session.
+    session_idle_s: float = 2 * 3600
 
 
 class UIError(BrushworkError, ValueError):
@@ -63,12 +67,14 @@ class Sessions:
     A folder's name is random, not the session hash: URLs of one session's files cannot be derived
     from anything another session sees."""
 
-    def __init__(self, root: Path) -> None:
-        self.root, self.uploads_root = root / "sessions", root
+    def __init__(self, root: Path, idle_s: float = Limits.session_idle_s) -> None:
+        self.root, self.uploads_root, self.idle_s = root / "sessions", root, idle_s
         self._lock = threading.Lock()
         self._folders: dict[str, Path] = {}
         self._stops: dict[str, threading.Event] = {}
         self._uploads: dict[str, set[Path]] = {}
+        self._busy: dict[str, int] = {}  # jobs running
+        self._seen: dict[str, float] = {}  # when the last job ended
 
     def folder(self, session: str) -> Path:
         with self._lock:
@@ -77,9 +83,34 @@ class Sessions:
                 self._folders[session].mkdir(parents=True)
             return self._folders[session]
 
-    def stop_flag(self, session: str) -> threading.Event:
+    @contextmanager
+    def job(self, session: str) -> Iterator[threading.Event]:
+        """While a job of `session` runs: its stop flag (cleared), and the session counts as active.
+        Other sessions idle for longer than `idle_s` end first."""
         with self._lock:
-            return self._stops.setdefault(session, threading.Event())
+            self._busy[session] = self._busy.get(session, 0) + 1
+            stop = self._stops.setdefault(session, threading.Event())
+        stop.clear()
+        self.sweep()
+        try:
+            yield stop
+        finally:
+            with self._lock:
+                self._busy[session] -= 1
+                self._seen[session] = time.monotonic()
+
+    def stop(self, session: str) -> None:
+        with self._lock:
+            flag = self._stops.get(session)
+        if flag is not None:
+            flag.set()
+
+    def sweep(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            idle = [s for s, t in self._seen.items() if not self._busy.get(s) and now - t > self.idle_s]
+        for session in idle:
+            self.end(session)
 
     def remember_upload(self, session: str, path: str | None) -> None:
         """An uploaded file (in Gradio's cache, our root) to delete with the session."""
@@ -93,6 +124,8 @@ class Sessions:
             folder = self._folders.pop(session, None)
             stop = self._stops.pop(session, None)
             uploads = self._uploads.pop(session, set())
+            self._busy.pop(session, None)
+            self._seen.pop(session, None)
         if stop is not None:
             stop.set()
         if folder is not None:
@@ -182,7 +215,7 @@ class Studio:
     def __init__(self, root: Path, limits: Limits = Limits(), device: str | None = None,
                  weights: LoadedWeights | None = None) -> None:
         self.limits, self.device = limits, device
-        self.sessions = Sessions(root)
+        self.sessions = Sessions(root, limits.session_idle_s)
         self.weights = weights or load_weights()  # read once
         self._idle: list[Any] = []  # optimisers not in use: at most one per job that ran at once
         self._lock = threading.Lock()
@@ -235,8 +268,13 @@ class Studio:
               seed: float, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         """Yield (image, status, download) as the run goes: previews, then the full-size PNG."""
         session = request.session_hash
-        stop = self.sessions.stop_flag(session)
-        stop.clear()
+        with self.sessions.job(session) as stop:
+            yield from self._paint(session, stop, photo, painting, painting_upload, mode, model, size,
+                                   style_weight, keep_colours, iterations, seed, progress)
+
+    def _paint(self, session: str, stop: threading.Event, photo: str | None, painting: str,
+               painting_upload: str | None, mode: str, model: str | None, size: float, style_weight: float,
+               keep_colours: bool, iterations: float, seed: float, progress: gr.Progress) -> Iterator[tuple]:
         try:
             self.sessions.remember_upload(session, photo)
             content = check_image(photo, "photo", self.limits)
@@ -312,11 +350,16 @@ class Studio:
                     model: str | None, consistency: str, size: float, iterations: float, request: gr.Request,
                     progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         """Yield (video, status, download): progress as frames finish, then the MP4 with the clip's audio."""
+        session = request.session_hash
+        with self.sessions.job(session) as stop:
+            yield from self._paint_video(session, stop, clip, painting, painting_upload, mode, model, consistency,
+                                         size, iterations, progress)
+
+    def _paint_video(self, session: str, stop: threading.Event, clip: str | None, painting: str,
+                     painting_upload: str | None, mode: str, model: str | None, consistency: str, size: float,
+                     iterations: float, progress: gr.Progress) -> Iterator[tuple]:
         from . import video
 
-        session = request.session_hash
-        stop = self.sessions.stop_flag(session)
-        stop.clear()
         try:
             if not clip:
                 raise UIError("no clip yet: upload a short video")
@@ -373,7 +416,7 @@ class Studio:
     # --- session -----------------------------------------------------------------------------------
 
     def stop(self, request: gr.Request) -> None:
-        self.sessions.stop_flag(request.session_hash).set()
+        self.sessions.stop(request.session_hash)
 
     def end_session(self, request: gr.Request) -> None:
         self.sessions.end(request.session_hash)
