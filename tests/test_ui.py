@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -87,9 +88,11 @@ def picture(path: Path, width: int = 48, height: int = 32, seed: int = 0) -> Pat
     return path
 
 
-@pytest.fixture(scope="module")
-def photo(tmp_path_factory) -> Path:
-    return picture(tmp_path_factory.mktemp("photo") / "photo.png")
+@pytest.fixture
+def photo(tmp_path, request) -> Path:
+    """A photo of this test's own: Gradio stores uploads by content, and a session that ends deletes
+    its uploads unless another session has used them in a job, which one still on its way has not."""
+    return picture(tmp_path / f"{request.node.name[:60]}.png", seed=zlib.crc32(request.node.name.encode()))
 
 
 def paint_args(picture_path: Path, **changes) -> list:
@@ -269,8 +272,8 @@ def test_a_session_s_files_are_deleted_when_it_ends(server, photo) -> None:
     mine = set(session_folders(root)) - before
     assert len(mine) == 1
     upload = next(iter(mine))  # and its uploaded photo, in Gradio's cache under the root
-    uploads = [p for p in Path(root).rglob("photo.png")]
-    assert uploads
+    uploads = list(Path(root).rglob(photo.name))
+    assert len(uploads) == 1
     # what a browser tab does: hold the heartbeat stream open, then go away
     base = urlsplit(url)
     conn = http.client.HTTPConnection(base.hostname, base.port, timeout=10)
@@ -300,6 +303,21 @@ def test_sessions_idle_too_long_end_at_the_next_job(tmp_path) -> None:
         with sessions.job("other"):  # a sweep while "back" runs a job leaves it alone
             pass
         assert back.exists()
+
+
+def test_an_upload_another_session_uses_and_the_examples_stay(tmp_path) -> None:
+    sessions = ui.Sessions(tmp_path)
+    shared, example = tmp_path / "shared.png", tmp_path / "example.jpg"
+    for path in (shared, example):
+        path.write_bytes(b"x")
+    sessions.permanent = {example.resolve()}
+    for session in ("a", "b"):
+        sessions.remember_upload(session, str(shared))
+        sessions.remember_upload(session, str(example))
+    sessions.end("a")
+    assert shared.exists() and example.exists()
+    sessions.end("b")
+    assert not shared.exists() and example.exists()
 
 
 # --- video ---------------------------------------------------------------------------------------

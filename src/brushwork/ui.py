@@ -75,6 +75,9 @@ class Sessions:
         self._uploads: dict[str, set[Path]] = {}
         self._busy: dict[str, int] = {}  # jobs running
         self._seen: dict[str, float] = {}  # when the last job ended
+        # Gradio stores uploads by content, so sessions can share one file, and the page's example photo
+        # and paintings are files in the same cache: never deleted with a session
+        self.permanent: set[Path] = set()
 
     def folder(self, session: str) -> Path:
         with self._lock:
@@ -116,14 +119,15 @@ class Sessions:
         """An uploaded file (in Gradio's cache, our root) to delete with the session."""
         if path and Path(path).resolve().is_relative_to(self.uploads_root.resolve()):
             with self._lock:
-                self._uploads.setdefault(session, set()).add(Path(path))
+                self._uploads.setdefault(session, set()).add(Path(path).resolve())
 
     def end(self, session: str) -> None:
-        """Stop the session's job and delete everything it made or uploaded."""
+        """Stop the session's job and delete everything it made, and the uploads no other session uses."""
         with self._lock:
             folder = self._folders.pop(session, None)
             stop = self._stops.pop(session, None)
-            uploads = self._uploads.pop(session, set())
+            uploads = self._uploads.pop(session, set()) - self.permanent
+            uploads -= set().union(*self._uploads.values())
             self._busy.pop(session, None)
             self._seen.pop(session, None)
         if stop is not None:
@@ -540,6 +544,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, open_browser: bool = Fal
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
+    studio.sessions.permanent = {p.resolve() for p in root.rglob("*") if p.is_file()}  # the examples' copies
     page.studio = studio  # type: ignore[attr-defined] - tests and benchmarks reach the sessions
     if not block:
         return page, url, root
