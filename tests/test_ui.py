@@ -393,17 +393,19 @@ def test_instant_mode_with_a_user_trained_model(tmp_path, photo) -> None:
 # --- the command line --------------------------------------------------------------------------------
 
 
-def test_cli_prints_the_address(tmp_path) -> None:
+def test_cli_prints_the_address_and_cleans_up_when_stopped(tmp_path) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "brushwork.cli", "ui", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
         line = proc.stdout.readline()
         assert line.strip() == f"brushwork ui: http://127.0.0.1:{port}/", proc.stderr.read() if not line else line
+        assert list(tmp_path.glob("brushwork-ui-*"))  # its temporary root, Gradio's cache
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.terminate()  # SIGTERM, as a service manager stops it
+        returncode = proc.wait(timeout=30)
+    assert returncode in (0, 130) and not list(tmp_path.glob("brushwork-ui-*")), proc.stderr.read()
 
 
 def test_cli_without_gradio_says_what_to_install(monkeypatch, capsys) -> None:

@@ -18,6 +18,7 @@ import os
 import queue
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -525,6 +526,10 @@ def build(studio: Studio, jobs: int = 1) -> gr.Blocks:
     return page
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(host: str = "127.0.0.1", port: int = 7860, *, open_browser: bool = False, jobs: int = 1,
           limits: Limits = Limits(), device: str | None = None, block: bool = True) -> tuple[gr.Blocks, str, Path]:
     """Start the page; returns (page, its address, the server's temporary root).
@@ -548,6 +553,8 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, open_browser: bool = Fal
     page.studio = studio  # type: ignore[attr-defined] - tests and benchmarks reach the sessions
     if not block:
         return page, url, root
+    # a service manager's SIGTERM ends the page as Ctrl-C does, so the temporary root is deleted too
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         print(f"brushwork ui: {url}", flush=True)
         page.block_thread()
