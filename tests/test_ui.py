@@ -370,7 +370,9 @@ def test_instant_mode_is_hidden_without_a_model(server) -> None:
     assert modes and not any(c["props"]["visible"] for c in modes)
 
 
-def test_instant_mode_with_a_user_trained_model(tmp_path, photo) -> None:
+def test_instant_mode_with_a_user_trained_model(tmp_path, photo, clip) -> None:
+    from test_video import stream_info
+
     models = tmp_path / "models"
     models.mkdir()
     torch.manual_seed(0)
@@ -386,6 +388,10 @@ def test_instant_mode_with_a_user_trained_model(tmp_path, photo) -> None:
                                           api_name="/paint")
         assert "network **scream**" in status
         assert Image.open(final).size == (40, 27)
+        video, status, _ = client.predict(handle_file(str(clip)), SCREAM, None, ui.INSTANT, "scream", ui.CONSISTENT,
+                                          32, 2, api_name="/paint_video")
+        assert status.startswith("4 frames, 32x24 px, with its audio")
+        assert "Audio: aac" in stream_info(Path(video["video"] if isinstance(video, dict) else video))
     finally:
         stop_server(page, root, before)
 

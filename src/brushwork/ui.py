@@ -5,7 +5,7 @@ its temporary root is also Gradio's cache (GRADIO_TEMP_DIR), so uploads land the
 written there and served in place; `allowed_paths` stays empty, and the bundled paintings and example
 photo reach the page as cached copies. Paintings and models are picked by name from fixed lists, never
 by a path the browser sends. Each session's files live in a folder with a random name that is deleted
-when the session ends (tab closed); the root goes when the server stops.
+when the session ends (tab closed, or two hours without a job); the root goes when the server stops.
 
 Heavy jobs share one queue per device (`jobs` at a time, 1 by default): the optimiser fills a CPU on
 its own, and Gradio shows a waiting user their place in the queue.
