@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ui_browser  # noqa: E402
 
-LIMITS = ui.Limits(upload_mb=0.5, megapixels=0.1, video_seconds=2.0)
+LIMITS = ui.Limits(upload_mb=0.5, megapixels=0.1, video_seconds=2.0, audio_seconds=2.0)
 SCREAM = "The Scream (Munch)"
 
 
@@ -355,6 +355,32 @@ def test_a_clip_over_the_length_limit_is_refused(server, tmp_path) -> None:
     message = refusal(client, handle_file(str(long)), SCREAM, None, ui.BEST, None, ui.CONSISTENT, 32, 2,
                       api_name="/paint_video")
     assert "3.0 s long, over this page's limit of 2 s" in message
+
+
+# --- sound -------------------------------------------------------------------------------------------
+
+
+def tone(path: Path, seconds: float, hz: float) -> Path:
+    soundfile = pytest.importorskip("soundfile")
+    t = np.arange(int(seconds * 22050)) / 22050
+    soundfile.write(path, 0.3 * np.sin(2 * np.pi * hz * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2, 22050)
+    return path
+
+
+def test_restyle_sound_gives_a_wav_of_the_sound_s_length(server, tmp_path) -> None:
+    _, url, _ = server
+    client = Client(url, verbose=False)
+    sound, style = tone(tmp_path / "a.wav", 1.0, 440), tone(tmp_path / "b.wav", 0.5, 1500)
+    result, status, download = client.predict(handle_file(str(sound)), handle_file(str(style)), 2, 0,
+                                              api_name="/restyle_sound")
+    assert status == "2 iterations in " + status.split(" in ")[1] and status.endswith("; 1.0 s")
+    import soundfile
+
+    wave, rate = soundfile.read(result)
+    assert rate == 22050 and len(wave) == 22050 and np.abs(wave).max() > 0.01
+    long = tone(tmp_path / "long.wav", 3.0, 440)  # over the test's 2 s
+    assert "3 s long, more than the 2 s" in refusal(client, handle_file(str(long)), handle_file(str(style)), 2, 0,
+                                                    api_name="/restyle_sound")
 
 
 # --- instant mode -----------------------------------------------------------------------------------

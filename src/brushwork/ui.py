@@ -32,8 +32,8 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from . import images, presets
-from .assets import DEMO_CONTENT, PAINTINGS
+from . import audio, images, presets
+from .assets import DEMO_CONTENT, DEMO_MELODY, DEMO_SPEECH, DEMO_WHALE, PAINTINGS
 from .errors import BrushworkError
 from .weights import LoadedWeights, load_weights
 
@@ -50,6 +50,7 @@ class Limits:
     upload_mb: float = 25.0  # any uploaded file (Gradio refuses larger ones before they are stored)
     megapixels: float = 25.0  # photo and painting, read from the header before decoding
     video_seconds: float = 10.0
+    audio_seconds: float = 10.0  # a sound (content or style): about a minute's run with the defaults
     size: int = 1024  # longest side of a painted photo
     video_size: int = 512
     iterations: int = 500
@@ -203,6 +204,13 @@ def check_image(path: str | None, what: str, limits: Limits) -> Image.Image:
     return images.load(path)
 
 
+def as_seed(seed: float | None) -> int | None:
+    """The page's seed box: empty means a fresh random start."""
+    if seed is None or (isinstance(seed, float) and math.isnan(seed)):
+        return None
+    return as_int(seed, "seed", 0, 2**63 - 1)
+
+
 def as_int(value: float | None, name: str, low: int, high: int) -> int:
     """A number from the page (sliders send floats; the API may send anything) as an int in range."""
     try:
@@ -309,8 +317,7 @@ class Studio:
     def _optimise(self, stylizer: Any, content: Image.Image, style: Image.Image, seed: float | None,
                   stop: threading.Event, folder: Path, progress: gr.Progress):
         """The optimiser in a thread, its previews yielded as they come; returns (image, note)."""
-        seed_value = None if seed is None or (isinstance(seed, float) and math.isnan(seed)) else \
-            as_int(seed, "seed", 0, 2**63 - 1)
+        seed_value = as_seed(seed)
 
         def work(report: Callable[[Any], None]):
             every = max(1, sum(n for _, n in stylizer.levels(content)) // PREVIEWS)
@@ -418,6 +425,50 @@ class Studio:
         yield (str(result.output), f"{result.frames} frames, {result.size[0]}x{result.size[1]} px, {sound}, "
                                    f"in {result.seconds:.0f} s", gr.DownloadButton(value=str(result.output), visible=True))
 
+    # --- a sound ------------------------------------------------------------------------------------
+
+    def restyle_sound(self, sound: str | None, style: str | None, iterations: float, seed: float,
+                      request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+        """Yield (sound, status, download) once: `sound` in the style of `style` (brushwork.audio), a WAV."""
+        session = request.session_hash
+        with self.sessions.job(session) as stop:
+            yield from self._restyle_sound(session, stop, sound, style, iterations, seed, progress)
+
+    def _restyle_sound(self, session: str, stop: threading.Event, sound: str | None, style: str | None,
+                       iterations: float, seed: float, progress: gr.Progress) -> Iterator[tuple]:
+        try:
+            settings = audio.DEFAULT.with_(iterations=as_int(iterations, "iterations", 1, self.limits.iterations))
+            waves = []
+            for path, what in ((sound, "sound"), (style, "style sound")):
+                if not path:
+                    raise UIError(f"no {what} yet: upload one or pick an example")
+                self.sessions.remember_upload(session, path)
+                check_file_size(path, what, self.limits)
+                waves.append(audio.load(path, settings.rate, max_seconds=self.limits.audio_seconds))
+
+            def work(report: Callable[[Any], None]):
+                def callback(step) -> None:
+                    if stop.is_set():
+                        raise KeyboardInterrupt  # the run keeps the best so far, as after Ctrl-C
+                    report((step.iteration, step.total))
+
+                return audio.stylize(*waves, settings, seed=as_seed(seed), callback=callback,
+                                     device=self.device or "cpu")
+
+            for done, item in follow(work, stop):
+                if done:
+                    result = item
+                    break
+                progress(item, desc="iterations", unit="iterations")
+            path = audio.save(result.wave, self.sessions.folder(session) / f"sound-{secrets.token_hex(4)}.wav",
+                              result.rate)
+        except BrushworkError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        note = (f"stopped after {result.iterations} iterations: the best so far" if result.interrupted
+                else f"{result.iterations} iterations in {result.seconds:.1f} s")
+        yield str(path), f"{note}; {result.wave.numel() / result.rate:.1f} s", \
+            gr.DownloadButton(value=str(path), visible=True)
+
     # --- session -----------------------------------------------------------------------------------
 
     def stop(self, request: gr.Request) -> None:
@@ -522,6 +573,29 @@ def build(studio: Studio, jobs: int = 1) -> gr.Blocks:
                                             v_iterations], [v_output, v_status, v_download], api_name="paint_video",
                        **heavy)
             v_stop.click(studio.stop, None, None, api_name=False, queue=False)
+        with gr.Tab("Sound"):
+            with gr.Row():
+                with gr.Column():
+                    sound = gr.Audio(label=f"Sound (up to {limits.audio_seconds:g} s)", type="filepath", format=None,
+                                     sources=["upload"], elem_id="sound")
+                    gr.Examples([[str(DEMO_SPEECH)], [str(DEMO_MELODY)]], inputs=[sound], label="Example sounds")
+                with gr.Column():
+                    style_sound = gr.Audio(label="Style sound (its texture is taken)", type="filepath", format=None,
+                                           sources=["upload"], elem_id="style-sound")
+                    gr.Examples([[str(DEMO_WHALE)], [str(DEMO_MELODY)]], inputs=[style_sound], label="Example styles")
+                with gr.Column():
+                    a_output = gr.Audio(label="Restyled sound", type="filepath", format=None, interactive=False)
+                    a_status = gr.Markdown()
+                    a_download = gr.DownloadButton("Download WAV", visible=False)
+            with gr.Row():
+                a_iterations = gr.Slider(1, limits.iterations, value=audio.DEFAULT.iterations, step=1,
+                                         label="Iterations")
+                a_seed = gr.Number(0, precision=0, label="Seed")
+                a_go = gr.Button("Restyle the sound", variant="primary")
+                a_stop = gr.Button("Stop (keeps the best so far)")
+            a_go.click(studio.restyle_sound, [sound, style_sound, a_iterations, a_seed], [a_output, a_status, a_download],
+                       api_name="restyle_sound", **heavy)
+            a_stop.click(studio.stop, None, None, api_name=False, queue=False)
         page.unload(studio.end_session)
     return page
 
