@@ -11,9 +11,9 @@ encoding; see `torture`) until `--kills` kills have landed; then one last start 
 The kept outputs must equal the reference's bit for bit, with none lost or doubled and no temporary
 files left, and the final file must decode completely.
 
-Jobs are entries of JOBS (a command line and a check): a video and a training run are here; batch jobs
-add theirs when they exist: a `Job` whose `command(out, resume)` gives the argv and whose
-`compare(reference, run)` returns the problems found.
+Jobs are entries of JOBS (a command line and a check): a video, a training run and a batch are here: a
+`Job` whose `command(out, resume)` gives the argv and whose `compare(reference, run)` returns the
+problems found.
 """
 
 from __future__ import annotations
@@ -163,6 +163,43 @@ def train_compare(reference: Path, run: Path) -> list[str]:
     return problems
 
 
+# --- the batch job ----------------------------------------------------------------------------------
+
+BATCH_PHOTOS = 6  # the made photos of the training job
+
+
+def batch_command(out: Path, resume: bool) -> list[str]:
+    """A batch resumes by itself (its manifest), so `resume` changes nothing."""
+    return [sys.executable, "-m", "brushwork.cli", "batch", str(_photos(out.parent)), "--style", str(DEMO_STYLE),
+            "-o", str(out / "results"), "--size", "48", "--iterations", "30", "--pyramid", "",
+            "--precision", "float32", "--seed", "0", "-q"]
+
+
+def _batch_done(out: Path) -> int:
+    manifest = out / "results" / "manifest.json"
+    if not manifest.is_file():
+        return 0
+    return sum(r["status"] == "done" for r in json.loads(manifest.read_text())["jobs"].values())
+
+
+def batch_compare(reference: Path, run: Path) -> list[str]:
+    problems = []
+    ref, got = reference / "results", run / "results"
+    kept = sorted(p.name for p in got.iterdir())
+    if kept != sorted(p.name for p in ref.iterdir()):
+        problems.append(f"files {kept} differ from the reference's")  # also catches .part files
+    for a in ref.glob("*.png"):
+        b = got / a.name
+        if not (b.is_file() and np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))):
+            problems.append(f"{a.name} differs from the reference's (or is missing)")
+    if _batch_done(run) != BATCH_PHOTOS:
+        problems.append(f"the manifest records {_batch_done(run)} jobs done, not {BATCH_PHOTOS}")
+    page = (got / "index.html").read_text() if (got / "index.html").is_file() else ""
+    if page.count("<tr>") != BATCH_PHOTOS + 1:
+        problems.append("index.html is missing or does not show every job")
+    return problems
+
+
 JOBS = {"video": Job("video", video_command, video_compare, video_progress, video_finishing, VIDEO_FRAMES,
                      f"{VIDEO_FRAMES} frames of cockatoo.mp4 at 64 px, 40 iterations then 20 per frame, "
                      "float32, seed 0, --keep-frames"),
@@ -171,8 +208,11 @@ JOBS = {"video": Job("video", video_command, video_compare, video_progress, vide
                      lambda out: any(out.rglob(".*.part")), TRAIN_STEPS // TRAIN_EVERY,
                      f"{TRAIN_STEPS} steps of one 32 px crop from 6 made photos, width 4, the demo style at "
                      f"64 px, float32, seed 0, a checkpoint every {TRAIN_EVERY} steps (units: checkpoints), "
-                     "sample strips every 8")}
-# Batch jobs (batch issue) register here when they exist.
+                     "sample strips every 8"),
+        "batch": Job("batch", batch_command, batch_compare, _batch_done,
+                     lambda out: any((out / "results").glob(".*.part")), BATCH_PHOTOS,
+                     f"`brushwork batch` of the {BATCH_PHOTOS} made photos x the demo style at 48 px, 30 "
+                     "iterations, float32, seed 0, one worker (units: jobs in the manifest)")}
 
 
 # --- the harness ------------------------------------------------------------------------------------

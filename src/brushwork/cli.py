@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from . import images, presets
@@ -15,6 +16,7 @@ from .video import FLOW_SIZE, TEMPORAL_FRAMES
 from .errors import BrushworkError, OptionError
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
+DEMO_IMAGE_OUTPUT = "brushwork-demo.png"
 
 
 def _number(name: str):
@@ -50,8 +52,16 @@ def _numbers(name: str):
     return parse
 
 
+def _method_options(p: argparse.ArgumentParser, model_help: str) -> None:
+    """--style/--model/--style-blend: the paintings for the optimiser, or a trained network."""
+    p.add_argument("--style", "-s", nargs="+", help="one or more style images")
+    p.add_argument("--model", "-m", help=model_help)
+    p.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2",
+                   help="blend weights, one per style image")
+
+
 def _run_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by `stylize`, `demo` and `video`: the knobs of one run."""
+    """Options shared by `stylize`, `demo`, `video` and `batch`: the knobs of one run."""
     g = p.add_argument_group("run")
     g.add_argument("--preset", default="default", choices=sorted(presets.PRESETS),
                    help="recipe to start from (default: %(default)s; 'subtle' is the lighter, more photographic "
@@ -107,7 +117,7 @@ def _config(args: argparse.Namespace) -> presets.Config:
         compile=args.compile)
 
 
-def _progress(config: presets.Config, args: argparse.Namespace, output: Path):
+def _progress(args: argparse.Namespace, output: Path, print_every: int = 0):
     """A callback drawing a progress bar with the losses, saving snapshots, printing the seed's values."""
     from tqdm import tqdm
 
@@ -120,7 +130,7 @@ def _progress(config: presets.Config, args: argparse.Namespace, output: Path):
             bar.set_postfix({k: f"{v:.3g}" for k, v in step.losses.items()}, refresh=False)
             bar.update(1)
         i = step.iteration - 1  # the notebook counts from 0
-        if config.print_every and step.adjustments and (i % config.print_every == 0 or step.iteration == step.total):
+        if print_every and step.adjustments and (i % print_every == 0 or step.iteration == step.total):
             a = step.adjustments
             msg = (f"Iteration: {i}\nWeight Adj. for Content: {a['content']:.2e}, "
                    f"Style: {a['style']:.2e}, Denoise: {a.get('tv', 0.0):.2e}")
@@ -167,28 +177,32 @@ def _stylize(args: argparse.Namespace, content, styles) -> int:
     output = images.check_writable(args.output)
     _check_outputs(output, args.snapshot_every, _inputs(args, config, content, styles), args.overwrite)
     stylizer = Stylizer(config, weights=args.weights, device=args.device)
-    callback, bar = _progress(config, args, output)
+    callback, bar = _progress(args, output, config.print_every)
     result = stylizer.run(content, styles, style_blend=args.style_blend, callback=callback, seed=args.seed)
     if bar is not None:
         bar.close()
-    _save_result(result.image, output)
+    _save_result(lambda path: images.save(result.image, path), output)
+    return _finished(result, output, "image")
+
+
+def _finished(result, output: Path, what: str) -> int:
     if result.interrupted:
-        print(f"interrupted after {result.iterations} iterations; best image so far saved to {output}",
+        print(f"interrupted after {result.iterations} iterations; best {what} so far saved to {output}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     print(output.resolve())
     return 0
 
 
-def _save_result(image, output: Path) -> Path:
-    """Save the finished image; if the output cannot take it (a full disk, a read-only folder), keep it
-    in the temporary folder rather than lose minutes of work, and say where."""
+def _save_result(save: Callable[[Path], Path], output: Path) -> Path:
+    """Save the finished result with `save`; if the output cannot take it (a full disk, a read-only
+    folder), keep it in the temporary folder rather than lose minutes of work, and say where."""
     try:
-        return images.save(image, output)
+        return save(output)
     except images.ImageError as exc:
         fallback = Path(tempfile.gettempdir()) / f"brushwork-{os.getpid()}-{output.name}"
         try:
-            images.save(image, fallback)
+            save(fallback)
         except images.ImageError:
             raise exc from None
         raise images.ImageError(f"{exc}; the result was saved to {fallback} instead") from None
@@ -213,9 +227,48 @@ def _instant(args: argparse.Namespace) -> int:
     output = images.check_writable(args.output)
     images.check_not_an_input(output, [args.content, args.model], args.overwrite)
     paint = InstantStylizer(args.model, device=args.device, precision=args.precision or "auto")
-    _save_result(paint(args.content, args.size), output)
+    image = paint(args.content, args.size)
+    _save_result(lambda path: images.save(image, path), output)
     print(output.resolve())
     return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from . import batch
+
+    model = _with_model(args)
+    config = _config(args)
+    settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model,
+                              size=args.size if model else None, seed=args.seed, weights=args.weights,
+                              device=args.device)
+    plan = batch.plan(args.photos, args.style or (), args.output, settings, retry_failed=args.retry_failed,
+                      overwrite=args.overwrite)
+    skipped = len(plan.jobs) - len(plan.todo)
+    bar = None if args.quiet else tqdm(total=len(plan.todo), unit="img", dynamic_ncols=True)
+    try:
+        for outcome in batch.run(plan, workers=args.workers, ray=args.ray):
+            if outcome.error is not None:
+                (bar.write if bar is not None else print)(f"failed: {outcome.job.output}: {outcome.error}",
+                                                          file=sys.stderr)
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        print(f"interrupted; {plan.done} finished results are kept in {plan.output}: rerun the same command "
+              f"to do the rest", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if bar is not None:
+            bar.close()
+    failed = plan.failed()
+    print(f"{plan.done} of {len(plan.jobs)} done ({skipped} skipped as recorded by an earlier run), "
+          f"{len(failed)} failed; contact sheet: {(plan.output / batch.INDEX).resolve()}")
+    for job, reason in failed:
+        print(f"  failed: {job.output}: {reason}", file=sys.stderr)
+    if failed:
+        print("rerun with --retry-failed to try the failed ones again", file=sys.stderr)
+    return EXIT_ERROR if failed else 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -275,7 +328,45 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audio(args: argparse.Namespace) -> int:
+    return _audio(args, args.content, args.style)
+
+
+def _audio(args: argparse.Namespace, content, style) -> int:
+    from . import audio
+
+    settings = audio.preset(args.preset).with_(
+        rate=args.rate, iterations=args.iterations, content_weight=args.content_weight,
+        style_weight=args.style_weight)
+    output = audio.check_output(args.output)
+    picture = images.check_writable(args.spectrogram) if args.spectrogram else None
+    for path in (output, picture):
+        if path is not None:
+            images.check_not_an_input(path, [content, style], args.overwrite)
+    if picture is not None and images.same_file(picture, output):
+        raise audio.AudioError(f"{picture}: is also the sound output; choose another --spectrogram path")
+    wave_c, wave_s = audio.load(content, settings.rate), audio.load(style, settings.rate)
+    callback, bar = _progress(args, output)
+    result = audio.stylize(wave_c, wave_s, settings, seed=args.seed, callback=callback, device=args.device)
+    if bar is not None:
+        bar.close()
+    _save_result(lambda path: audio.save(result.wave, path, result.rate), output)
+    if picture is not None:
+        sheet = audio.spectrogram_picture([("content", wave_c), ("style", wave_s), ("result", result.wave)],
+                                          result.rate)
+        _save_result(lambda path: images.save(sheet, path), picture)
+    return _finished(result, output, "sound")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.audio:
+        from .assets import DEMO_SPEECH, DEMO_WHALE
+
+        if args.output == DEMO_IMAGE_OUTPUT:
+            args.output = "brushwork-demo.wav"
+        return _audio(args, DEMO_SPEECH, DEMO_WHALE)
+    if args.spectrogram:
+        raise OptionError("--spectrogram draws a sound's spectrograms; use it with demo --audio")
     if args.size is None:
         args.size = 256
     return _stylize(args, DEMO_CONTENT, [DEMO_STYLE])
@@ -326,9 +417,13 @@ def _instant_video(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import audio
     from .evaluate import distances
 
-    d = distances(args.output, args.content, args.style, device=args.device)
+    if audio.is_sound_file(args.output):
+        d = audio.distances(args.output, args.content, args.style)
+    else:
+        d = distances(args.output, args.content, args.style, device=args.device)
     print(f"content {d.content:.4f}\nstyle   {d.style:.4f}")
     return 0
 
@@ -352,10 +447,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("stylize", help="repaint a photo in the style of one or more paintings")
     s.add_argument("content", help="the photo")
-    s.add_argument("--style", "-s", nargs="+", help="one or more style images")
-    s.add_argument("--model", "-m", help="instead of --style: a trained network's name or .safetensors file "
-                                         "(one pass, under a second; see `brushwork models list`)")
-    s.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
+    _method_options(s, "instead of --style: a trained network's name or .safetensors file (one pass, under a "
+                       "second; see `brushwork models list`)")
     s.add_argument("-o", "--output", default="stylized.png", help="output image (default: %(default)s)")
     s.add_argument("--snapshot-every", type=_number("snapshot_every"), default=0, metavar="N",
                    help="also save every N iterations")
@@ -363,18 +456,20 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_stylize)
 
     d = sub.add_parser("demo", help="stylise the built-in example photo with the built-in painting")
-    d.add_argument("-o", "--output", default="brushwork-demo.png", help="output image (default: %(default)s)")
+    d.add_argument("-o", "--output", default=DEMO_IMAGE_OUTPUT,
+                   help="output image (default: %(default)s; with --audio brushwork-demo.wav)")
+    d.add_argument("--audio", action="store_true",
+                   help="stylise the built-in speech with the built-in humpback whale song instead")
+    d.add_argument("--spectrogram", metavar="PNG", help="with --audio: also draw content | style | result")
     _run_options(d)
-    d.set_defaults(func=cmd_demo, style_blend=None, snapshot_every=0)
+    d.set_defaults(func=cmd_demo, style_blend=None, snapshot_every=0, rate=None)
 
     v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
-    v.add_argument("--style", "-s", nargs="+", help="one or more style images")
-    v.add_argument("--model", "-m", help="instead of --style: a trained network (real-time; see `models list`)")
+    _method_options(v, "instead of --style: a trained network (real-time; see `models list`)")
     v.add_argument("--temporal-blend", type=_number("temporal_blend"), metavar="A",
                    help="with --model: move each frame this share towards the previous output warped by "
                         "the flow, where the flow is reliable (0 = frame by frame; default 0.8)")
-    v.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
     v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=1.0,
                    help="pull towards the previous frame warped by optical flow; 0 = independent frames")
@@ -393,6 +488,21 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--fps", type=_number("fps"), help="frame rate for a folder of frames (default 25)")
     _run_options(v)
     v.set_defaults(func=cmd_video)
+
+    b = sub.add_parser("batch", help="every photo of a folder times every painting (or a --model), resumable")
+    b.add_argument("photos", nargs="+", help="photos, or folders of photos (the images directly inside)")
+    _method_options(b, "instead of --style: a trained network's name or .safetensors file")
+    b.add_argument("-o", "--output", required=True, help="output folder (made if missing): the results, "
+                   "manifest.json (what is done, for reruns) and index.html (a contact sheet)")
+    b.add_argument("--workers", type=_number("workers"), metavar="N",
+                   help="worker processes, each loading the network once, torch threads split between them "
+                        "(default 1; with --ray, one actor per GPU of the cluster, else per CPU)")
+    b.add_argument("--ray", nargs="?", const=True, metavar="ADDRESS",
+                   help="run the workers as Ray actors: on a local Ray without ADDRESS, else on that cluster "
+                        "(pip install 'brushwork[ray]')")
+    b.add_argument("--retry-failed", action="store_true", help="redo the jobs an earlier run recorded as failed")
+    _run_options(b)
+    b.set_defaults(func=cmd_batch)
 
     t = sub.add_parser("train", help="train a network for a painting once, then stylise in one pass (--model)")
     t.add_argument("style", nargs="+", help="the painting (several: blended, see --style-blend)")
@@ -425,8 +535,26 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("action", choices=["list"])
     m.set_defaults(func=cmd_models)
 
+    a = sub.add_parser("audio", help="a sound in the style of another sound (Ulyanov & Lebedev 2016)")
+    a.add_argument("content", help="the sound to keep: WAV, FLAC, OGG (MP3 and others through ffmpeg)")
+    a.add_argument("--style", "-s", required=True, help="the sound whose texture to take")
+    a.add_argument("-o", "--output", default="stylized.wav", help="output .wav, .flac or .ogg (default: %(default)s)")
+    a.add_argument("--preset", default="default", choices=["default", "ulyanov"],
+                   help="recipe (default: %(default)s; 'ulyanov' is neural-style-audio's)")
+    a.add_argument("--iterations", type=_number("iterations"), help="optimisation steps")
+    a.add_argument("--content-weight", type=_number("content_weight"))
+    a.add_argument("--style-weight", type=_number("style_weight"))
+    a.add_argument("--rate", type=_number("rate"), metavar="HZ",
+                   help="sample rate of the run and the output (default 22050)")
+    a.add_argument("--spectrogram", metavar="PNG", help="also draw content | style | result spectrograms")
+    a.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    a.add_argument("--seed", type=_number("seed"), help="make the run reproducible on this machine")
+    a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
+    a.set_defaults(func=cmd_audio)
+
     e = sub.add_parser("evaluate", help="content and style distances of a result (lower is closer)")
-    e.add_argument("output", help="the stylised image")
+    e.add_argument("output", help="the stylised image, or sound (.wav, .flac, .ogg, .mp3, ...)")
     e.add_argument("--content", required=True)
     e.add_argument("--style", required=True)
     e.add_argument("--device", default="cpu")

@@ -9,8 +9,9 @@ import errno
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -166,14 +167,20 @@ def match_histogram(source: torch.Tensor, target: torch.Tensor, eps: float = 1e-
 
 # --- saving -------------------------------------------------------------------------------------
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early, before minutes of work, if the output cannot be written."""
+def check_folder(path: str | os.PathLike) -> Path:
+    """Fail early, before minutes of work, if the output's folder is missing or not writable."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ImageError(f"{path}: folder {folder} does not exist; create it or choose another output path")
     if not os.access(folder, os.W_OK):
         raise ImageError(f"{path}: folder {folder} is not writable; choose another output path")
+    return path
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, before minutes of work, if the output cannot be written."""
+    path = check_folder(path)
     if path.suffix.lower() not in Image.registered_extensions():
         raise ImageError(f"{path}: unknown image extension {path.suffix!r}; use .png or .jpg")
     return path
@@ -224,21 +231,26 @@ def write_error(path: str | os.PathLike, exc: OSError) -> ImageError:
 
 
 def save(img: Image.Image | torch.Tensor, path: str | os.PathLike) -> Path:
-    """Write atomically: a temporary file in the same folder, renamed over the target when complete.
-
-    Whatever stops it (a full disk, a read-only folder, Ctrl-C) leaves no partial file behind and an
-    earlier file at `path` as it was; an OSError becomes a one-line ImageError.
-    """
+    """Write atomically (see `write_atomic`); an OSError becomes a one-line ImageError."""
     path = check_writable(path)
     if isinstance(img, torch.Tensor):
         img = to_image(img)
     fmt = Image.registered_extensions()[path.suffix.lower()]
+    return write_atomic(path, lambda fh: img.save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {})))
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Call `write` on a temporary file in the same folder, renamed over `path` when complete.
+
+    Whatever stops it (a full disk, a read-only folder, Ctrl-C, a bad input) leaves no partial file
+    behind and an earlier file at `path` as it was; an OSError becomes a one-line ImageError.
+    """
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-        os.fchmod(fd, readable_mode())  # mkstemp's 0600 would make the image private to this user
+        os.fchmod(fd, readable_mode())  # mkstemp's 0600 would make the file private to this user
         with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+            write(fh)
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:

@@ -3,15 +3,19 @@
 Everything image-specific (content, styles, init, extra loss terms) is an input, so the pyramid, video
 frames and future features reuse the same loop. Network, targets, precision and device are the
 criterion's (perceptual.py), shared with network training and the judge.
+
+The loop itself (`descend`: L-BFGS, Adam or GD steps, each projected onto a range; `keep_best`: the best
+variable so far, kept through Ctrl-C) takes any criterion, so sound (audio.py) is fitted by the same code.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from PIL import Image
@@ -33,7 +37,7 @@ class Step:
     losses: dict[str, float]  # each term's raw value
     adjustments: dict[str, float] | None  # the seed's 1/(loss + 1e-10), when balancing
     level: int  # pyramid level (0 = coarsest); single-scale runs only have level 0
-    image: torch.Tensor  # the current mixed image, pixel space; do not modify
+    image: torch.Tensor  # the variable: the mixed image in pixels (sound: log spectrogram); do not modify
 
 
 @dataclass
@@ -48,6 +52,40 @@ class Result:
 
 Callback = Callable[[Step], None]
 ImageInput = "str | Path | Image.Image"
+Bounds = tuple[float | None, float | None]
+PIXELS: Bounds = (0, 255)
+
+
+class Criterion(Protocol):
+    """What the loop fits a variable to: each weighted term's raw value at `x` (perceptual.Perceptual for
+    images, audio.SoundCriterion for spectrograms)."""
+
+    def evaluate(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]]) -> dict[str, torch.Tensor]: ...
+
+
+class LoopSettings(Protocol):
+    """The loop's own settings (a `Config` has them)."""
+
+    optimizer: str  # lbfgs, adam or gd
+    lr: float  # Adam's learning rate, GD's step
+    history: int  # L-BFGS memory
+    balance: bool  # the seed's adjustment values
+
+
+def keep_best(steps: Iterable[Step], balance: bool = False,
+              on_step: Callable[[Step], None] | None = None) -> tuple[torch.Tensor | None, bool]:
+    """Run `steps` to the end or to Ctrl-C; returns the best variable seen (None if no step finished) and
+    whether Ctrl-C stopped it. Balanced losses are rescaled every step, so they do not rank: the last wins."""
+    best: tuple[float, torch.Tensor] | None = None
+    try:
+        for step in steps:
+            if best is None or balance or step.loss <= best[0]:
+                best = (step.loss, step.image)  # already a copy
+            if on_step is not None:
+                on_step(step)
+    except KeyboardInterrupt:
+        return (best[1] if best else None), True
+    return (best[1] if best else None), False
 
 
 class LBFGS:
@@ -201,7 +239,6 @@ class Stylizer(Perceptual):
         total = sum(n for _, n in plan)
         start, done, history = time.perf_counter(), 0, []
         x: torch.Tensor | None = None
-        best: tuple[float, torch.Tensor] | None = None
         interrupted = False
         try:
             for level, (longest, iterations) in enumerate(plan):
@@ -213,81 +250,87 @@ class Stylizer(Perceptual):
                     x = self.initial(init if init is not None else c.init, target, style_imgs, generator)
                 else:
                     x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
-                best = None  # a coarser level's image is not a candidate at this size
-                for step in self._optimise(x, terms, iterations):
+
+                def record(step: Step, level: int = level) -> None:
+                    nonlocal done
                     done += 1
                     history.append({"loss": step.loss, **step.losses})
-                    # balanced losses are rescaled every step, so their values do not rank images
-                    if best is None or c.balance or step.loss <= best[0]:
-                        best = (step.loss, step.image)  # already a copy
                     if callback is not None:
                         step.iteration, step.total, step.level = done, total, level
                         callback(step)
-                x = best[1] if best else x
+
+                # a coarser level's image is not a candidate at this size: each level keeps its own best
+                best, interrupted = keep_best(self._optimise(x, terms, iterations), c.balance, record)
+                x = best if best is not None else x
+                if interrupted:
+                    break
         except KeyboardInterrupt:
             interrupted = True
-        if best is None:
-            if x is None:
-                raise KeyboardInterrupt
-            best = (math.inf, x.detach())
+        if x is None:
+            raise KeyboardInterrupt
         final_size = images.fit(content_img, plan[-1][0]).size[::-1]
-        out = images.resize_tensor(best[1], final_size).clamp(0, 255)
+        out = images.resize_tensor(x.detach(), final_size).clamp(0, 255)
         if c.preserve_colors == "luminance":
             out = images.luminance_transfer(out, images.to_tensor(content_img, self.device))
         return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history)
 
-    def _optimise(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int):
-        """Yield a `Step` after each iteration (image and losses as of the start of that step)."""
-        c = self.config
-        x = x.detach().clone().requires_grad_(True)
-        previous: dict[str, float] = {}
+    def _optimise(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int) -> Iterator[Step]:
+        return descend(self, x, terms, iterations, self.config)
 
-        def objective() -> tuple[torch.Tensor, dict[str, float], dict[str, float] | None, float]:
-            values = self.evaluate(x, terms)
-            # one device-to-host copy per iteration for all the numbers the loop reports
-            raw = dict(zip(values, torch.stack([v.detach().float() for v in values.values()]).tolist()))
-            if any(not math.isfinite(v) for v in raw.values()):
-                raise FloatingPointError(
-                    f"the loss became NaN or infinite ({raw}); lower --lr or the loss weights")
-            adjust = None
-            factor = dict.fromkeys(values, 1.0)
-            if c.balance:
-                # The seed's "adjustment values" 1/(loss + 1e-10). As in the notebook's TensorFlow graph,
-                # the combined loss reads the values assigned on the previous step (1e-10 before the
-                # first assignment) while this step's new values are computed and reported.
-                adjust = {k: 1.0 / (v + 1e-10) for k, v in raw.items()}
-                factor = dict(previous) or dict.fromkeys(values, 1e-10)
-                previous.update(adjust)
-            total = sum(w * factor[t.name] * values[t.name] for t, w in terms)
-            return total, raw, adjust, sum(w * factor[t.name] * raw[t.name] for t, w in terms)
 
-        update = self._updater(x)
-        for _ in range(iterations):
-            x.grad = None
-            total, raw, adjust, shown = objective()
-            image = x.detach().clone()
-            total.backward()
-            with torch.no_grad():
-                update()
-            yield Step(0, 0, shown, raw, adjust, 0, image)
+def descend(criterion: Criterion, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int,
+            c: LoopSettings, bounds: Bounds = PIXELS) -> Iterator[Step]:
+    """Fit `x` to the criterion's weighted terms; yield a `Step` after each iteration (x and losses as of
+    the start of that step). Each step is projected onto `bounds` (pixels: 0-255)."""
+    x = x.detach().clone().requires_grad_(True)
+    previous: dict[str, float] = {}
 
-    def _updater(self, x: torch.Tensor) -> Callable[[], None]:
-        """The optimiser's step on `x` (its gradient already computed), as one call."""
-        c = self.config
-        if c.optimizer == "lbfgs":
-            lbfgs = LBFGS(history=c.history)
-            # Projected onto the valid pixel range after every step, like Adam and GD below. Unbounded,
-            # 2-3% of the pixels drift far outside 0-255 (-121..306 on chelsea + Scream at 256 px) and
-            # the clamp at saving undoes what the loss paid for: rocket + Kandinsky scored 0.363 / 0.148
-            # saved against 0.295 / 0.121 unclamped, and projected 0.302 / 0.120. The pairs that L-BFGS
-            # keeps are the steps actually taken, so its curvature stays consistent.
-            return lambda: x.add_(lbfgs.direction(x.detach().flatten(), x.grad.flatten()).view_as(x)
-                                  ).clamp_(0, 255)
-        if c.optimizer == "adam":
-            adam = torch.optim.Adam([x], lr=c.lr)
-            return lambda: (adam.step(), x.clamp_(0, 255))
-        if c.optimizer == "gd":
-            def seed_step() -> None:  # the seed: a step of `lr` pixels per unit of gradient spread, then clip
-                x.sub_(x.grad * (c.lr / (x.grad.float().std(unbiased=False) + 1e-8))).clamp_(0, 255)
-            return seed_step
-        raise ValueError(f"optimizer must be lbfgs, adam or gd, not {c.optimizer!r}")
+    def objective() -> tuple[torch.Tensor, dict[str, float], dict[str, float] | None, float]:
+        values = criterion.evaluate(x, terms)
+        # one device-to-host copy per iteration for all the numbers the loop reports
+        raw = dict(zip(values, torch.stack([v.detach().float() for v in values.values()]).tolist()))
+        if any(not math.isfinite(v) for v in raw.values()):
+            raise FloatingPointError(
+                f"the loss became NaN or infinite ({raw}); lower --lr or the loss weights")
+        adjust = None
+        factor = dict.fromkeys(values, 1.0)
+        if c.balance:
+            # The seed's "adjustment values" 1/(loss + 1e-10). As in the notebook's TensorFlow graph,
+            # the combined loss reads the values assigned on the previous step (1e-10 before the
+            # first assignment) while this step's new values are computed and reported.
+            adjust = {k: 1.0 / (v + 1e-10) for k, v in raw.items()}
+            factor = dict(previous) or dict.fromkeys(values, 1e-10)
+            previous.update(adjust)
+        total = sum(w * factor[t.name] * values[t.name] for t, w in terms)
+        return total, raw, adjust, sum(w * factor[t.name] * raw[t.name] for t, w in terms)
+
+    update = _updater(x, c, bounds)
+    for _ in range(iterations):
+        x.grad = None
+        total, raw, adjust, shown = objective()
+        image = x.detach().clone()
+        total.backward()
+        with torch.no_grad():
+            update()
+        yield Step(0, 0, shown, raw, adjust, 0, image)
+
+
+def _updater(x: torch.Tensor, c: LoopSettings, bounds: Bounds) -> Callable[[], None]:
+    """The optimiser's step on `x` (its gradient already computed), as one call."""
+    if c.optimizer == "lbfgs":
+        lbfgs = LBFGS(history=c.history)
+        # Projected onto the valid range (pixels: 0-255) after every step, like Adam and GD below. Unbounded,
+        # 2-3% of the pixels drift far outside 0-255 (-121..306 on chelsea + Scream at 256 px) and
+        # the clamp at saving undoes what the loss paid for: rocket + Kandinsky scored 0.363 / 0.148
+        # saved against 0.295 / 0.121 unclamped, and projected 0.302 / 0.120. The pairs that L-BFGS
+        # keeps are the steps actually taken, so its curvature stays consistent.
+        return lambda: x.add_(lbfgs.direction(x.detach().flatten(), x.grad.flatten()).view_as(x)
+                              ).clamp_(*bounds)
+    if c.optimizer == "adam":
+        adam = torch.optim.Adam([x], lr=c.lr)
+        return lambda: (adam.step(), x.clamp_(*bounds))
+    if c.optimizer == "gd":
+        def seed_step() -> None:  # the seed: a step of `lr` pixels per unit of gradient spread, then clip
+            x.sub_(x.grad * (c.lr / (x.grad.float().std(unbiased=False) + 1e-8))).clamp_(*bounds)
+        return seed_step
+    raise ValueError(f"optimizer must be lbfgs, adam or gd, not {c.optimizer!r}")

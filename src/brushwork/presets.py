@@ -88,6 +88,17 @@ RANGES: dict[str, Range] = {
     "train_lr": Range(float, 0, 1, low_open=True, meaning="Adam learning rate of the network's weights"),
     "sample_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between sample strips"),
     "checkpoint_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between checkpoints"),
+    # many photos (batch.py)
+    "workers": Range(int, 1, 1024, meaning="worker processes (or Ray actors), each with its own network"),
+    # a sound run (audio.AudioSettings; also iterations, content_weight, style_weight, history above)
+    "rate": Range(int, 4000, 192_000, meaning="sample rate of the run in Hz"),
+    "n_fft": Range(int, 64, 16_384, meaning="STFT window length in samples"),
+    "hop": Range(int, 16, 16_384, meaning="STFT hop in samples"),
+    "filters": Range(int, 1, 16_384, meaning="random filters in each bank of the sound network"),
+    "widths": Range(int, 1, 255, meaning="kernel widths of the sound network's banks, in frames"),
+    "net_seed": Range(int, 0, 2**63 - 1, meaning="seed of the random sound network"),
+    "griffin_lim": Range(int, 0, 100_000, meaning="Griffin-Lim iterations; 0 keeps the start phase"),
+    "momentum": Range(float, 0, 1, meaning="fast Griffin-Lim's momentum; 0 is the classic algorithm"),
 }
 
 
