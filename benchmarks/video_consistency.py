@@ -85,44 +85,45 @@ def own_flow_errors(inputs: list[np.ndarray], outputs: list[np.ndarray]) -> list
     return errs
 
 
-def run_key(video: str, style: str, frames: int, size: int, precision: str, seed: int, first: int,
+def run_key(video: str, style: str, size: int, precision: str, seed: int, first: int, pyramid: tuple,
             input_side: int, kwargs: dict) -> str:
     """A short hash of everything that changes a run's frames, resolved: defaults filled in (so changing a
-    default never reuses old frames), the flow's size in pixels, and nothing but the weight for independent
-    frames (so variants that differ only in name or in how they spell a setting share one run)."""
+    default never reuses old frames), the first frame's pyramid, the flow's size in pixels, and nothing but
+    the weight for independent frames (so variants that differ only in name or in how they spell a setting
+    share one run). Not the frame count: a run's first N frames do not depend on the frames after them,
+    so a longer run extends a shorter one and a shorter one reuses a longer one's frames."""
     s = {**{k: p.default for k, p in inspect.signature(stylize_video).parameters.items() if k in KEYS}, **kwargs}
-    resolved = [float(s["temporal_weight"]), first]
+    resolved = [float(s["temporal_weight"]), first, list(map(list, pyramid))]
     if s["temporal_weight"] > 0:
         flow_side = input_side if s["flow_size"] is None else min(s["flow_size"], input_side)
         resolved += [s["later_iterations"] or max(1, round(first * LATER_FRACTION)), flow_side,
                      sorted(set(s["temporal_frames"]))]
-    key = json.dumps([video, style, frames, size, precision, seed, resolved])
+    key = json.dumps([video, style, size, precision, seed, resolved])
     return hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
 
 
 def run_variant(args: argparse.Namespace, size: int, input_side: int, name: str, kwargs: dict,
                 stylizer: Stylizer) -> tuple[Path, dict]:
-    """Stylise the frames for one variant (or reuse a finished run); returns its frames folder and timing."""
-    key = run_key(args.video.name, args.style.name, args.frames, size, args.precision, args.seed,
-                  args.iterations, input_side, kwargs)
+    """Stylise the first `args.frames` frames for one variant, continuing or reusing a run with the same
+    settings; returns its frames folder and timing (seconds of those frames)."""
+    c = stylizer.config
+    key = run_key(args.video.name, args.style.name, size, args.precision, args.seed, args.iterations,
+                  (c.pyramid, c.pyramid_iterations), input_side, kwargs)
     out = args.work / f"{args.video.stem}-{size}-{key}.mp4"
     timing = out.with_suffix(".json")
     frames = out.with_name(out.name + ".frames")
-    if timing.is_file():
-        return frames, json.loads(timing.read_text())
-    seconds: list[float] = []
+    seconds: list[float] = json.loads(timing.read_text())["s_frames"] if timing.is_file() else []
+    if len(seconds) < args.frames:
+        def done(f: FrameDone) -> None:
+            seconds.append(f.seconds)
+            print(f"  {name} frame {f.index:3d}: {f.seconds:6.1f} s, {f.iterations} it, reliable "
+                  f"{f.reliable:.2f}", flush=True)
 
-    def done(f: FrameDone) -> None:
-        seconds.append(f.seconds)
-        print(f"  {name} frame {f.index:3d}: {f.seconds:6.1f} s, {f.iterations} it, reliable {f.reliable:.2f}",
-              flush=True)
-
-    stylize_video(args.video, [args.style], out, config=stylizer.config, first_iterations=args.iterations,
-                  keep_frames=True, resume=True, max_frames=args.frames, callback=done, seed=args.seed,
-                  stylizer=stylizer, **kwargs)
-    record = {"s_per_frame": float(np.mean(seconds)), "s_frames": seconds, "settings": kwargs}
-    timing.write_text(json.dumps(record, default=list))
-    return frames, record
+        stylize_video(args.video, [args.style], out, config=c, first_iterations=args.iterations,
+                      keep_frames=True, resume=True, max_frames=args.frames, callback=done, seed=args.seed,
+                      stylizer=stylizer, **kwargs)
+        timing.write_text(json.dumps({"s_frames": seconds, "settings": kwargs}, default=list))
+    return frames, {"s_per_frame": float(np.mean(seconds[:args.frames]))}
 
 
 def judge(args: argparse.Namespace, folders: list[Path], method: str) -> dict:
@@ -174,6 +175,8 @@ def main() -> None:
     p.add_argument("--judge-cache", type=Path, default=ROOT / "out" / "judge-cache",
                    help="the judge's flows of the input, kept for the next run")
     p.add_argument("--work", type=Path, default=ROOT / "out" / "video-bench", help="stylised frames kept here")
+    p.add_argument("--compare", action="append", metavar="NAME=FOLDER", help="also judge and measure the "
+                   "frames in FOLDER (at the run's size), e.g. make_pan_clip.py --painted's consistent painting")
     p.add_argument("--strip", type=Path, help="write an input/independent/first-variant strip here")
     p.add_argument("--json", type=Path, help="write the figures here (a .md next to it too)")
     args = p.parse_args()
@@ -194,6 +197,9 @@ def main() -> None:
         print(f"\n== {args.video.name}, {size} px ({inputs[0].shape[1]}x{inputs[0].shape[0]}) ==", flush=True)
         side = max(info.width, info.height)
         runs = {name: (kwargs, *run_variant(args, size, side, name, kwargs, stylizer)) for name, kwargs in variants}
+        for item in args.compare or []:  # frames made elsewhere, judged and measured alike
+            name, _, folder = item.partition("=")
+            runs[name] = ({}, Path(folder), {"s_per_frame": float("nan")})
         judges = JUDGES + (("exact",) if args.truth else ())
         verdicts = {m: judge(args, [folder for _, folder, _ in runs.values()], m) for m in judges}
         rows = {}

@@ -144,7 +144,7 @@ def test_judge_warping_error_is_zero_for_footage_that_follows_the_flow(judge) ->
     assert judge.warping_error([prev, np.clip(flicker, 0, 255).astype(np.uint8)], [(back, mask)])[0] > 5
 
 
-def test_cli_passes_flow_size_and_temporal_frames(tmp_path: Path, monkeypatch) -> None:
+def test_cli_passes_flow_size_temporal_frames_and_weight(tmp_path: Path, monkeypatch) -> None:
     from brushwork import cli
 
     seen = {}
@@ -159,3 +159,4 @@ def test_cli_passes_flow_size_and_temporal_frames(tmp_path: Path, monkeypatch) -
     assert seen["flow_size"] == 640 and seen["temporal_frames"] == (1, 3)
     cli.main(["video", "clip.mp4", "--style", str(DEMO_STYLE), "-o", str(tmp_path / "o.mp4"), "-q"])
     assert seen["flow_size"] == video.FLOW_SIZE and seen["temporal_frames"] == video.TEMPORAL_FRAMES
+    assert seen["temporal_weight"] == video.TEMPORAL_WEIGHT == 0.25  # the judge's choice (README)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import images, presets
 from .assets import DEMO_CONTENT, DEMO_STYLE
-from .video import FLOW_SIZE, TEMPORAL_FRAMES
+from .video import FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
 from .errors import BrushworkError, OptionError
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
@@ -416,6 +416,20 @@ def _instant_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    try:
+        from .ui import Limits, serve
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != "gradio":
+            raise
+        raise OptionError("the web page needs Gradio, which is not installed: pip install 'brushwork[ui]'") from None
+    limits = Limits(upload_mb=args.max_upload_mb, megapixels=args.max_megapixels,
+                    video_seconds=args.max_video_seconds)
+    serve(args.host, args.port, open_browser=args.open, jobs=args.jobs, limits=limits,
+          device=args.device)  # prints the address, serves until Ctrl-C
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from . import audio
     from .evaluate import distances
@@ -471,8 +485,9 @@ def parser() -> argparse.ArgumentParser:
                    help="with --model: move each frame this share towards the previous output warped by "
                         "the flow, where the flow is reliable (0 = frame by frame; default 0.8)")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
-    v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=1.0,
-                   help="pull towards the previous frame warped by optical flow; 0 = independent frames")
+    v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=TEMPORAL_WEIGHT,
+                   help="pull towards earlier frames warped by optical flow; 0 = independent frames "
+                        "(default: %(default)s)")
     v.add_argument("--later-iterations", type=_number("later_iterations"), metavar="N",
                    help="iterations for frames after the first (default: half of --iterations)")
     v.add_argument("--flow", default="dis", choices=["dis", "dis-fast", "farneback"], help="optical flow method")
@@ -552,6 +567,19 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
     a.set_defaults(func=cmd_audio)
+
+    u = sub.add_parser("ui", help="a web page for all of this, on this machine (needs the ui extra)")
+    u.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine "
+                                                       "only; 0.0.0.0 shares it with the network)")
+    u.add_argument("--port", type=_number("port"), default=7860, help="(default: %(default)s)")
+    u.add_argument("--open", action="store_true", help="open the page in a browser")
+    u.add_argument("--jobs", type=_number("jobs"), default=1,
+                   help="photos or videos painted at once; more wait in a queue (default: %(default)s)")
+    u.add_argument("--max-upload-mb", type=_number("upload_mb"), default=25.0, metavar="MB")
+    u.add_argument("--max-megapixels", type=_number("megapixels"), default=25.0, metavar="MP")
+    u.add_argument("--max-video-seconds", type=_number("video_seconds"), default=10.0, metavar="S")
+    u.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    u.set_defaults(func=cmd_ui)
 
     e = sub.add_parser("evaluate", help="content and style distances of a result (lower is closer)")
     e.add_argument("output", help="the stylised image, or sound (.wav, .flac, .ogg, .mp3, ...)")

@@ -99,6 +99,12 @@ RANGES: dict[str, Range] = {
     "net_seed": Range(int, 0, 2**63 - 1, meaning="seed of the random sound network"),
     "griffin_lim": Range(int, 0, 100_000, meaning="Griffin-Lim iterations; 0 keeps the start phase"),
     "momentum": Range(float, 0, 1, meaning="fast Griffin-Lim's momentum; 0 is the classic algorithm"),
+    # the web page (`brushwork ui`)
+    "port": Range(int, 1, 65535, meaning="TCP port the page is served on"),
+    "jobs": Range(int, 1, 64, meaning="heavy jobs (photo or video) that run at once on the device"),
+    "upload_mb": Range(float, 0, low_open=True, meaning="largest file a user may upload, in MB"),
+    "megapixels": Range(float, 0, low_open=True, meaning="largest photo or painting a user may upload"),
+    "video_seconds": Range(float, 0, low_open=True, meaning="longest clip a user may upload, in seconds"),
 }
 
 
