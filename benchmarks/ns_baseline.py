@@ -261,7 +261,7 @@ def cmd_run(a) -> int:
                "-image_size", str(a.size), "-num_iterations", str(a.iterations),
                "-model_file", str(model), "-disable_check", "-backend", backend, "-gpu", gpu,
                "-optimizer", a.optimizer, "-init", a.init, "-seed", str(a.seed),
-               "-print_iter", str(a.print_iter), "-save_iter", "0", "-output_image", str(output),
+               "-print_iter", str(a.print_iter), "-save_iter", str(a.save_iter), "-output_image", str(output),
                "-content_layers", CONTENT_LAYERS, "-style_layers", STYLE_LAYERS]
     if cuda and a.cudnn_autotune:
         ns_args.append("-cudnn_autotune")
@@ -287,7 +287,7 @@ def cmd_run(a) -> int:
         "tool": "neural-style 0.5.7", "content": str(Path(a.content).resolve()),
         "style": str(Path(a.style).resolve()), "size": a.size, "iterations": a.iterations,
         "device": a.device, "gpu": gpu, "backend": backend, "optimizer": a.optimizer, "init": a.init,
-        "seed": a.seed, "print_iter": a.print_iter, "model_file": str(model),
+        "seed": a.seed, "print_iter": a.print_iter, "save_iter": a.save_iter, "model_file": str(model),
         "content_layers": CONTENT_LAYERS, "style_layers": STYLE_LAYERS,
         "output": str(output) if output.exists() else None, "log": str(log_path),
         "returncode": proc.returncode, "wall_s": round(wall, 3),
@@ -355,6 +355,9 @@ def main(argv=None) -> int:
     r.add_argument("--seed", type=int, default=0, help="-seed (neural-style's own default -1 = unseeded)")
     r.add_argument("--print-iter", type=int, default=10,
                    help="-print_iter; the timing stamps (default 10; use 1 for short runs)")
+    r.add_argument("--save-iter", type=int, default=0,
+                   help="-save_iter: also write OUTPUT_<t>.png every N iterations, so a run stopped early "
+                        "(a 512 px run takes hours on a loaded CPU) still leaves images to judge; 0: off")
     r.add_argument("--model", default=None, help="converted .pth (default $NS_VENV/models/vgg16-caffe-brushwork.pth)")
     r.add_argument("--output", default="out.png", help="-output_image")
     r.add_argument("--json", default=None, help="where to write the figures (default: output with .json)")
