@@ -282,7 +282,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.output = modelfile.user_dir() / f"{Path(args.style[0]).stem}{modelfile.SUFFIX}"
     settings = TrainSettings().with_(
         steps=args.steps, batch=args.batch, crop=args.crop, style_size=args.style_size, lr=args.lr,
-        width=args.width, content_weight=args.content_weight, style_weight=args.style_weight,
+        width=args.width, skip=args.skip, content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, precision=args.precision, seed=args.seed, style_blend=args.style_blend)
     bar = None
 
@@ -531,6 +531,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--style-size", type=_number("style_size"), help="longest side of the painting for its targets; sets the "
                                                   "brush scale (default 256)")
     t.add_argument("--width", type=_number("width"), help="network width: 16 (default, half) or 32 (Johnson's)")
+    t.add_argument("--skip", action=argparse.BooleanOptionalAction, help="add the network's output to the photo, "
+                   "so training starts from the identity (default: on; --no-skip is Johnson's plain network)")
     t.add_argument("--lr", type=_number("train_lr"), help="Adam learning rate (default 1e-3)")
     t.add_argument("--content-weight", type=_number("content_weight"))
     t.add_argument("--style-weight", type=_number("style_weight"))

@@ -43,7 +43,7 @@ def stylize_tensor(net: TransformerNet, x: torch.Tensor) -> torch.Tensor:
     mode = "reflect" if min(h, w) > max(pad) else "replicate"  # reflection needs more pixels than it adds
     dtype = next(net.parameters()).dtype
     with torch.no_grad():
-        y = net(F.pad(x.float(), pad, mode=mode).to(dtype).contiguous(memory_format=torch.channels_last))
+        y = net(F.pad(x.float(), pad, mode=mode).to(dtype))
     return y[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float().clamp(0, 255)
 
 
@@ -62,7 +62,10 @@ class InstantStylizer:
         # Weights stored in the compute precision, not autocast: autocast recasts every weight on every
         # call and runs instance norm in float32 between bfloat16 convolutions (1024 px on this CPU:
         # 7.2 s autocast, 2.3 s bfloat16 weights, one thread; outputs 0.36 levels apart on average).
-        self.net = copy.deepcopy(self.model.net).to(self.device, self.dtype, memory_format=torch.channels_last)
+        # Plain NCHW, not channels-last: the reflection pads and norms hand back NCHW, so channels-last
+        # paid a layout copy per layer (CPU time at 512 px 0.283 against 0.321 s, 1080p 2.36 against
+        # 3.12 s; benchmarks/results/instant-speed-cpu.md).
+        self.net = copy.deepcopy(self.model.net).to(self.device, self.dtype)
 
     def tensor(self, x: torch.Tensor) -> torch.Tensor:
         return stylize_tensor(self.net, x.to(self.device))

@@ -27,7 +27,7 @@ from safetensors.torch import save as save_bytes
 
 from .. import images, presets
 from ..errors import BrushworkError, OptionError
-from ..nets.transformer import ARCH, TransformerConfig, TransformerNet
+from ..nets.transformer import ARCHES, TransformerConfig, TransformerNet
 from ..weights import cache_dir
 
 FORMAT = 1  # bump when a reader of the old format could misread the new one
@@ -105,7 +105,7 @@ def save_model(net: TransformerNet, path: str | os.PathLike, *, styles: list[dic
     from .. import __version__
 
     path = check_output(path)
-    header = {"format": FORMAT, "arch": ARCH, "config": net.config.to_dict(), "styles": styles,
+    header = {"format": FORMAT, "arch": net.config.arch, "config": net.config.to_dict(), "styles": styles,
               "training": training, "brushwork": __version__}
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     write_atomically(path, save_bytes(tensors, metadata={HEADER_KEY: json.dumps(header)}))
@@ -157,9 +157,9 @@ def read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
                                                         for st in styles) and isinstance(header.get("training"), dict)):
         raise ModelError(f"{path}: its brushwork header is damaged (no style names or training record); "
                          f"re-download or retrain it")
-    if header.get("arch") != ARCH:
+    if header.get("arch") not in ARCHES:
         raise ModelError(f"{path}: architecture {header.get('arch')!r} is not one this brushwork runs "
-                         f"({ARCH}); upgrade brushwork or retrain the model")
+                         f"({', '.join(ARCHES)}); upgrade brushwork or retrain the model")
     _config(path, header)  # `models list` shows it, so a listed header must have a valid one
     return header, tensors
 
@@ -176,7 +176,7 @@ def _config(path: Path, header: dict) -> TransformerConfig:
             presets.check_range(key, config[key])
     except OptionError as exc:
         raise ModelError(f"{path}: its header's network {exc}; retrain or re-download it") from None
-    return TransformerConfig(**config)
+    return TransformerConfig.from_header(header["arch"], config)
 
 
 def _build(path: Path, config: TransformerConfig, tensors: dict[str, torch.Tensor]) -> TransformerNet:
@@ -189,7 +189,7 @@ def _build(path: Path, config: TransformerConfig, tensors: dict[str, torch.Tenso
     if want != have:
         wrong = sorted(set(want) ^ set(have)) or sorted(k for k in want if want[k] != have[k])
         detail = ", ".join(f"{k} {have.get(k, 'missing')} (want {want.get(k, 'none')})" for k in wrong[:2])
-        raise ModelError(f"{path}: its weights do not fit the {ARCH} network its header describes "
+        raise ModelError(f"{path}: its weights do not fit the {config.arch} network its header describes "
                          f"({len(wrong)} tensors differ, e.g. {detail}); retrain or re-download it")
     bad = [k for k, v in tensors.items() if not v.is_floating_point() or not torch.isfinite(v).all()]
     if bad:

@@ -45,6 +45,7 @@ class TrainSettings:
     lr: float = 1e-3
     width: int = 16  # see nets/transformer.py
     blocks: int = 5
+    skip: bool = True  # start from the identity (nets/transformer.py)
     content_weight: float = presets.DEFAULT.content_weight
     style_weight: float = presets.DEFAULT.style_weight
     tv_weight: float = presets.DEFAULT.tv_weight
@@ -154,7 +155,7 @@ def train(styles: Sequence[str | os.PathLike], photos: str | os.PathLike, output
     dev = criterion.device
     style_imgs = _style_images(styles, settings.style_size, criterion.min_side)
     torch.manual_seed(settings.seed)
-    net = TransformerNet(TransformerConfig(settings.width, settings.blocks)).to(dev)
+    net = TransformerNet(TransformerConfig(settings.width, settings.blocks, settings.skip)).to(dev)
     adam = torch.optim.Adam(net.parameters(), lr=settings.lr)
     style_info = [style_record(img, Path(str(s)).name, w) for img, s, w in zip(style_imgs, styles, blend)]
     recipe = {**asdict(settings), "style_blend": blend}

@@ -5,6 +5,11 @@ Reflection padding (no dark frame at the borders), instance norm (contrast of ea
 away, Ulyanov et al. 2016), five residual blocks at quarter resolution, and nearest-neighbour upsampling
 followed by a convolution instead of transposed convolutions, whose uneven overlap leaves checkerboards
 (Odena et al. 2016). Pixels in and out are 0-255, as everywhere in brushwork.
+
+With `skip` (architecture "johnson-skip") the network adds its output to the photo, so the photo's content
+is there from step 0 and the network only learns the change towards the painting. The last layer keeps
+its random start: zeroed (an exact identity) it stalled there, the style's gradients cancelling between
+batches (benchmarks/results/instant-recipes.md).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-ARCH = "johnson"
+ARCHES = ("johnson", "johnson-skip")  # a header's "arch": the plain network, or with the global skip
 
 
 @dataclass(frozen=True)
@@ -23,13 +28,23 @@ class TransformerConfig:
 
     width: int = 16  # channels of the first layer; 32 is Johnson's, 16 jcjohnson's half-width models
     blocks: int = 5  # residual blocks at a quarter of the resolution
+    skip: bool = False  # output = input + network(input), starting from the identity
+
+    @classmethod
+    def from_header(cls, arch: str, config: dict[str, int]) -> "TransformerConfig":
+        return cls(**config, skip=arch == "johnson-skip")
+
+    @property
+    def arch(self) -> str:
+        return ARCHES[self.skip]
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.blocks < 0:
             raise ValueError(f"a transformer needs width >= 1 and blocks >= 0, not {self.width}/{self.blocks}")
 
     def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+        """The sizes; `skip` travels in the architecture's name, so an older reader refuses the file."""
+        return {k: v for k, v in asdict(self).items() if k != "skip"}
 
     @property
     def multiple(self) -> int:
@@ -84,4 +99,5 @@ class TransformerNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) pixels 0-255, H and W multiples of 4, to the same shape; not clamped, so training
         sees the gradient of pixels that overshoot."""
-        return self.up(self.res(self.down(x / 255.0))) * 255.0
+        y = self.up(self.res(self.down(x / 255.0))) * 255.0
+        return x + y if self.config.skip else y
