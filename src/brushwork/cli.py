@@ -532,7 +532,7 @@ def parser() -> argparse.ArgumentParser:
                                                   "brush scale (default 256)")
     t.add_argument("--width", type=_number("width"), help="network width: 16 (default, half) or 32 (Johnson's)")
     t.add_argument("--skip", action=argparse.BooleanOptionalAction, help="add the network's output to the photo, "
-                   "so training starts from the identity (default: on; --no-skip is Johnson's plain network)")
+                   "so the photo's content is kept from the first step (default: on; --no-skip is Johnson's plain network)")
     t.add_argument("--lr", type=_number("train_lr"), help="Adam learning rate (default 1e-3)")
     t.add_argument("--content-weight", type=_number("content_weight"))
     t.add_argument("--style-weight", type=_number("style_weight"))

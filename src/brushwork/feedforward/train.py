@@ -45,7 +45,7 @@ class TrainSettings:
     lr: float = 1e-3
     width: int = 16  # see nets/transformer.py
     blocks: int = 5
-    skip: bool = True  # start from the identity (nets/transformer.py)
+    skip: bool = True  # output = photo + network(photo) (nets/transformer.py)
     content_weight: float = presets.DEFAULT.content_weight
     style_weight: float = presets.DEFAULT.style_weight
     tv_weight: float = presets.DEFAULT.tv_weight

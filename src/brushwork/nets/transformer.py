@@ -28,7 +28,7 @@ class TransformerConfig:
 
     width: int = 16  # channels of the first layer; 32 is Johnson's, 16 jcjohnson's half-width models
     blocks: int = 5  # residual blocks at a quarter of the resolution
-    skip: bool = False  # output = input + network(input), starting from the identity
+    skip: bool = False  # output = input + network(input): the photo's content is kept from the first step
 
     @classmethod
     def from_header(cls, arch: str, config: dict[str, int]) -> "TransformerConfig":
