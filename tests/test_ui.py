@@ -320,6 +320,40 @@ def test_an_upload_another_session_uses_and_the_examples_stay(tmp_path) -> None:
     assert not shared.exists() and example.exists()
 
 
+
+def test_a_session_ended_mid_job_is_deleted_when_the_job_finishes(tmp_path) -> None:
+    """Closing the tab during a run: the run is told to stop, saves into its folder, then all is deleted."""
+    sessions = ui.Sessions(tmp_path)
+    with sessions.job("a") as stop:
+        folder = sessions.folder("a")
+        sessions.end("a")
+        assert stop.is_set() and folder.exists()  # the job may still save what it has
+        (folder / "result.png").write_bytes(b"x")
+    assert not folder.exists()
+    with sessions.job("a"):  # the session is not stuck half-ended
+        pass
+
+
+def test_one_job_finishing_or_starting_never_stops_another(tmp_path) -> None:
+    sessions = ui.Sessions(tmp_path)
+    with sessions.job("s") as long:
+        with sessions.job("s") as short:  # a second job of the same session starts and finishes
+            for _ in ui.follow(lambda report: None, short):
+                pass
+        assert short.is_set() and not long.is_set()
+        sessions.stop("s")  # the Stop button stops every job of the session
+        assert long.is_set()
+
+
+def test_a_session_s_own_files_are_never_taken_for_uploads(tmp_path) -> None:
+    """A caller that sends another session's output as its "photo" cannot get it deleted."""
+    sessions = ui.Sessions(tmp_path)
+    other = sessions.folder("other") / "painted.png"
+    other.write_bytes(b"x")
+    sessions.remember_upload("caller", str(other))
+    sessions.end("caller")
+    assert other.exists()
+
 # --- video ---------------------------------------------------------------------------------------
 
 

@@ -73,10 +73,11 @@ class Sessions:
         self.root, self.uploads_root, self.idle_s = root / "sessions", root, idle_s
         self._lock = threading.Lock()
         self._folders: dict[str, Path] = {}
-        self._stops: dict[str, threading.Event] = {}
+        self._stops: dict[str, set[threading.Event]] = {}  # one flag per running job
         self._uploads: dict[str, set[Path]] = {}
         self._busy: dict[str, int] = {}  # jobs running
         self._seen: dict[str, float] = {}  # when the last job ended
+        self._ending: set[str] = set()  # ended while a job ran: deleted when its last job finishes
         # Gradio stores uploads by content, so sessions can share one file, and the page's example photo
         # and paintings are files in the same cache: never deleted with a session
         self.permanent: set[Path] = set()
@@ -90,24 +91,29 @@ class Sessions:
 
     @contextmanager
     def job(self, session: str) -> Iterator[threading.Event]:
-        """While a job of `session` runs: its stop flag (cleared), and the session counts as active.
-        Other sessions idle for longer than `idle_s` end first."""
+        """While a job of `session` runs: a stop flag of its own (one job finishing never stops another),
+        and the session counts as active. Other sessions idle for longer than `idle_s` end first."""
+        stop = threading.Event()
         with self._lock:
             self._busy[session] = self._busy.get(session, 0) + 1
-            stop = self._stops.setdefault(session, threading.Event())
-        stop.clear()
+            self._stops.setdefault(session, set()).add(stop)
         self.sweep()
         try:
             yield stop
         finally:
             with self._lock:
                 self._busy[session] -= 1
+                self._stops[session].discard(stop)
                 self._seen[session] = time.monotonic()
+                last = not self._busy[session] and session in self._ending
+            if last:
+                self.end(session)
 
     def stop(self, session: str) -> None:
+        """The Stop button: every running job of the session stops (keeping its best so far)."""
         with self._lock:
-            flag = self._stops.get(session)
-        if flag is not None:
+            flags = list(self._stops.get(session, ()))
+        for flag in flags:
             flag.set()
 
     def sweep(self) -> None:
@@ -119,21 +125,28 @@ class Sessions:
 
     def remember_upload(self, session: str, path: str | None) -> None:
         """An uploaded file (in Gradio's cache, our root) to delete with the session."""
-        if path and Path(path).resolve().is_relative_to(self.uploads_root.resolve()):
+        resolved = Path(path).resolve() if path else None
+        # never a session's own output (another session's folder): only Gradio's upload cache
+        if (resolved and resolved.is_relative_to(self.uploads_root.resolve())
+                and not resolved.is_relative_to(self.root.resolve())):
             with self._lock:
-                self._uploads.setdefault(session, set()).add(Path(path).resolve())
+                self._uploads.setdefault(session, set()).add(resolved)
 
     def end(self, session: str) -> None:
-        """Stop the session's job and delete everything it made, and the uploads no other session uses."""
+        """Stop the session's jobs and delete everything it made, and the uploads no other session uses.
+        With a job still running, the deletion waits for the job to finish (`job`)."""
+        self.stop(session)
         with self._lock:
+            if self._busy.get(session):
+                self._ending.add(session)
+                return
+            self._ending.discard(session)
             folder = self._folders.pop(session, None)
-            stop = self._stops.pop(session, None)
+            self._stops.pop(session, None)
             uploads = self._uploads.pop(session, set()) - self.permanent
             uploads -= set().union(*self._uploads.values())
             self._busy.pop(session, None)
             self._seen.pop(session, None)
-        if stop is not None:
-            stop.set()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         for path in uploads:
@@ -404,7 +417,7 @@ class Studio:
                         size=side, iterations=as_int(iterations, "iterations", 1, self.limits.iterations))
                     with self.stylizer(config) as stylizer:
                         return video.stylize_video(clip, style, output, config=config, max_frames=max_frames,
-                                                   temporal_weight=1.0 if consistency == CONSISTENT else 0.0,
+                                                   temporal_weight=video.TEMPORAL_WEIGHT if consistency == CONSISTENT else 0.0,
                                                    callback=callback, stylizer=stylizer)
                 except KeyboardInterrupt:
                     raise Stopped from None
@@ -438,6 +451,7 @@ class Studio:
                        iterations: float, seed: float, progress: gr.Progress) -> Iterator[tuple]:
         try:
             settings = audio.DEFAULT.with_(iterations=as_int(iterations, "iterations", 1, self.limits.iterations))
+            folder = self.sessions.folder(session)  # before the run: a session ended meanwhile makes none
             waves = []
             for path, what in ((sound, "sound"), (style, "style sound")):
                 if not path:
@@ -460,7 +474,7 @@ class Studio:
                     result = item
                     break
                 progress(item, desc="iterations", unit="iterations")
-            path = audio.save(result.wave, self.sessions.folder(session) / f"sound-{secrets.token_hex(4)}.wav",
+            path = audio.save(result.wave, folder / f"sound-{secrets.token_hex(4)}.wav",
                               result.rate)
         except BrushworkError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
