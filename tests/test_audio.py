@@ -220,3 +220,24 @@ def test_settings_out_of_range_are_refused(clips, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["audio", str(clips[0]), "--style", str(clips[1]), "--rate", "100"])
     assert "rate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", ["content", "style"])
+def test_a_clip_shorter_than_half_the_window_is_one_error_naming_it(tmp_path, clips, which) -> None:
+    short = tmp_path / "short.wav"
+    soundfile.write(short, np.zeros(500, dtype=np.float32), RATE)
+    content, style = (short, clips[1]) if which == "content" else (clips[0], short)
+    with pytest.raises(audio.AudioError, match=f"{short}: the {which} clip is 23 ms long; give a clip longer"):
+        audio.stylize(content, style)
+    waves = (torch.randn(500), torch.randn(RATE)) if which == "content" else (torch.randn(RATE), torch.randn(500))
+    with pytest.raises(audio.AudioError, match=f"^the {which} clip is 23 ms"):
+        audio.stylize(*waves)
+
+
+def test_demo_audio_refuses_image_options_before_any_work(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(audio, "stylize", lambda *a, **k: pytest.fail("started"))
+    assert main(["demo", "--audio", "--size", "64", "--preset", "subtle", "--pyramid", "", "-q"]) == 1
+    line = one_error_line(capsys)
+    assert "--preset, --size, --pyramid shape an image" in line and "brushwork audio CONTENT --style STYLE" in line
+    assert not list(tmp_path.iterdir())

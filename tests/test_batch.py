@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,10 +105,16 @@ def test_outputs_never_replace_inputs(work) -> None:
     photos, styles, out = work
     with pytest.raises(batch.BatchError, match="also a folder of photos"):
         batch.plan([photos], styles, photos, SETTINGS)
+    with pytest.raises(batch.BatchError, match="also a folder of photos"):  # photos/*.png -o photos/
+        batch.plan(sorted(photos.glob("*.png")), styles, photos / ".", SETTINGS)
     out.mkdir()
-    _image(out / "p0--style0.png", 5)  # a photo given by name that a job would write over
-    with pytest.raises(batch.BatchError, match="also an input"):
+    _image(out / "p0--style0.png", 5)  # a photo given by name in the output folder
+    with pytest.raises(batch.BatchError, match="also a folder of photos"):
         batch.plan([photos, out / "p0--style0.png"], styles, out, SETTINGS)
+    (out / "p0--style0.png").unlink()
+    (out / "p0--style0.png").symlink_to(photos / "p0.png")  # a job would write over a photo through a link
+    with pytest.raises(batch.BatchError, match="also an input"):
+        batch.plan([photos], styles, out, SETTINGS)
 
 
 def test_cli_batch_with_two_workers_then_a_rerun(work, capsys) -> None:
@@ -125,6 +132,55 @@ def test_cli_batch_with_two_workers_then_a_rerun(work, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([*args, "--workers", "0"])
     assert exit_.value.code == 2
+
+
+class _DeadRay:
+    """Just enough of the `ray` module for `batch._ray`: every actor dies on its first job."""
+
+    class exceptions:  # noqa: N801 - mirrors ray.exceptions
+        class RayError(Exception):
+            pass
+
+    def __init__(self) -> None:
+        self.killed: list[object] = []
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": 2}
+
+    class _Actor:  # actor.run.remote(job) gives a reference; ray.get of it fails
+        def __init__(self, *_: object) -> None:
+            self.run = self
+
+        def remote(self, job: batch.Job) -> tuple[str, batch.Job]:
+            return ("ref", job)
+
+    def remote(self, **_: object):  # ray.remote(...)(RayWorker).remote(...) starts an actor
+        actor_class = type("ActorClass", (), {"remote": staticmethod(self._Actor)})
+        return lambda cls: actor_class
+
+    def wait(self, refs: list, num_returns: int) -> tuple[list, list]:
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref: object) -> None:
+        raise self.exceptions.RayError("actor died")
+
+    def kill(self, actor: object) -> None:
+        self.killed.append(actor)
+
+
+def test_jobs_left_when_every_ray_worker_died_are_an_error_not_silence(work, monkeypatch) -> None:
+    photos, styles, out = work
+    fake = _DeadRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    todo = batch.plan([photos], styles, out, SETTINGS).todo  # 6 jobs, 2 actors
+    outcomes = []
+    with pytest.raises(batch.BatchError, match="^4 job.s. were not started because every Ray worker died"):
+        for outcome in batch._ray(todo, SETTINGS, 2, None):
+            outcomes.append(outcome)
+    assert len(outcomes) == 2 and all(o[2].startswith("RayError") for o in outcomes) and len(fake.killed) == 2
 
 
 @pytest.fixture(scope="module")

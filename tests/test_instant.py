@@ -122,6 +122,25 @@ def test_resume_after_an_interruption_matches_an_unbroken_run(tmp_path, photos, 
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_checkpoint_from_before_the_skip_setting_resumes_as_no_skip(tmp_path, photos, style_path) -> None:
+    settings = TINY.with_(steps=2, skip=False)
+
+    def stop(step) -> None:
+        if step.step == 1:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "old.safetensors"
+    assert train([style_path], photos, out, settings, checkpoint_every=100, callback=stop).interrupted
+    checkpoint = work_folder(out) / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    del state["settings"]["skip"]  # as written before the setting existed
+    torch.save(state, checkpoint)
+    with pytest.raises(modelfile.ModelError, match="other styles or settings"):  # those had no skip
+        train([style_path], photos, out, settings.with_(skip=True), resume=True)
+    resumed = train([style_path], photos, out, settings, resume=True)
+    assert resumed.steps == 2 and not resumed.interrupted
+
+
 def test_checkpoints_are_replaced_atomically(tmp_path, monkeypatch) -> None:
     path = tmp_path / "checkpoint.pt"
     modelfile.write_atomically(path, b"good")

@@ -322,6 +322,14 @@ def _as_wave(source: SoundInput, rate: int) -> torch.Tensor:
     return load(source, rate)
 
 
+def _check_length(wave: torch.Tensor, source: SoundInput, name: str, n_fft: int, rate: int) -> None:
+    """The STFT pads each end by n_fft/2 samples by reflection, which needs a longer clip than that."""
+    if wave.numel() <= n_fft // 2:
+        where = "" if isinstance(source, torch.Tensor) else f"{source}: "
+        raise AudioError(f"{where}the {name} clip is {1000 * wave.numel() / rate:.0f} ms long; "
+                         f"give a clip longer than {1000 * (n_fft // 2) / rate:.0f} ms")
+
+
 def stylize(content: SoundInput, style: SoundInput, settings: AudioSettings = DEFAULT, *,
             seed: int | None = None, callback: Callable[[Step], None] | None = None,
             device: str | torch.device | None = "cpu") -> AudioResult:
@@ -334,6 +342,8 @@ def stylize(content: SoundInput, style: SoundInput, settings: AudioSettings = DE
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
     wave_c, wave_s = _as_wave(content, s.rate), _as_wave(style, s.rate)
+    _check_length(wave_c, content, "content", s.n_fft, s.rate)
+    _check_length(wave_s, style, "style", s.n_fft, s.rate)
     complex_c = stft(wave_c, s.n_fft, s.hop)
     spec_c = torch.log1p(complex_c.abs())[None]
     spec_s = log_magnitude(wave_s, s.n_fft, s.hop)[None]

@@ -168,7 +168,8 @@ def plan(photos: Sequence[str | os.PathLike], styles: Sequence[str | os.PathLike
     if settings.style_blend is not None and len(settings.style_blend) != len(style_files):
         raise BatchError(f"--style-blend has {len(settings.style_blend)} weight(s) for {len(style_files)} "
                          f"painting(s); give one weight per painting")
-    if any(out.resolve() == Path(p).resolve() for p in photos if Path(p).is_dir()):
+    # a folder given, or the folder of a photo given by name (photos/*.png): both are read again next time
+    if out.resolve() in {(Path(p) if Path(p).is_dir() else Path(p).parent).resolve() for p in photos}:
         raise BatchError(f"{out}: is also a folder of photos; the results would be read as photos next time; "
                          f"choose another output folder")
     groups = [tuple(style_files)] if settings.style_blend is not None or settings.model else \
@@ -377,6 +378,9 @@ def _ray(todo: list[Job], settings: Settings, workers: int | None, address: str 
             if queue and alive:
                 job = queue.pop()
                 running[a.run.remote(job)] = (a, job)
+        if queue:  # every actor died and took no more jobs
+            raise BatchError(f"{len(queue)} job(s) were not started because every Ray worker died; finished "
+                             f"results are kept: rerun the same command to do the rest")
     finally:
         for a in actors:
             ray.kill(a)

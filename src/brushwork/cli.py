@@ -358,10 +358,25 @@ def _audio(args: argparse.Namespace, content, style) -> int:
     return _finished(result, output, "sound")
 
 
+# the options of _run_options that demo --audio uses; the rest shape an image only
+_DEMO_AUDIO_OPTIONS = {"iterations", "content_weight", "style_weight", "device", "seed", "quiet", "overwrite"}
+
+
+def _image_options_given(args: argparse.Namespace) -> list[str]:
+    """The image-only run options given a value other than their default, as flags (--size, ...)."""
+    run = argparse.ArgumentParser()
+    _run_options(run)
+    return [f"--{name.replace('_', '-')}" for name, default in vars(run.parse_args([])).items()
+            if name not in _DEMO_AUDIO_OPTIONS and getattr(args, name) != default]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.audio:
         from .assets import DEMO_SPEECH, DEMO_WHALE
 
+        if given := _image_options_given(args):
+            raise OptionError(f"demo --audio: {', '.join(given)} shape an image, not a sound; for sound options "
+                              f"run brushwork audio CONTENT --style STYLE [--preset ulyanov]")
         if args.output == DEMO_IMAGE_OUTPUT:
             args.output = "brushwork-demo.wav"
         return _audio(args, DEMO_SPEECH, DEMO_WHALE)

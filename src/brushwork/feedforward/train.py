@@ -169,7 +169,8 @@ def train(styles: Sequence[str | os.PathLike], photos: str | os.PathLike, output
     if resume:
         try:
             state = torch.load(checkpoint, map_location=dev, weights_only=True)
-            saved = {k: v for k, v in state["settings"].items() if k != "steps"}
+            # a checkpoint from before the skip setting has none: it was the network without the skip
+            saved = {"skip": False, **{k: v for k, v in state["settings"].items() if k != "steps"}}
         except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, AttributeError):
             raise ModelError(f"{checkpoint}: damaged, so training cannot continue from it; delete {work} to "
                              f"start over") from None
