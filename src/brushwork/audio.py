@@ -333,7 +333,7 @@ def _check_length(wave: torch.Tensor, source: SoundInput, name: str, n_fft: int,
 def stylize(content: SoundInput, style: SoundInput, settings: AudioSettings = DEFAULT, *,
             seed: int | None = None, callback: Callable[[Step], None] | None = None,
             device: str | torch.device | None = "cpu") -> AudioResult:
-    """`content` in the style of `style`; returns the result (also after Ctrl-C: the best so far).
+    """`content` in the style of `style`; returns the result (also after Ctrl-C during the fit: the best so far).
 
     >>> r = stylize("speech.wav", "whale.ogg")
     >>> save(r.wave, "out.wav", r.rate)
