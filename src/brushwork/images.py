@@ -245,17 +245,25 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     Whatever stops it (a full disk, a read-only folder, Ctrl-C, a bad input) leaves no partial file
     behind and an earlier file at `path` as it was; an OSError becomes a one-line ImageError.
     """
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        return replace_atomically(path, write)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
+def replace_atomically(path: Path, write: Callable[[BinaryIO], object], durable: bool = False) -> Path:
+    """`write_atomic` with OSError left to the caller; `durable` also flushes the file to disk before the
+    rename, so a crash of the machine leaves the old file or the new one (checkpoints, manifests)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
         os.fchmod(fd, readable_mode())  # mkstemp's 0600 would make the file private to this user
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise write_error(path, exc) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
         raise
     return path

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,17 +72,7 @@ class Model:
 def write_atomically(path: Path, data: bytes) -> None:
     """A temporary file beside `path`, flushed to disk, then renamed over it: a crash or SIGKILL at any
     moment leaves either the old file or the new one, never a torn one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        os.fchmod(fd, images.readable_mode())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    images.replace_atomically(path, lambda fh: fh.write(data), durable=True)
 
 
 def check_output(path: str | os.PathLike) -> Path:
