@@ -222,3 +222,20 @@ def test_bfloat16_runs_aim_at_float32_targets(content_path, style_path, fast) ->
     assert grams[0].keys() == grams[1].keys()
     for layer, target in grams[0].items():
         assert grams[1][layer].dtype == torch.float32 and torch.equal(grams[1][layer], target), layer
+
+
+@pytest.mark.parametrize("size, sides", [(128, [16, 32, 64]), (256, [32, 64, 128]), (512, [32, 64, 128, 256]),
+                                         (1024, [32, 64, 128, 256, 512]), (300, [19, 38, 75, 150])])
+def test_default_pyramid_starts_at_32_px_at_every_size(size, sides) -> None:
+    # 128 px video keeps an eighth (16 px); from 256 px up the coarsest level is 32 px, halving the size
+    plan = Stylizer(presets.DEFAULT.with_(size=size)).levels(Image.new("RGB", (600, 600)))
+    assert plan == [(side, 50) for side in sides] + [(size, 75)]
+
+
+@pytest.mark.parametrize("pyramid, counts, plan", [
+    ((), (), [(512, 100)]),  # no pyramid: pyramid_px adds none
+    ((0.5,), (7,), [(32, 7), (64, 7), (128, 7), (256, 7), (512, 100)]),
+    ((0.25, 0.5), (7, 3), [(32, 7), (64, 7), (128, 7), (256, 3), (512, 100)])])
+def test_pyramid_px_adds_halves_of_the_coarsest_level_at_its_count(pyramid, counts, plan) -> None:
+    config = presets.SUBTLE.with_(size=512, pyramid=pyramid, pyramid_iterations=counts, pyramid_px=32)
+    assert Stylizer(config).levels(Image.new("RGB", (600, 600))) == plan

@@ -92,6 +92,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                         "style, less content; the preset's own by default, '' for none")
     g.add_argument("--pyramid-iterations", type=_numbers("pyramid_iterations"), metavar="N1,N2",
                    help="iterations at each pyramid level (default: half of --iterations each)")
+    g.add_argument("--pyramid-px", type=_number("pyramid_px"), metavar="N",
+                   help="add halves of the coarsest pyramid level until it is at most N px (the default "
+                        "preset's: 32, so every size starts at 32 px); 0 for exactly --pyramid's levels")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: on CUDA only)")
@@ -106,6 +109,8 @@ def _config(args: argparse.Namespace) -> presets.Config:
     config = presets.get(args.preset)
     if args.pyramid is not None and args.pyramid_iterations is None:
         args.pyramid_iterations = ()  # --pyramid alone: the engine's per-level default, or off with ''
+    if args.pyramid is not None and args.pyramid_px is None:
+        args.pyramid_px = 0  # and exactly the levels given
     return config.with_(
         size=args.size, iterations=args.iterations, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,
@@ -113,7 +118,8 @@ def _config(args: argparse.Namespace) -> presets.Config:
         preserve_colors=args.preserve_colors,
         content_layers=args.content_layers, style_layers=args.style_layers,
         style_layer_weights=args.style_layer_weights, arch=args.arch, pooling=args.pooling,
-        pyramid=args.pyramid, pyramid_iterations=args.pyramid_iterations, precision=args.precision,
+        pyramid=args.pyramid, pyramid_iterations=args.pyramid_iterations, pyramid_px=args.pyramid_px,
+        precision=args.precision,
         compile=args.compile)
 
 

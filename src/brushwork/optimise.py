@@ -198,7 +198,9 @@ class Stylizer(Perceptual):
         """(longest side, iterations) for each pyramid level, finest last.
 
         Levels too small for the network's deepest layer are skipped, so a small --size still works.
-        Without pyramid_iterations each level gets half the full size's iterations.
+        Without pyramid_iterations each level gets half the full size's iterations. With pyramid_px, halves
+        of the coarsest level (at its iteration count) go first until one is at most that many pixels:
+        the painting's large structures are laid down at the same size in pixels whatever the output's.
         """
         c = self.config
         longest = c.size or max(content.size)
@@ -206,9 +208,16 @@ class Stylizer(Perceptual):
         if len(c.pyramid) != len(counts):
             raise ValueError(f"--pyramid has {len(c.pyramid)} level(s) but --pyramid-iterations "
                              f"{len(counts)}; give one count per level, or none")
+        fractions, counts = list(c.pyramid), list(counts)
+        if fractions and c.pyramid_px:
+            fraction, count = min(zip(fractions, counts))
+            while longest * fraction > c.pyramid_px:
+                fraction /= 2
+                fractions.insert(0, fraction)
+                counts.insert(0, count)
         need = self.min_side
         plan = []
-        for fraction, iterations in zip(c.pyramid, counts):
+        for fraction, iterations in zip(fractions, counts):
             side = round(longest * fraction)
             if side < longest and min(images.fit_size(content.size, side)) >= need and iterations > 0:
                 plan.append((side, iterations))
