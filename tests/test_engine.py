@@ -42,7 +42,7 @@ def test_each_optimiser_makes_progress(content_path, style_path, fast, optimizer
     assert result.history[-1]["content"] < result.history[0]["content"]
 
 
-@pytest.mark.parametrize("init", ["content", "noise", "style", "image"])
+@pytest.mark.parametrize("init", ["content", "palette", "noise", "style", "image"])
 def test_init_options(content_path, style_path, fast, init: str, tiny_rgb) -> None:
     init_value = str(tiny_rgb) if init == "image" else init
     result = Stylizer(fast.with_(iterations=1)).run(content_path, style_path, init=init_value, seed=0)
@@ -51,6 +51,17 @@ def test_init_options(content_path, style_path, fast, init: str, tiny_rgb) -> No
         assert result.history[0]["content"] == 0
     else:
         assert result.history[0]["content"] > 0
+
+
+def test_palette_init_is_the_photo_in_the_paintings_colours(content_path, style_path, fast) -> None:
+    s = Stylizer(fast)
+    photo = images.to_tensor(images.fit(images.load(content_path), 48))
+    painting = images.to_tensor(images.fit(images.load(style_path), 48))
+    start = s.initial("palette", photo, [images.load(style_path)], torch.Generator())
+    assert torch.allclose(start.mean((0, 2, 3)), painting.mean((0, 2, 3)), atol=3)  # 0-255 levels, after clamping
+    assert (start.mean((0, 2, 3)) - photo.mean((0, 2, 3))).abs().max() > 20
+    # the photo's shapes stay: its pixels and the start's are strongly correlated in luminance
+    assert torch.corrcoef(torch.stack([photo.mean(1).flatten(), start.mean(1).flatten()]))[0, 1] > 0.8
 
 
 def test_several_styles_with_blend_weights(content_path, shared, fast) -> None:

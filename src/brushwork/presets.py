@@ -138,7 +138,7 @@ class Config:
     iterations: int = 100
     history: int = 20  # L-BFGS memory: curvature pairs kept, each two image-sized float32 tensors (2048 px: 100 MB)
     lr: float = 1.0  # Adam's learning rate or GD's step size, in 0-255 pixel units
-    init: str = "content"  # "content" | "noise" | "style" | a path to an image
+    init: str = "content"  # "content" | "palette" (the photo in the painting's colours) | "noise" | "style" | a path
     noise: tuple[float, float] = (0.0, 255.0)  # range of uniform noise for init="noise"
     # images
     size: int | None = 512  # longest side of the output; None keeps the content's size
@@ -161,7 +161,7 @@ class Config:
 
     def init_file(self) -> str | None:
         """The image file `init` names, None for the built-in starts (content, noise, style)."""
-        return None if self.init in ("content", "noise", "style") else self.init
+        return None if self.init in ("content", "palette", "noise", "style") else self.init
 
     def with_(self, **changes: object) -> "Config":
         """A copy with `changes`; ignores None values so CLI flags that were not given keep the preset."""
