@@ -95,7 +95,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="iterations at each pyramid level (default: half of --iterations each)")
     g.add_argument("--pyramid-px", type=_number("pyramid_px"), metavar="N",
                    help="add halves of the coarsest pyramid level until it is at most N px (the default "
-                        "preset's: 32, so every size starts at 32 px); 0 for exactly --pyramid's levels")
+                        "preset's: 32); 0 for exactly --pyramid's levels")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: on CUDA only)")
