@@ -56,7 +56,7 @@ def test_model_file_round_trip_and_header(trained, style_path) -> None:
     path, _ = trained
     model = modelfile.load_model(path)
     h = model.header
-    assert h["format"] == modelfile.FORMAT and h["arch"] == "johnson-skip" and h["brushwork"] == brushwork.__version__
+    assert h["format"] == modelfile.FORMAT and h["arch"] == "johnson" and h["brushwork"] == brushwork.__version__
     assert h["config"] == {"width": 8, "blocks": 1}
     style = images.load(style_path)
     assert h["styles"][0]["name"] == style_path.name
@@ -64,6 +64,7 @@ def test_model_file_round_trip_and_header(trained, style_path) -> None:
     thumb = Image.open(io.BytesIO(base64.b64decode(h["styles"][0]["thumbnail_jpeg"])))
     assert thumb.format == "JPEG" and max(thumb.size) == modelfile.THUMBNAIL_SIDE
     assert h["training"]["steps_done"] == TINY.steps and h["training"]["crop"] == 64
+    assert h["training"]["skip"] is False and h["training"]["content_weight"] == 4.0  # the bundled recipe
     assert all(t.dtype == torch.float16 for t in load_file(path).values())  # stored small
 
 
@@ -209,11 +210,15 @@ def test_cli_training_input_errors(tmp_path, photos, style_path, capsys) -> None
 def test_cli_train_then_list_then_stylize(tmp_path, photos, style_path, content_path, capsys, monkeypatch) -> None:
     monkeypatch.setenv(modelfile.ENV_MODELS, str(tmp_path / "models"))
     assert main(["train", str(style_path), "--photos", str(photos), "--steps", "1", "--batch", "1", "--crop", "32",
-                 "--style-size", "64", "--width", "4", "--no-skip", "-q"]) == 0
+                 "--style-size", "64", "--width", "4", "-q"]) == 0
+    assert main(["train", str(style_path), "--photos", str(photos), "--steps", "1", "--batch", "1", "--crop", "32",
+                 "--style-size", "64", "--width", "4", "--skip", "-q", "-o", str(tmp_path / "models/skip.safetensors")]) == 0
     capsys.readouterr()
     assert main(["models", "list"]) == 0
     assert "vangogh_starry_night" in capsys.readouterr().out
-    assert modelfile.load_model("vangogh_starry_night").header["arch"] == "johnson"  # --no-skip: Johnson's plain net
+    plain = modelfile.load_model("vangogh_starry_night").header
+    assert plain["arch"] == "johnson" and plain["training"]["content_weight"] == 4.0  # the defaults: bundled recipe
+    assert modelfile.load_model("skip").header["arch"] == "johnson-skip"
     out = tmp_path / "o.png"
     assert main(["stylize", str(content_path), "--model", "vangogh_starry_night", "--size", "40", "-o", str(out)]) == 0
     assert Image.open(out).size == (40, 27)

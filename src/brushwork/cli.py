@@ -547,11 +547,12 @@ def parser() -> argparse.ArgumentParser:
                                                   "brush scale (default 256)")
     t.add_argument("--width", type=_number("width"), help="network width: 16 (default, half) or 32 (Johnson's)")
     t.add_argument("--skip", action=argparse.BooleanOptionalAction, help="add the network's output to the photo, "
-                   "so the photo's content is kept from the first step (default: on; --no-skip is Johnson's plain network)")
+                   "so the photo's content is kept from the first step (default: off, Johnson's plain network, "
+                   "as the bundled models; with --skip the outputs keep the photo's colours)")
     t.add_argument("--lr", type=_number("train_lr"), help="Adam learning rate (default 1e-3)")
-    t.add_argument("--content-weight", type=_number("content_weight"))
-    t.add_argument("--style-weight", type=_number("style_weight"))
-    t.add_argument("--tv-weight", type=_number("tv_weight"))
+    t.add_argument("--content-weight", type=_number("content_weight"), help="weight of the content loss (default 4)")
+    t.add_argument("--style-weight", type=_number("style_weight"), help="weight of the style loss (default 2)")
+    t.add_argument("--tv-weight", type=_number("tv_weight"), help="weight of the total-variation loss (default 0)")
     t.add_argument("--samples", nargs="*", help="photos to show in the sample strips (never trained on; "
                                                 "default: the demo photo)")
     t.add_argument("--sample-every", type=_number("sample_every"), default=100, metavar="N", help="sample strip every N steps")
