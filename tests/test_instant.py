@@ -103,6 +103,36 @@ def test_instant_stylizer_is_loaded_once_and_applied_to_many(trained, content_pa
     assert (paint.tensor(x) - stylize_tensor(net, x)).abs().mean() < 0.5
 
 
+BUNDLED = sorted(modelfile.BUNDLED_DIR.glob(f"*{modelfile.SUFFIX}"))
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
+def test_bundled_models_are_small_float16_and_trained_with_the_defaults(path) -> None:
+    from dataclasses import asdict
+
+    assert path.stat().st_size <= 4 * 1024 * 1024
+    assert all(t.dtype == torch.float16 for t in load_file(path).values())
+    h = modelfile.read(path)[0]
+    assert h["arch"] == "johnson" and h["styles"][0]["thumbnail_jpeg"]
+    trained_with = {k: v for k, v in h["training"].items() if k not in ("steps_done", "style_blend")}
+    assert trained_with == {k: v for k, v in asdict(TrainSettings()).items() if k != "style_blend"}
+    assert h["training"]["steps_done"] == TrainSettings().steps
+    assert h["recipe"]["command"].startswith("brushwork train ") and h["recipe"]["minutes"] > 0
+
+
+def test_a_bundled_model_is_found_by_name_unless_the_user_has_one_so_named(tmp_path, monkeypatch, trained,
+                                                                           content_path) -> None:
+    monkeypatch.setenv(modelfile.ENV_MODELS, str(tmp_path))
+    assert BUNDLED, "no bundled model in assets/models"
+    name = BUNDLED[0].stem
+    paint = InstantStylizer(name)
+    assert paint.model.path == BUNDLED[0] and paint(content_path, 50).size == (50, 33)
+    assert (name, "bundled") in [row[:2] for row in modelfile.list_models()]
+    (tmp_path / BUNDLED[0].name).write_bytes(trained[0].read_bytes())
+    assert modelfile.resolve(name) == tmp_path / BUNDLED[0].name
+    assert [row[1] for row in modelfile.list_models() if row[0] == name] == ["user"]
+
+
 def test_resume_after_an_interruption_matches_an_unbroken_run(tmp_path, photos, style_path) -> None:
     settings = TINY.with_(steps=3)
     unbroken = train([style_path], photos, tmp_path / "a.safetensors", settings, checkpoint_every=100)
@@ -185,6 +215,7 @@ def test_cli_model_file_errors(tmp_path, trained, content_path, capsys) -> None:
         str(_with_header(model, tmp_path / "adain.safetensors", arch="adain")): "architecture 'adain'",
         str(_with_header(model, tmp_path / "future.safetensors", format=99)): "upgrade brushwork",
         str(_with_header(model, tmp_path / "wide.safetensors", config={"width": 32, "blocks": 1})): "do not fit",
+        str(_with_header(model, tmp_path / "recipe.safetensors", recipe={"minutes": "x"})): "recipe is damaged",
         "no-such-name": "no such model",
     }
     for path, needle in cases.items():

@@ -322,7 +322,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             continue
         styles = " + ".join(s["name"] for s in header["styles"])
         steps = header["training"].get("steps_done", "?")
-        print(f"{name:16} {where:8} width {header['config']['width']:<3} {steps:>6} steps  {styles}")
+        took = f"{header['recipe']['minutes']:g} min" if "recipe" in header else ""
+        print(f"{name:16} {where:8} width {header['config']['width']:<3} {steps:>6} steps {took:>8}  {styles}")
     if not rows:
         print(f"no models yet; train one with `brushwork train STYLE.jpg --photos DIR` (saved in {user_dir()})")
     return 0
