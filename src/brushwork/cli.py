@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import images, presets
-from .assets import DEMO_CONTENT, DEMO_STYLE
+from .assets import DEMO_CONTENT, DEMO_MODEL, DEMO_STYLE
 from .video import FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
 from .errors import BrushworkError, OptionError
 
@@ -222,15 +222,19 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def _instant(args: argparse.Namespace) -> int:
+    _paint_instant(args, args.content, args.model, images.check_writable(args.output))
+    return 0
+
+
+def _paint_instant(args: argparse.Namespace, content, model, output: Path) -> None:
+    """One pass of a trained network over `content`, saved to `output`, whose path is printed."""
     from .feedforward.infer import InstantStylizer
 
-    output = images.check_writable(args.output)
-    images.check_not_an_input(output, [args.content, args.model], args.overwrite)
-    paint = InstantStylizer(args.model, device=args.device, precision=args.precision or "auto")
-    image = paint(args.content, args.size)
+    images.check_not_an_input(output, [content, model], args.overwrite)
+    paint = InstantStylizer(model, device=args.device, precision=args.precision or "auto")
+    image = paint(content, args.size)
     _save_result(lambda path: images.save(image, path), output)
-    print(output.resolve())
-    return 0
+    print(output.resolve(), flush=True)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -385,6 +389,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise OptionError("--spectrogram draws a sound's spectrograms; use it with demo --audio")
     if args.size is None:
         args.size = 256
+    # the bundled Starry Night network first (under a second), then the optimiser's slower, closer result
+    output = images.check_writable(args.output)
+    _paint_instant(args, DEMO_CONTENT, DEMO_MODEL, output.with_name(f"{output.stem}-instant{output.suffix}"))
     return _stylize(args, DEMO_CONTENT, [DEMO_STYLE])
 
 
@@ -485,9 +492,11 @@ def parser() -> argparse.ArgumentParser:
     _run_options(s)
     s.set_defaults(func=cmd_stylize)
 
-    d = sub.add_parser("demo", help="stylise the built-in example photo with the built-in painting")
+    d = sub.add_parser("demo", help="stylise the built-in example photo with the built-in painting: first in "
+                                    "one pass by the bundled network (OUTPUT-instant.png), then by the optimiser")
     d.add_argument("-o", "--output", default=DEMO_IMAGE_OUTPUT,
-                   help="output image (default: %(default)s; with --audio brushwork-demo.wav)")
+                   help="the optimiser's output image (default: %(default)s; the network's is written beside it "
+                        "with -instant added to the name; with --audio brushwork-demo.wav)")
     d.add_argument("--audio", action="store_true",
                    help="stylise the built-in speech with the built-in humpback whale song instead")
     d.add_argument("--spectrogram", metavar="PNG", help="with --audio: also draw content | style | result")
