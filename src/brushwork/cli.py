@@ -231,7 +231,7 @@ def _paint_instant(args: argparse.Namespace, content, model, output: Path) -> No
     from .feedforward.infer import InstantStylizer
 
     images.check_not_an_input(output, [content, model], args.overwrite)
-    paint = InstantStylizer(model, device=args.device, precision=args.precision or "auto")
+    paint = InstantStylizer(model, device=args.device, precision=args.precision or "auto", compile=bool(args.compile))
     image = paint(content, args.size)
     _save_result(lambda path: images.save(image, path), output)
     print(output.resolve(), flush=True)
@@ -432,7 +432,7 @@ def _instant_video(args: argparse.Namespace) -> int:
     blend = {} if args.temporal_blend is None else {"temporal": args.temporal_blend}
     result = stylize_video(args.input, args.model, args.output, size=args.size, **blend, flow_method=args.flow,
                            max_frames=args.max_frames, fps=args.fps, callback=progress, device=args.device,
-                           precision=args.precision or "auto", overwrite=args.overwrite)
+                           precision=args.precision or "auto", compile=bool(args.compile), overwrite=args.overwrite)
     if bar is not None:
         bar.close()
     print(result.output)
@@ -508,7 +508,7 @@ def parser() -> argparse.ArgumentParser:
     _method_options(v, "instead of --style: a trained network (real-time; see `models list`)")
     v.add_argument("--temporal-blend", type=_number("temporal_blend"), metavar="A",
                    help="with --model: move each frame this share towards the previous output warped by "
-                        "the flow, where the flow is reliable (0 = frame by frame; default 0.8)")
+                        "the flow, where the flow is reliable (0 = frame by frame; default 0.9)")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
     v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=TEMPORAL_WEIGHT,
                    help="pull towards earlier frames warped by optical flow; 0 = independent frames "
