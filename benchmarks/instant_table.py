@@ -6,7 +6,7 @@ neural-style's 500 iterations where they exist, and a picture grid of the models
     python benchmarks/instant_quality.py starry scream udnie matisse --json out/instant-quality.json
     python benchmarks/instant_table.py --instant out/instant-quality.json --optimiser out/opt-grid.json
 
-Neural-style's figures are its results in benchmarks/baseline (ns_*_256.png, with the photo and painting
+Above the table, the bundled models' recipes from their headers. Neural-style's figures are its results in benchmarks/baseline (ns_*_256.png, with the photo and painting
 in the .json beside each) judged here by the same four judges. Writes --out (markdown) and --grid (JPEG:
 the photos on top, then one row per model, its painting first). Lower is better on every measure.
 """
@@ -45,6 +45,18 @@ def neural_style() -> dict[tuple[str, str], dict[str, float]]:
 
 def cells(scores: dict | None) -> str:
     return " / ".join(f"{scores[m]:.3f}" for m in MEASURES if m in scores) if scores else "–"
+
+
+def bundled_table() -> list[str]:
+    """One row per bundled model: its painting and its recipe, from the model files' own headers."""
+    from brushwork.feedforward.modelfile import BUNDLED_DIR, SUFFIX, read
+
+    lines = ["| model | painting | steps | training time | file | command |", "|---|---|---:|---:|---:|---|"]
+    for path in sorted(BUNDLED_DIR.glob(f"*{SUFFIX}")):
+        h = read(path)[0]
+        lines.append(f"| `{path.stem}` | {h['styles'][0]['name']} | {h['training']['steps_done']} | "
+                     f"{h['recipe']['minutes']:g} min | {path.stat().st_size / 1e6:.2f} MB | `{h['recipe']['command']}` |")
+    return lines
 
 
 def picture_grid(models: dict[str, str], photos: list[str], keep: Path, out: Path) -> None:
@@ -88,6 +100,7 @@ def main() -> None:
             lines.append(f"| {model} | {photo} | {cells(instant.get((model, photo, 256)))} | "
                          f"{cells(instant.get((model, photo, 512)))} | {cells(opt)}{seconds} | "
                          f"{cells(ns.get((photo, painting)))} |")
+    lines = [*bundled_table(), "", *lines]
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     picture_grid(models, photos, args.keep, args.grid)
