@@ -64,7 +64,8 @@ def main() -> None:
                                 training=header["training"], recipe=recipe)
     bundled = modelfile.load_model(path)
     kept = {k: v for k, v in bundled.header.items() if k not in ("recipe", "brushwork")}
-    assert kept == {k: v for k, v in header.items() if k != "brushwork"}, "the header changed on the way"
+    if kept != {k: v for k, v in header.items() if k not in ("recipe", "brushwork")}:
+        raise SystemExit(f"{path}: its header differs from {args.run}'s beyond the recipe; not bundled as is")
     size = path.stat().st_size
     print(f"{path}: {size / 1e6:.2f} MB, {bundled.header['arch']} width {header['config']['width']}, "
           f"{header['training'].get('steps_done')} steps, style {header['styles'][0]['name']}")
