@@ -94,7 +94,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="iterations at each pyramid level (default: half of --iterations each)")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the network (default: on CUDA only)")
+                   help="torch.compile the network (default: on CUDA only; off for a --model photo, one pass)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--seed", type=_number("seed"), help="make the run reproducible on this machine")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -231,6 +231,7 @@ def _paint_instant(args: argparse.Namespace, content, model, output: Path) -> No
     from .feedforward.infer import InstantStylizer
 
     images.check_not_an_input(output, [content, model], args.overwrite)
+    # one pass never pays for compiling (a minute per input size), so only an explicit --compile does it
     paint = InstantStylizer(model, device=args.device, precision=args.precision or "auto", compile=bool(args.compile))
     image = paint(content, args.size)
     _save_result(lambda path: images.save(image, path), output)
@@ -432,7 +433,7 @@ def _instant_video(args: argparse.Namespace) -> int:
     blend = {} if args.temporal_blend is None else {"temporal": args.temporal_blend}
     result = stylize_video(args.input, args.model, args.output, size=args.size, **blend, flow_method=args.flow,
                            max_frames=args.max_frames, fps=args.fps, callback=progress, device=args.device,
-                           precision=args.precision or "auto", compile=bool(args.compile), overwrite=args.overwrite)
+                           precision=args.precision or "auto", compile=args.compile, overwrite=args.overwrite)
     if bar is not None:
         bar.close()
     print(result.output)

@@ -56,7 +56,7 @@ class InstantStylizer:
     """
 
     def __init__(self, model: str | os.PathLike | Model, *, device: str | torch.device | None = None,
-                 precision: str = "auto", compile: bool = False) -> None:
+                 precision: str = "auto", compile: bool | None = False) -> None:
         self.device = pick_device(device)
         self.dtype = pick_precision(precision, self.device)
         self.model = model if isinstance(model, Model) else load_model(model, self.device)
@@ -67,7 +67,9 @@ class InstantStylizer:
         # paid a layout copy per layer (CPU time at 512 px 0.283 against 0.321 s, 1080p 2.36 against
         # 3.12 s; benchmarks/results/instant-speed-cpu.md).
         self.net = copy.deepcopy(self.model.net).to(self.device, self.dtype)
-        if compile:  # fuses the pads, norms and ReLUs: 23% less CPU at 720p, for a minute's compile per size
+        # compile (None: on CUDA only, as the CLI's --compile) fuses the pads, norms and ReLUs: 23-35% less
+        # CPU at 512 px-1080p here, for about a minute's compiling per input size
+        if compile if compile is not None else self.device.type == "cuda":
             self.net = torch.compile(self.net, dynamic=False)
 
     def tensor(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,7 +135,7 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model, ou
                   size: int | None = None, temporal: float = TEMPORAL, flow_method: str = "dis-fast",
                   max_frames: int | None = None, fps: float | None = None,
                   callback: Callable[[int, int | None], None] | None = None,
-                  device: str | torch.device | None = None, precision: str = "auto", compile: bool = False,
+                  device: str | torch.device | None = None, precision: str = "auto", compile: bool | None = False,
                   overwrite: bool = False) -> InstantVideoResult:
     """Stylise each frame with the network as it is decoded, blend it towards the warped previous output
     (`temporal` 0 = frame by frame), and encode an MP4 with the source's audio (video.py's reader and
