@@ -9,6 +9,9 @@ neural-style's 500 iterations where they exist, and a picture grid of the models
 Above the table, the bundled models' recipes from their headers. Neural-style's figures are its results in benchmarks/baseline (ns_*_256.png, with the photo and painting
 in the .json beside each) judged here by the same four judges. Writes --out (markdown) and --grid (JPEG:
 the photos on top, then one row per model, its painting first). Lower is better on every measure.
+The optimiser's grid and the bundled models' rows measured so far are kept in benchmarks/results/
+(instant-optimiser-grid-256.json, instant-quality.json), so a newly bundled model needs only its own
+instant_quality.py run, appended to the latter, before this script.
 """
 
 from __future__ import annotations
