@@ -121,13 +121,16 @@ def test_bundled_models_are_small_float16_and_trained_with_the_defaults(path) ->
 
 
 def test_a_bundled_model_is_found_by_name_unless_the_user_has_one_so_named(tmp_path, monkeypatch, trained,
-                                                                           content_path) -> None:
+                                                                           content_path, capsys) -> None:
     monkeypatch.setenv(modelfile.ENV_MODELS, str(tmp_path))
     assert BUNDLED, "no bundled model in assets/models"
     name = BUNDLED[0].stem
     paint = InstantStylizer(name)
     assert paint.model.path == BUNDLED[0] and paint(content_path, 50).size == (50, 33)
     assert (name, "bundled") in [row[:2] for row in modelfile.list_models()]
+    assert main(["models", "list"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert f"{paint.model.header['recipe']['minutes']:g} min" in listed[name] and "bundled" in listed[name]
     (tmp_path / BUNDLED[0].name).write_bytes(trained[0].read_bytes())
     assert modelfile.resolve(name) == tmp_path / BUNDLED[0].name
     assert [row[1] for row in modelfile.list_models() if row[0] == name] == ["user"]
