@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import images, presets
-from .assets import DEMO_CONTENT, DEMO_STYLE
+from .assets import DEMO_CONTENT, DEMO_MODEL, DEMO_STYLE
 from .video import FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
 from .errors import BrushworkError, OptionError
 
@@ -94,7 +94,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="iterations at each pyramid level (default: half of --iterations each)")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the network (default: on CUDA only)")
+                   help="torch.compile the network (default: on CUDA only; off for a --model photo, one pass)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     g.add_argument("--seed", type=_number("seed"), help="make the run reproducible on this machine")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -222,15 +222,20 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def _instant(args: argparse.Namespace) -> int:
+    _paint_instant(args, args.content, args.model, images.check_writable(args.output))
+    return 0
+
+
+def _paint_instant(args: argparse.Namespace, content, model, output: Path) -> None:
+    """One pass of a trained network over `content`, saved to `output`, whose path is printed."""
     from .feedforward.infer import InstantStylizer
 
-    output = images.check_writable(args.output)
-    images.check_not_an_input(output, [args.content, args.model], args.overwrite)
-    paint = InstantStylizer(args.model, device=args.device, precision=args.precision or "auto")
-    image = paint(args.content, args.size)
+    images.check_not_an_input(output, [content, model], args.overwrite)
+    # one pass never pays for compiling (a minute per input size), so only an explicit --compile does it
+    paint = InstantStylizer(model, device=args.device, precision=args.precision or "auto", compile=bool(args.compile))
+    image = paint(content, args.size)
     _save_result(lambda path: images.save(image, path), output)
-    print(output.resolve())
-    return 0
+    print(output.resolve(), flush=True)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -322,7 +327,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             continue
         styles = " + ".join(s["name"] for s in header["styles"])
         steps = header["training"].get("steps_done", "?")
-        print(f"{name:16} {where:8} width {header['config']['width']:<3} {steps:>6} steps  {styles}")
+        took = f"{header['recipe']['minutes']:g} min" if "recipe" in header else ""
+        print(f"{name:16} {where:8} width {header['config']['width']:<3} {steps:>6} steps {took:>8}  {styles}")
     if not rows:
         print(f"no models yet; train one with `brushwork train STYLE.jpg --photos DIR` (saved in {user_dir()})")
     return 0
@@ -384,6 +390,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise OptionError("--spectrogram draws a sound's spectrograms; use it with demo --audio")
     if args.size is None:
         args.size = 256
+    # the bundled Starry Night network first (under a second), then the optimiser's slower, closer result
+    output = images.check_writable(args.output)
+    _paint_instant(args, DEMO_CONTENT, DEMO_MODEL, output.with_name(f"{output.stem}-instant{output.suffix}"))
     return _stylize(args, DEMO_CONTENT, [DEMO_STYLE])
 
 
@@ -424,7 +433,7 @@ def _instant_video(args: argparse.Namespace) -> int:
     blend = {} if args.temporal_blend is None else {"temporal": args.temporal_blend}
     result = stylize_video(args.input, args.model, args.output, size=args.size, **blend, flow_method=args.flow,
                            max_frames=args.max_frames, fps=args.fps, callback=progress, device=args.device,
-                           precision=args.precision or "auto", overwrite=args.overwrite)
+                           precision=args.precision or "auto", compile=args.compile, overwrite=args.overwrite)
     if bar is not None:
         bar.close()
     print(result.output)
@@ -484,9 +493,11 @@ def parser() -> argparse.ArgumentParser:
     _run_options(s)
     s.set_defaults(func=cmd_stylize)
 
-    d = sub.add_parser("demo", help="stylise the built-in example photo with the built-in painting")
+    d = sub.add_parser("demo", help="stylise the built-in example photo with the built-in painting: first in "
+                                    "one pass by the bundled network (OUTPUT-instant.png), then by the optimiser")
     d.add_argument("-o", "--output", default=DEMO_IMAGE_OUTPUT,
-                   help="output image (default: %(default)s; with --audio brushwork-demo.wav)")
+                   help="the optimiser's output image (default: %(default)s; the network's is written beside it "
+                        "with -instant added to the name; with --audio brushwork-demo.wav)")
     d.add_argument("--audio", action="store_true",
                    help="stylise the built-in speech with the built-in humpback whale song instead")
     d.add_argument("--spectrogram", metavar="PNG", help="with --audio: also draw content | style | result")
@@ -498,7 +509,7 @@ def parser() -> argparse.ArgumentParser:
     _method_options(v, "instead of --style: a trained network (real-time; see `models list`)")
     v.add_argument("--temporal-blend", type=_number("temporal_blend"), metavar="A",
                    help="with --model: move each frame this share towards the previous output warped by "
-                        "the flow, where the flow is reliable (0 = frame by frame; default 0.8)")
+                        "the flow, where the flow is reliable (0 = frame by frame; default 0.9)")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
     v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=TEMPORAL_WEIGHT,
                    help="pull towards earlier frames warped by optical flow; 0 = independent frames "
@@ -547,11 +558,12 @@ def parser() -> argparse.ArgumentParser:
                                                   "brush scale (default 256)")
     t.add_argument("--width", type=_number("width"), help="network width: 16 (default, half) or 32 (Johnson's)")
     t.add_argument("--skip", action=argparse.BooleanOptionalAction, help="add the network's output to the photo, "
-                   "so the photo's content is kept from the first step (default: on; --no-skip is Johnson's plain network)")
+                   "so the photo's content is kept from the first step (default: off, Johnson's plain network, "
+                   "as the bundled models; with --skip the outputs keep the photo's colours)")
     t.add_argument("--lr", type=_number("train_lr"), help="Adam learning rate (default 1e-3)")
-    t.add_argument("--content-weight", type=_number("content_weight"))
-    t.add_argument("--style-weight", type=_number("style_weight"))
-    t.add_argument("--tv-weight", type=_number("tv_weight"))
+    t.add_argument("--content-weight", type=_number("content_weight"), help="weight of the content loss (default 4)")
+    t.add_argument("--style-weight", type=_number("style_weight"), help="weight of the style loss (default 2)")
+    t.add_argument("--tv-weight", type=_number("tv_weight"), help="weight of the total-variation loss (default 0)")
     t.add_argument("--samples", nargs="*", help="photos to show in the sample strips (never trained on; "
                                                 "default: the demo photo)")
     t.add_argument("--sample-every", type=_number("sample_every"), default=100, metavar="N", help="sample strip every N steps")
