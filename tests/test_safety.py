@@ -204,6 +204,85 @@ def test_memory_check_names_a_size_that_fits(monkeypatch) -> None:
     memory.check(64, 48, presets.DEFAULT, torch.float32, torch.device("cpu"))  # small runs pass
 
 
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_a_cgroup_limit_counts_as_the_memory_left(tmp_path, monkeypatch, version) -> None:
+    """In a container MemAvailable shows the host's memory; the cgroup's limit is what the kernel enforces."""
+    limit, usage = (("memory.max", "memory.current") if version == "v2" else
+                    ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"))
+    (tmp_path / limit).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / limit).write_text("2000000000\n")
+    (tmp_path / usage).write_text("500000000\n")
+    assert memory.cgroup_free(tmp_path) == 1_500_000_000
+    monkeypatch.setattr(memory, "CGROUP", tmp_path)
+    monkeypatch.setattr(memory, "_meminfo", lambda field, path="": 64_000_000_000)
+    assert memory.available() == 1_500_000_000
+    (tmp_path / limit).write_text("max\n")  # v2's "no limit"
+    assert memory.cgroup_free(tmp_path) is None and memory.available() == 64_000_000_000
+
+
+@pytest.mark.parametrize("text, expected", [("8G", 8e9), ("8gb", 8e9), ("1500M", 1.5e9), ("512MiB", 2**29),
+                                            ("2", 2e9), ("0.5G", 5e8)])
+def test_max_memory_sizes(text, expected) -> None:
+    assert memory.parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "0", "-1G", "8X", ""])
+def test_a_bad_max_memory_is_a_usage_error(text, tmp_path, content_path, style_path, capsys, no_compute) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["stylize", str(content_path), "--style", str(style_path), "-o", str(tmp_path / "o.png"),
+              "--max-memory", text])
+    assert exit_.value.code == 2 and "--max-memory" in capsys.readouterr().err
+
+
+def test_max_memory_caps_a_run_and_names_the_size_that_fits(tmp_path, content_path, style_path, monkeypatch,
+                                                            capsys) -> None:
+    """1 GB is plenty free here: the cap, not the machine, stops a 2000 px run, before optimising."""
+    import torch
+    monkeypatch.setattr(optimise.Stylizer, "_optimise", lambda *a: pytest.fail("started optimising"))
+    out = tmp_path / "out.png"
+    code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--size", "2000",
+                 "--max-memory", "1G", "--precision", "float32", "-q"])
+    line = one_error_line(capsys)
+    assert code == 1 and "--max-memory allows 1.0 GB" in line and not out.exists()
+    fits = int(line.split("--size ")[1].split()[0])
+    config = presets.DEFAULT.with_(precision="float32")
+    for side, fit in ((fits, True), (fits + 1, False)):
+        w, h = images.fit_size(Image.open(content_path).size, side)
+        assert (memory.estimate(w, h, config, torch.float32) <= 1e9) is fit
+    memory.check(40, 30, config, torch.float32, torch.device("cpu"), max_memory=10**9)  # a small run fits
+
+
+def test_a_video_too_large_stops_before_the_network_loads(tmp_path, content_path, style_path, capsys,
+                                                         no_compute) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        Image.open(content_path).save(frames / f"{i:04d}.png")
+    out = tmp_path / "out.mp4"
+    code = main(["video", str(frames), "--style", str(style_path), "-o", str(out), "--size", "4000",
+                 "--max-memory", "2G", "--precision", "float32", "-q"])
+    line = one_error_line(capsys)
+    assert code == 1 and "needs about" in line and "--size" in line and not out.exists()
+
+
+def test_a_batch_counts_every_worker_before_starting_them(tmp_path, content_path, style_path, capsys,
+                                                         monkeypatch) -> None:
+    """One 600 px run fits in 3 GB, three at once do not: stopped before any worker starts."""
+    from brushwork import batch
+    monkeypatch.setattr(batch, "Engine", lambda *a: pytest.fail("a worker started"))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in "abc":
+        Image.open(content_path).save(photos / f"{name}.png")
+    args = ["batch", str(photos), "--style", str(style_path), "-o", str(tmp_path / "out"), "--size", "600",
+            "--precision", "float32", "--max-memory", "3G", "-q"]
+    assert main([*args, "--workers", "3"]) == 1
+    line = one_error_line(capsys)
+    assert "(3 workers)" in line and "--size" in line
+    import torch
+    assert memory.estimate(600, 400, presets.DEFAULT.with_(precision="float32"), torch.float32) < 3e9 / 2
+
+
 # --- disk full, read-only folders ------------------------------------------------------------------
 
 def fail_first_save(monkeypatch, code: int) -> None:

@@ -41,6 +41,18 @@ def _number(name: str):
     return parse
 
 
+def max_memory(text: str) -> int:
+    """--max-memory: a size in bytes (checked against `presets.RANGES`), or argparse's one-line usage error."""
+    from .memory import parse_size
+
+    try:
+        value = parse_size(text)
+        presets.check_range("max_memory", value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def _numbers(name: str):
     """Like `_number`, for a comma-separated list ('' gives an empty tuple)."""
     one = _number(name)
@@ -96,6 +108,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: on CUDA only)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    g.add_argument("--max-memory", type=max_memory, metavar="SIZE",
+                   help="memory the run may use, e.g. 8G or 1500M (default: what is free when it starts); a "
+                        "size that cannot fit stops at once, naming one that does")
     g.add_argument("--seed", type=_number("seed"), help="make the run reproducible on this machine")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     g.add_argument("--overwrite", action="store_true",
@@ -176,7 +191,7 @@ def _stylize(args: argparse.Namespace, content, styles) -> int:
     config = _config(args)
     output = images.check_writable(args.output)
     _check_outputs(output, args.snapshot_every, _inputs(args, config, content, styles), args.overwrite)
-    stylizer = Stylizer(config, weights=args.weights, device=args.device)
+    stylizer = Stylizer(config, weights=args.weights, device=args.device, max_memory=args.max_memory)
     callback, bar = _progress(args, output, config.print_every)
     result = stylizer.run(content, styles, style_blend=args.style_blend, callback=callback, seed=args.seed)
     if bar is not None:
@@ -242,7 +257,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     config = _config(args)
     settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model,
                               size=args.size if model else None, seed=args.seed, weights=args.weights,
-                              device=args.device)
+                              device=args.device, max_memory=args.max_memory)
     plan = batch.plan(args.photos, args.style or (), args.output, settings, retry_failed=args.retry_failed,
                       overwrite=args.overwrite)
     skipped = len(plan.jobs) - len(plan.todo)
@@ -399,7 +414,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             flow_method=args.flow, flow_size=args.flow_size, temporal_frames=args.temporal_frames,
             resume=args.resume, keep_frames=args.keep_frames,
             max_frames=args.max_frames, fps=args.fps, progress=not args.quiet, weights=args.weights,
-            device=args.device, seed=args.seed, overwrite=args.overwrite)
+            device=args.device, seed=args.seed, overwrite=args.overwrite, max_memory=args.max_memory)
     except KeyboardInterrupt:
         work = work_folder(args.output)
         kept = f"; finished frames are kept in {work}, rerun with --resume to continue" if work.exists() else ""

@@ -10,6 +10,7 @@ larger than the output. Other code (tiling for print sizes) can ask `estimate` w
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ PER_PIXEL = {torch.bfloat16: 1510.0, torch.float32: 2250.0}  # bytes per output 
 MEASURED_PAIRS = 2  # L-BFGS pairs already inside PER_PIXEL (the calibration ran `--history 2`)
 PAIR_PER_PIXEL = 2 * 3 * 4  # an L-BFGS pair: a step and a gradient difference, float32, 3 channels
 ADAM_PER_PIXEL = 2 * 3 * 4  # Adam's two moments
+CGROUP = Path("/sys/fs/cgroup")  # where this process's cgroup limits are mounted (containers)
 STYLE_PER_PIXEL = 400.0  # bytes per style-image pixel beyond the output's count (targets: forward only)
 
 
@@ -54,14 +56,48 @@ def _meminfo(field: str, path: str = "/proc/meminfo") -> int | None:
     return None
 
 
+def _read_bytes(path: Path) -> int | None:
+    """A cgroup file holding a byte count; None if absent or unlimited ("max", or v1's near-2**63)."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) < 2**60 else None
+
+
+def cgroup_free(root: Path | None = None) -> int | None:
+    """Bytes left under this process's cgroup memory limit (v2 `memory.max`, or v1's), None without one.
+
+    A container's limit is not in MemAvailable: a run past it is killed by the kernel all the same."""
+    root = root or CGROUP
+    for limit, usage in (("memory.max", "memory.current"),
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        cap, used = _read_bytes(root / limit), _read_bytes(root / usage)
+        if cap is not None:
+            return max(0, cap - (used or 0))
+    return None
+
+
 def available() -> int | None:
-    """Bytes the kernel can give without swapping (MemAvailable), None where unknown."""
-    return _meminfo("MemAvailable")
+    """Bytes the process can still get: the smaller of MemAvailable (what the kernel gives without swapping)
+    and what the cgroup limit leaves; None where neither is known."""
+    known = [v for v in (_meminfo("MemAvailable"), cgroup_free()) if v is not None]
+    return min(known) if known else None
 
 
 def resident() -> int:
     """Bytes this process already holds (VmRSS): part of the estimate is already paid."""
     return _meminfo("VmRSS", "/proc/self/status") or 0
+
+
+def parse_size(text: str) -> int:
+    """`--max-memory`: "8G", "8GB", "1500M", "512MiB", or a plain number of gigabytes, in bytes."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?b?)\s*", text, re.IGNORECASE)
+    if not found or float(found[1]) <= 0:
+        raise ValueError(f"{text!r} is not a memory size; give one like 8G, 1500M or 8 (gigabytes)")
+    unit = found[2].lower() or "g"
+    base = 1024 if found[3].lower().startswith("i") else 1000
+    return int(float(found[1]) * base ** "kmgt".index(unit) * base)
 
 
 def largest_side(width: int, height: int, config: Config, dtype: torch.dtype, budget: int) -> int:
@@ -77,21 +113,32 @@ def largest_side(width: int, height: int, config: Config, dtype: torch.dtype, bu
     return lo
 
 
-def check(width: int, height: int, config: Config, dtype: torch.dtype, device: torch.device) -> None:
-    """Raise MemoryLimitError if a CPU run at width x height would need more than is free now.
+def check(width: int, height: int, config: Config, dtype: torch.dtype, device: torch.device,
+          max_memory: int | None = None, processes: int = 1) -> None:
+    """Raise MemoryLimitError if `processes` CPU runs at width x height would need more than is free now,
+    or more than `max_memory` bytes (the user's cap, which replaces what is free) all together.
 
     Only the CPU is checked: the model was measured there (a GPU's memory is its own, and CUDA reports
     out-of-memory itself at once). Unknown free memory (not Linux) passes.
     """
-    free = available()
-    if device.type != "cpu" or free is None:
+    if device.type != "cpu":
         return
-    held = resident()
-    need = estimate(width, height, config, dtype)
-    if need - held <= free:
+    need = estimate(width, height, config, dtype) * processes
+    if max_memory is not None:
+        budget, have = max_memory, f"--max-memory allows {max_memory / 1e9:.1f} GB"
+        advice = "or raise --max-memory"
+    else:
+        free = available()
+        if free is None:
+            return
+        held = resident()
+        budget = free + held
+        have = f"{free / 1e9:.1f} GB is free (this process holds {held / 1e9:.1f} GB)"
+        advice = "or close other programs"
+    if need <= budget:
         return
-    fits = largest_side(width, height, config, dtype, free + held)
-    advice = f"--size {fits} fits, or close other programs" if fits >= 16 else "close other programs"
-    raise MemoryLimitError(
-        f"a {width}x{height} run needs about {need / 1e9:.1f} GB of memory but {free / 1e9:.1f} GB is free "
-        f"(this process holds {held / 1e9:.1f} GB); {advice}")
+    fits = largest_side(width, height, config, dtype, budget // processes)
+    each = f" ({processes} workers)" if processes > 1 else ""
+    advice = f"--size {fits} fits, {advice}" if fits >= 16 else advice.removeprefix("or ")
+    raise MemoryLimitError(f"a {width}x{height} run{each} needs about {need / 1e9:.1f} GB of memory but {have}; "
+                           f"{advice}")

@@ -170,7 +170,10 @@ class Stylizer(Perceptual):
     """
 
     def __init__(self, config: Config = DEFAULT, *, weights: str | Path | LoadedWeights | None = None,
-                 device: str | torch.device | None = None) -> None:
+                 device: str | torch.device | None = None, max_memory: int | None = None) -> None:
+        """`max_memory`: bytes a run may use in all (default: what the machine has free when it starts)."""
+        check_range("max_memory", max_memory)
+        self.max_memory = max_memory
         if weights is None and config.arch != "vgg16":
             weights = config.arch  # the registry's copy: downloaded once, then cached
         super().__init__(config, weights if isinstance(weights, LoadedWeights) else load_weights(weights), device)
@@ -235,7 +238,7 @@ class Stylizer(Perceptual):
         blend = list(style_blend) if style_blend is not None else [1.0] * len(style_imgs)
         generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
         plan = self.levels(content_img)
-        memory.check(*images.fit_size(content_img.size, plan[-1][0]), c, self.dtype, self.device)
+        memory.check(*images.fit_size(content_img.size, plan[-1][0]), c, self.dtype, self.device, self.max_memory)
         total = sum(n for _, n in plan)
         start, done, history = time.perf_counter(), 0, []
         x: torch.Tensor | None = None
