@@ -164,18 +164,24 @@ def test_video_api_checks_its_ranges_before_probing(tmp_path, monkeypatch) -> No
 
 def test_a_size_that_cannot_fit_stops_at_once_with_one_that_does(tmp_path, content_path, style_path,
                                                                   monkeypatch, capsys) -> None:
+    """Too large even in tiles (the full-size buffers alone): stopped before optimising, naming a size
+    whose tiled plan fits."""
+    import torch
+    from brushwork import tiles
     monkeypatch.setattr(optimise.Stylizer, "_optimise", lambda *a: pytest.fail("started optimising"))
+    monkeypatch.setattr(memory, "available", lambda: 4_000_000_000)
+    monkeypatch.setattr(memory, "resident", lambda: 300_000_000)
     out = tmp_path / "out.png"
     code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--size", "200000",
                  "--precision", "float32", "-q"])
     line = one_error_line(capsys)
-    assert code == 1 and "needs about" in line and "GB is free" in line and not out.exists()
+    assert code == 1 and "needs about" in line and "4.0 GB is free" in line and not out.exists()
     fits = int(line.split("--size ")[1].split()[0])
-    w, h = images.fit_size(Image.open(content_path).size, fits)
-    import torch
-    need = memory.estimate(w, h, presets.DEFAULT.with_(size=fits, precision="float32"), torch.float32)
-    assert 16 <= fits < 200000
-    assert need <= 1.25 * (memory.available() + memory.resident())  # free memory moves with other programs
+    assert 4096 < fits < 200000
+    config, limit = presets.DEFAULT.with_(precision="float32"), memory.budget(torch.device("cpu"))
+    tiles.choose(*images.fit_size(Image.open(content_path).size, fits), config, torch.float32, limit)  # fits
+    with pytest.raises(memory.MemoryLimitError):
+        tiles.choose(*images.fit_size(Image.open(content_path).size, fits + 50), config, torch.float32, limit)
 
 
 def test_largest_side_is_the_largest_that_fits() -> None:
@@ -234,22 +240,21 @@ def test_a_bad_max_memory_is_a_usage_error(text, tmp_path, content_path, style_p
     assert exit_.value.code == 2 and "--max-memory" in capsys.readouterr().err
 
 
-def test_max_memory_caps_a_run_and_names_the_size_that_fits(tmp_path, content_path, style_path, monkeypatch,
-                                                            capsys) -> None:
-    """1 GB is plenty free here: the cap, not the machine, stops a 2000 px run, before optimising."""
+def test_max_memory_below_the_smallest_tile_stops_at_once(tmp_path, content_path, style_path, monkeypatch,
+                                                          capsys) -> None:
+    """0.5 GB is less than the network and a smallest tile: the cap, not the machine, stops the run."""
     import torch
+    from brushwork import tiles
     monkeypatch.setattr(optimise.Stylizer, "_optimise", lambda *a: pytest.fail("started optimising"))
     out = tmp_path / "out.png"
     code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--size", "2000",
-                 "--max-memory", "1G", "--precision", "float32", "-q"])
+                 "--max-memory", "0.5G", "--precision", "float32", "-q"])
     line = one_error_line(capsys)
-    assert code == 1 and "--max-memory allows 1.0 GB" in line and not out.exists()
+    assert code == 1 and "--max-memory allows 0.5 GB" in line and "raise --max-memory" in line and not out.exists()
     fits = int(line.split("--size ")[1].split()[0])
+    limit = memory.budget(torch.device("cpu"), 500_000_000)
     config = presets.DEFAULT.with_(precision="float32")
-    for side, fit in ((fits, True), (fits + 1, False)):
-        w, h = images.fit_size(Image.open(content_path).size, side)
-        assert (memory.estimate(w, h, config, torch.float32) <= 1e9) is fit
-    memory.check(40, 30, config, torch.float32, torch.device("cpu"), max_memory=10**9)  # a small run fits
+    assert tiles.choose(*images.fit_size(Image.open(content_path).size, fits), config, torch.float32, limit) is None
 
 
 def test_a_video_too_large_stops_before_the_network_loads(tmp_path, content_path, style_path, capsys,
@@ -267,7 +272,8 @@ def test_a_video_too_large_stops_before_the_network_loads(tmp_path, content_path
 
 def test_a_batch_counts_every_worker_before_starting_them(tmp_path, content_path, style_path, capsys,
                                                          monkeypatch) -> None:
-    """One 600 px run fits in 3 GB, three at once do not: stopped before any worker starts."""
+    """One 600 px run fits in 1.2 GB, three workers' shares of it do not hold even a network: stopped before
+    any worker starts."""
     from brushwork import batch
     monkeypatch.setattr(batch, "Engine", lambda *a: pytest.fail("a worker started"))
     photos = tmp_path / "photos"
@@ -275,12 +281,12 @@ def test_a_batch_counts_every_worker_before_starting_them(tmp_path, content_path
     for name in "abc":
         Image.open(content_path).save(photos / f"{name}.png")
     args = ["batch", str(photos), "--style", str(style_path), "-o", str(tmp_path / "out"), "--size", "600",
-            "--precision", "float32", "--max-memory", "3G", "-q"]
+            "--precision", "float32", "--max-memory", "1.2G", "-q"]
     assert main([*args, "--workers", "3"]) == 1
     line = one_error_line(capsys)
-    assert "(3 workers)" in line and "--size" in line
+    assert "shared by 3 workers" in line and "fewer --workers" in line
     import torch
-    assert memory.estimate(600, 400, presets.DEFAULT.with_(precision="float32"), torch.float32) < 3e9 / 2
+    assert memory.estimate(600, 400, presets.DEFAULT.with_(precision="float32"), torch.float32) < 1.2e9
 
 
 # --- disk full, read-only folders ------------------------------------------------------------------

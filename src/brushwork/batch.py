@@ -333,11 +333,16 @@ def _local(todo: list[Job], settings: Settings, workers: int) -> Iterator[Result
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _check_memory(todo: list[Job], settings: Settings, workers: int) -> None:
-    """Stop before any worker starts if the largest photo cannot be painted by `workers` processes at once
-    (each holds its own network and image); a Ray cluster's machines are not this one's, and are not checked."""
+def _share_memory(todo: list[Job], settings: Settings, workers: int) -> Settings:
+    """Split the memory between the local workers (each holds its own network and image, and plans its
+    own tiles within its share), and stop before any starts if the largest photo cannot fit in a share even
+    in tiles. A Ray cluster's machines are not this one's and are not checked."""
+    from . import tiles
     from .perceptual import pick_device, pick_precision
 
+    device = pick_device(settings.device)
+    limit = memory.budget(device, settings.max_memory)
+    processes = min(workers, len(todo))
     sizes = []
     for job in todo:
         try:
@@ -345,11 +350,14 @@ def _check_memory(todo: list[Job], settings: Settings, workers: int) -> None:
                 sizes.append(images.fit_size(img.size, settings.config.size))
         except OSError:
             continue  # an unreadable photo fails its own job
-    if sizes:
-        device = pick_device(settings.device)
-        memory.check(*max(sizes, key=lambda s: s[0] * s[1]), settings.config,
-                     pick_precision(settings.config.precision, device), device, settings.max_memory,
-                     processes=min(workers, len(todo)))
+    if limit is None or not sizes:
+        return settings
+    if processes > 1:
+        limit = memory.Budget(limit.bytes // processes, f"{limit.have}, shared by {processes} workers",
+                              f"{limit.advice}, or use fewer --workers")
+    tiles.choose(*max(sizes, key=lambda s: s[0] * s[1]), settings.config,
+                 pick_precision(settings.config.precision, device), limit)
+    return dataclasses.replace(settings, max_memory=limit.bytes)
 
 
 class RayWorker:
@@ -430,9 +438,10 @@ def run(plan: Plan, *, workers: int | None = None, ray: str | bool | None = None
     if not plan.todo:  # no worker to start, no network to load
         write_index(plan)
         return
-    if ray is None and plan.settings.model is None:
-        _check_memory(plan.todo, plan.settings, workers or 1)
-    results = (_local(plan.todo, plan.settings, workers or 1) if ray is None else
+    settings = plan.settings
+    if ray is None and settings.model is None:
+        settings = _share_memory(plan.todo, settings, workers or 1)
+    results = (_local(plan.todo, settings, workers or 1) if ray is None else
                _ray(plan.todo, plan.settings, workers, None if ray is True else ray))
     try:
         for job, png, error, seconds in results:

@@ -142,7 +142,8 @@ def _progress(args: argparse.Namespace, output: Path, print_every: int = 0):
     def callback(step) -> None:
         if bar is not None:
             bar.total = step.total
-            bar.set_postfix({k: f"{v:.3g}" for k, v in step.losses.items()}, refresh=False)
+            tile = {"tile": f"{step.tile[0]}/{step.tile[1]}"} if getattr(step, "tile", None) else {}
+            bar.set_postfix({**tile, **{k: f"{v:.3g}" for k, v in step.losses.items()}}, refresh=False)
             bar.update(1)
         i = step.iteration - 1  # the notebook counts from 0
         if print_every and step.adjustments and (i % print_every == 0 or step.iteration == step.total):
@@ -168,7 +169,7 @@ def _snapshot_path(output: Path, iteration: int) -> Path:
 
 def _inputs(args: argparse.Namespace, config: presets.Config, content, styles) -> list:
     """Every file the run reads, so none of them is written over."""
-    return [content, *styles, config.init_file(), args.weights]
+    return [content, *styles, *(args.mask or ()), args.keep_mask, config.init_file(), args.weights]
 
 
 def _check_outputs(output: Path, every: int, inputs: list, overwrite: bool) -> None:
@@ -193,7 +194,8 @@ def _stylize(args: argparse.Namespace, content, styles) -> int:
     _check_outputs(output, args.snapshot_every, _inputs(args, config, content, styles), args.overwrite)
     stylizer = Stylizer(config, weights=args.weights, device=args.device, max_memory=args.max_memory)
     callback, bar = _progress(args, output, config.print_every)
-    result = stylizer.run(content, styles, style_blend=args.style_blend, callback=callback, seed=args.seed)
+    result = stylizer.run(content, styles, style_blend=args.style_blend, callback=callback, seed=args.seed,
+                          masks=args.mask, keep_mask=args.keep_mask)
     if bar is not None:
         bar.close()
     _save_result(lambda path: images.save(result.image, path), output)
@@ -239,6 +241,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 def _instant(args: argparse.Namespace) -> int:
     from .feedforward.infer import InstantStylizer
 
+    if args.mask or args.keep_mask:
+        raise OptionError("--mask and --keep-mask steer the optimiser; use them with --style, not --model")
     output = images.check_writable(args.output)
     images.check_not_an_input(output, [args.content, args.model], args.overwrite)
     paint = InstantStylizer(args.model, device=args.device, precision=args.precision or "auto")
@@ -496,6 +500,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="stylized.png", help="output image (default: %(default)s)")
     s.add_argument("--snapshot-every", type=_number("snapshot_every"), default=0, metavar="N",
                    help="also save every N iterations")
+    s.add_argument("--mask", nargs="+", metavar="MASK",
+                   help="one mask per --style: each style paints where its mask is white (grey: soft edges "
+                        "and blends); resized to the photo")
+    s.add_argument("--keep-mask", metavar="MASK", help="hold the white part of this mask close to the photo "
+                                                        "(a face, say): more content, no style there")
     _run_options(s)
     s.set_defaults(func=cmd_stylize)
 
@@ -506,7 +515,7 @@ def parser() -> argparse.ArgumentParser:
                    help="stylise the built-in speech with the built-in humpback whale song instead")
     d.add_argument("--spectrogram", metavar="PNG", help="with --audio: also draw content | style | result")
     _run_options(d)
-    d.set_defaults(func=cmd_demo, style_blend=None, snapshot_every=0, rate=None)
+    d.set_defaults(func=cmd_demo, style_blend=None, snapshot_every=0, rate=None, mask=None, keep_mask=None)
 
     v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")

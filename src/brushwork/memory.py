@@ -11,6 +11,7 @@ larger than the output. Other code (tiling for print sizes) can ask `estimate` w
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -113,32 +114,45 @@ def largest_side(width: int, height: int, config: Config, dtype: torch.dtype, bu
     return lo
 
 
+@dataclass(frozen=True)
+class Budget:
+    """The bytes a run may use, and how to say where that figure came from."""
+
+    bytes: int
+    have: str  # "--max-memory allows 8.0 GB", "5.1 GB is free (this process holds 0.4 GB)"
+    advice: str  # what else the user can do
+
+
+def budget(device: torch.device, max_memory: int | None = None) -> Budget | None:
+    """`max_memory` (the user's cap, which replaces what is free), else what is free plus what this process
+    already holds. None where nothing is checked: a GPU (the model was measured on a CPU; CUDA reports
+    out-of-memory itself at once) or a CPU whose free memory is unknown (not Linux)."""
+    if max_memory is not None:
+        return Budget(max_memory, f"--max-memory allows {max_memory / 1e9:.1f} GB", "or raise --max-memory")
+    free = available()
+    if device.type != "cpu" or free is None:
+        return None
+    held = resident()
+    return Budget(free + held, f"{free / 1e9:.1f} GB is free (this process holds {held / 1e9:.1f} GB)",
+                  "or close other programs")
+
+
+def refuse(what: str, need: int, limit: Budget, fits: int) -> MemoryLimitError:
+    """The one-line error: what needs how much, what there is, and the --size that fits (if any)."""
+    advice = f"--size {fits} fits, {limit.advice}" if fits >= 16 else limit.advice.removeprefix("or ")
+    return MemoryLimitError(f"{what} needs about {need / 1e9:.1f} GB of memory but {limit.have}; {advice}")
+
+
 def check(width: int, height: int, config: Config, dtype: torch.dtype, device: torch.device,
           max_memory: int | None = None, processes: int = 1) -> None:
-    """Raise MemoryLimitError if `processes` CPU runs at width x height would need more than is free now,
-    or more than `max_memory` bytes (the user's cap, which replaces what is free) all together.
-
-    Only the CPU is checked: the model was measured there (a GPU's memory is its own, and CUDA reports
-    out-of-memory itself at once). Unknown free memory (not Linux) passes.
-    """
-    if device.type != "cpu":
+    """Raise MemoryLimitError if `processes` whole-picture runs at width x height would need more than
+    `budget` gives, all together."""
+    if device.type != "cpu" and max_memory is None:
         return
+    limit = budget(device, max_memory)
     need = estimate(width, height, config, dtype) * processes
-    if max_memory is not None:
-        budget, have = max_memory, f"--max-memory allows {max_memory / 1e9:.1f} GB"
-        advice = "or raise --max-memory"
-    else:
-        free = available()
-        if free is None:
-            return
-        held = resident()
-        budget = free + held
-        have = f"{free / 1e9:.1f} GB is free (this process holds {held / 1e9:.1f} GB)"
-        advice = "or close other programs"
-    if need <= budget:
+    if limit is None or need <= limit.bytes:
         return
-    fits = largest_side(width, height, config, dtype, budget // processes)
     each = f" ({processes} workers)" if processes > 1 else ""
-    advice = f"--size {fits} fits, {advice}" if fits >= 16 else advice.removeprefix("or ")
-    raise MemoryLimitError(f"a {width}x{height} run{each} needs about {need / 1e9:.1f} GB of memory but {have}; "
-                           f"{advice}")
+    raise refuse(f"a {width}x{height} run{each}", need, limit,
+                 largest_side(width, height, config, dtype, limit.bytes // processes))
