@@ -32,4 +32,9 @@ stage() {  # stage NAME SECONDS ARGS...: one speed.py run with its own report
     timeout 120 python3 benchmarks/instant_speed.py --sizes 512,1080p,4k --repeats 20 --warmup 5 \
         --video-frames 30 --out benchmarks/results/instant-speed-cuda.md
     cp benchmarks/results/instant-speed-cuda.md "$OUT/" 2>/dev/null || true
+    # print size (issue 13): 8192 px within 16 GB of GPU memory, one iteration per tile
+    echo "== print size (limit 240s)"
+    timeout 240 python3 benchmarks/print_size.py scale --sizes 8192 --max-memory 16G \
+        --results benchmarks/results/print-size-cuda.md
+    cp benchmarks/results/print-size-cuda.md "$OUT/" 2>/dev/null || true
 } 2>&1 | tee "$OUT/gpu_check.log"

@@ -114,3 +114,39 @@ def test_ctrl_c_keeps_the_finished_tiles(tiled_runs) -> None:
     crop = lambda t, b: t[..., b[0]:b[2], b[1]:b[3]]  # noqa: E731
     assert (crop(two.tensor, first) - crop(none.tensor, first)).abs().mean() > 0.01  # tile 1 refined (3 small steps)
     assert torch.equal(crop(two.tensor, last), crop(none.tensor, last))  # the last not started
+
+
+def test_ctrl_c_between_tiles_then_resume_finishes_the_picture(tmp_path, shared, monkeypatch, capsys) -> None:
+    from brushwork import optimise
+    from brushwork.cli import main
+
+    photo, painting = shared / "images/content/chelsea.png", shared / "images/style/munch_the_scream.jpg"
+    w, h = images.fit_size(images.load(photo).size, 160)
+    out = tmp_path / "print.png"
+    args = ["stylize", str(photo), "--style", str(painting), "-o", str(out), "--size", "160", "--iterations", "2",
+            "--pyramid", "0.5", "--pyramid-iterations", "2", "--content-layers", "relu2_2",
+            "--style-layers", "relu1_1,relu2_1,relu3_1", "--precision", "float32", "--seed", "0", "-q",
+            "--max-memory", f"{budget_for(SHALLOW, w, h, 96) / 1e6:.3f}M"]
+    real, calls = optimise.Stylizer._optimise, []
+
+    def stop_in_third_tile(self, x, terms, iterations):
+        calls.append(x.shape)
+        if len(calls) == 4:  # the half-size solve, tiles 1 and 2, then Ctrl-C in tile 3
+            raise KeyboardInterrupt
+        return real(self, x, terms, iterations)
+
+    monkeypatch.setattr(optimise.Stylizer, "_optimise", stop_in_third_tile)
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    count = len(tiles.choose(w, h, SHALLOW, torch.float32, memory.Budget(budget_for(SHALLOW, w, h, 96), "", "")).boxes)
+    assert f"2 of {count} tiles finished" in err and "--resume" in err
+    assert out.is_file() and tiles.partial_path(out).is_file()
+    monkeypatch.setattr(optimise.Stylizer, "_optimise", real)
+    assert main([*args[:-2], "--max-memory", "64G", "--resume", "--iterations", "3"]) == 1  # other settings
+    assert "other inputs or settings" in capsys.readouterr().err
+    calls.clear()
+    monkeypatch.setattr(optimise.Stylizer, "_optimise", lambda self, *a: calls.append(1) or real(self, *a))
+    assert main([*args, "--resume"]) == 0  # the plan is the recorded one, whatever the memory now
+    assert len(calls) == count - 2 and not tiles.partial_path(out).exists()  # only the tiles left
+    assert main([*args, "--resume"]) == 1  # nothing left to resume
+    assert "no stopped print-size run" in capsys.readouterr().err

@@ -142,7 +142,7 @@ def _progress(args: argparse.Namespace, output: Path, print_every: int = 0):
     def callback(step) -> None:
         if bar is not None:
             bar.total = step.total
-            tile = {"tile": f"{step.tile[0]}/{step.tile[1]}"} if getattr(step, "tile", None) else {}
+            tile = {"tile": f"{step.tile[0]}/{step.tile[1]}"} if step.tile else {}
             bar.set_postfix({**tile, **{k: f"{v:.3g}" for k, v in step.losses.items()}}, refresh=False)
             bar.update(1)
         i = step.iteration - 1  # the notebook counts from 0
@@ -152,7 +152,7 @@ def _progress(args: argparse.Namespace, output: Path, print_every: int = 0):
                    f"Style: {a['style']:.2e}, Denoise: {a.get('tv', 0.0):.2e}")
             (bar.write if bar is not None else print)(msg)
         nonlocal every
-        if every and step.iteration % every == 0:
+        if every and step.iteration % every == 0 and step.tile is None:  # a tile is not the picture
             try:
                 images.save(step.image, _snapshot_path(output, step.iteration))
             except images.ImageError as exc:  # a full disk must not cost the run itself
@@ -187,19 +187,45 @@ def _check_outputs(output: Path, every: int, inputs: list, overwrite: bool) -> N
 
 
 def _stylize(args: argparse.Namespace, content, styles) -> int:
+    from . import tiles
     from .optimise import Stylizer
 
     config = _config(args)
     output = images.check_writable(args.output)
     _check_outputs(output, args.snapshot_every, _inputs(args, config, content, styles), args.overwrite)
+    key = _run_key(args, config, content, styles)
+    resume = tiles.read_partial(output, key) if args.resume else None
     stylizer = Stylizer(config, weights=args.weights, device=args.device, max_memory=args.max_memory)
     callback, bar = _progress(args, output, config.print_every)
     result = stylizer.run(content, styles, style_blend=args.style_blend, callback=callback, seed=args.seed,
-                          masks=args.mask, keep_mask=args.keep_mask)
+                          masks=args.mask, keep_mask=args.keep_mask, init=output if resume else None, resume=resume)
     if bar is not None:
         bar.close()
     _save_result(lambda path: images.save(result.image, path), output)
+    if result.partial is not None:
+        tiles.write_partial(output, result.partial, key)
+        print(f"interrupted: {result.partial.done} of {len(result.partial.tiling.boxes)} tiles finished; the picture "
+              f"so far is in {output}: rerun the same command with --resume to finish it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    tiles.partial_path(output).unlink(missing_ok=True)
     return _finished(result, output, "image")
+
+
+def _run_key(args: argparse.Namespace, config: presets.Config, content, styles) -> str:
+    """What a resumed print-size run must share with the stopped one: settings and the inputs' content."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from .weights import file_hash
+
+    def identity(source) -> str | None:
+        return file_hash(Path(source), "sha256") if isinstance(source, (str, os.PathLike)) and \
+            Path(source).is_file() else None if source is None else str(source)
+
+    parts = [dataclasses.asdict(config), [identity(s) for s in (content, *styles, *(args.mask or ()), args.keep_mask)],
+             args.style_blend, args.seed, args.weights]
+    return hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=16).hexdigest()
 
 
 def _finished(result, output: Path, what: str) -> int:
@@ -503,6 +529,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--mask", nargs="+", metavar="MASK",
                    help="one mask per --style: each style paints where its mask is white (grey: soft edges "
                         "and blends); resized to the photo")
+    s.add_argument("--resume", action="store_true",
+                   help="finish a print-size run that Ctrl-C stopped between tiles (same command, same output)")
     s.add_argument("--keep-mask", metavar="MASK", help="hold the white part of this mask close to the photo "
                                                         "(a face, say): more content, no style there")
     _run_options(s)
@@ -515,7 +543,8 @@ def parser() -> argparse.ArgumentParser:
                    help="stylise the built-in speech with the built-in humpback whale song instead")
     d.add_argument("--spectrogram", metavar="PNG", help="with --audio: also draw content | style | result")
     _run_options(d)
-    d.set_defaults(func=cmd_demo, style_blend=None, snapshot_every=0, rate=None, mask=None, keep_mask=None)
+    d.set_defaults(func=cmd_demo, style_blend=None, snapshot_every=0, rate=None, mask=None, keep_mask=None,
+                   resume=False)
 
     v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")

@@ -125,10 +125,14 @@ class Budget:
 
 def budget(device: torch.device, max_memory: int | None = None) -> Budget | None:
     """`max_memory` (the user's cap, which replaces what is free), else what is free plus what this process
-    already holds. None where nothing is checked: a GPU (the model was measured on a CPU; CUDA reports
-    out-of-memory itself at once) or a CPU whose free memory is unknown (not Linux)."""
+    already holds; on CUDA the GPU's free memory (plus `BASE`, mostly host memory there), for planning print
+    sizes only (the model was measured on a CPU; CUDA reports out-of-memory itself at once). None where
+    free memory is unknown (not Linux, other devices)."""
     if max_memory is not None:
         return Budget(max_memory, f"--max-memory allows {max_memory / 1e9:.1f} GB", "or raise --max-memory")
+    if device.type == "cuda":
+        free_gpu = torch.cuda.mem_get_info(device)[0]
+        return Budget(int(free_gpu + BASE), f"{free_gpu / 1e9:.1f} GB of GPU memory is free", "or free the GPU")
     free = available()
     if device.type != "cpu" or free is None:
         return None

@@ -50,6 +50,7 @@ class Result:
     interrupted: bool
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    partial: tiles.Partial | None = None  # a print-size run stopped between tiles: what is left to do
 
 
 Callback = Callable[[Step], None]
@@ -224,13 +225,17 @@ class Stylizer(Perceptual):
             init: str | Path | Image.Image | torch.Tensor | None = None,
             extra_terms: Sequence[tuple[Term, float]] = (), callback: Callback | None = None,
             seed: int | None = None, masks: Sequence[ImageInput] | None = None,
-            keep_mask: ImageInput | None = None) -> Result:
+            keep_mask: ImageInput | None = None, resume: tiles.Partial | None = None) -> Result:
         """Stylise `content` with `styles`; returns the best image found (also when interrupted).
 
         `init` overrides the config's; `extra_terms` are added to the loss at the finest level (video's
         temporal term is one). `masks` (images, one per style: white where that style paints, grey for soft
         edges and blends) paint each style in its own region, weighted by `style_blend`; `keep_mask` holds
         its region close to the photo. Ctrl-C stops early and still returns the best image so far.
+
+        A picture too large for memory is solved whole at a size that fits, then refined tile by tile
+        (tiles.py); Ctrl-C then returns the finished tiles and `Result.partial`, and a call with the same
+        inputs, `init=` that picture and `resume=` that partial finishes the remaining tiles.
         """
         c = self.config
         check_range("seed", seed)
@@ -253,16 +258,20 @@ class Stylizer(Perceptual):
         plan = self.levels(content_img)
         width, height = images.fit_size(content_img.size, plan[-1][0])
         limit = memory.budget(self.device, self.max_memory)
-        tiling = tiles.choose(width, height, c, self.dtype, limit)
+        tiling = tiles.choose(width, height, c, self.dtype, limit) if resume is None else resume.tiling
         if tiling is not None:
             if extra_terms:
                 raise OptionError(f"a {width}x{height} picture needs tiles to fit in memory, and extra loss terms "
                                   f"(video's) work on whole pictures only; use a smaller --size")
-            plan = self._whole_levels(content_img, plan, limit.bytes)
-        total = sum(n for _, n in plan) + (len(tiling.boxes) * c.iterations if tiling else 0)
+            if (tiling.width, tiling.height) != (width, height) or (resume is not None and init is None):
+                raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
+                                  f"as init; this one is {width}x{height}: use the same --size")
+            plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes)
+        first = resume.done if resume is not None else 0
+        total = sum(n for _, n in plan) + ((len(tiling.boxes) - first) * c.iterations if tiling else 0)
         start, done, history = time.perf_counter(), 0, []
         x: torch.Tensor | None = None
-        interrupted = False
+        interrupted, partial = False, None
 
         def record_at(level: int, tile: tuple[int, int] | None = None) -> Callable[[Step], None]:
             def record(step: Step) -> None:
@@ -290,8 +299,10 @@ class Stylizer(Perceptual):
                 if interrupted:
                     break
             if tiling is not None and not interrupted:
-                x, interrupted = self._refine_tiles(x, tiling, content_img, style_imgs, blend, mask_ts, keep,
-                                                    init, generator, lambda tile: record_at(len(plan), tile))
+                x, finished = self._refine_tiles(x, tiling, first, content_img, style_imgs, blend, mask_ts, keep,
+                                                 init, generator, lambda tile: record_at(len(plan), tile))
+                interrupted = finished < len(tiling.boxes)
+                partial = tiles.Partial(tiling, finished) if interrupted else None
         except KeyboardInterrupt:
             interrupted = True
         if x is None:
@@ -299,7 +310,7 @@ class Stylizer(Perceptual):
         out = images.resize_tensor(x.detach(), (height, width)).clamp(0, 255)
         if c.preserve_colors == "luminance":
             out = images.luminance_transfer(out, images.to_tensor(content_img, self.device))
-        return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history)
+        return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history, partial)
 
     def _whole_levels(self, content: Image.Image, plan: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
         """The levels of a print-size run solved on the whole picture before its tiles: the pyramid's that
@@ -313,12 +324,13 @@ class Stylizer(Perceptual):
                                                           self.dtype, budget))
         return [(side, self.config.iterations)] if min(images.fit_size(content.size, side)) >= self.min_side else []
 
-    def _refine_tiles(self, x: torch.Tensor | None, tiling: tiles.Tiling, content: Image.Image,
+    def _refine_tiles(self, x: torch.Tensor | None, tiling: tiles.Tiling, first: int, content: Image.Image,
                       styles: Sequence[Image.Image], blend: Sequence[float], masks: list[torch.Tensor] | None,
-                      keep: torch.Tensor | None, init, generator: torch.Generator,
-                      record: Callable[[tuple[int, int]], Callable[[Step], None]]) -> tuple[torch.Tensor, bool]:
-        """Refine the whole-picture solve `x` at full size, tile by tile (tiles.py); returns the picture and
-        whether Ctrl-C stopped it (then only the finished tiles are refined)."""
+                      keep: torch.Tensor | None, init: str | Path | Image.Image | torch.Tensor | None,
+                      generator: torch.Generator,
+                      record: Callable[[tuple[int, int]], Callable[[Step], None]]) -> tuple[torch.Tensor, int]:
+        """Refine the whole-picture solve `x` at full size, tile by tile from tile `first` (tiles.py); returns
+        the picture and the number of tiles finished (fewer than all: Ctrl-C stopped it between tiles)."""
         c, size = self.config, (tiling.height, tiling.width)
         full = images.to_tensor(images.fit(content, max(size)), self.device)
         if x is None:
@@ -331,16 +343,21 @@ class Stylizer(Perceptual):
         def solve(index: int, window: tiles.Box, pixels: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
             top, left, bottom, right = window
             crop = (Ellipsis, slice(top, bottom), slice(left, right))
-            terms = self.terms(full[crop], styles, blend, content, masks=None if masks is None else [m[crop] for m in masks],
-                               keep=None if keep is None else keep[crop], longest=max(size))
+            terms = self.terms(full[crop], styles, blend, content, longest=max(size),
+                               masks=None if masks is None else [m[crop] for m in masks],
+                               keep=None if keep is None else keep[crop])
             return keep_best(self._optimise(pixels, terms, c.iterations), c.balance, record((index + 1, count)))
 
         self.gram_tiling = tiling  # style targets at the print's size, in tiles
+        finished = first
         try:
-            finished = sum(1 for _ in tiles.refine(x, tiling, solve))
+            for _ in tiles.refine(x, tiling, solve, first):
+                finished += 1
+        except KeyboardInterrupt:  # between a tile's steps or while setting one up: the finished ones stay
+            pass
         finally:
             self.gram_tiling = None
-        return x, finished < count
+        return x, finished
 
     def _optimise(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int) -> Iterator[Step]:
         return descend(self, x, terms, iterations, self.config)

@@ -15,19 +15,31 @@ fits beside the full-size buffers.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from . import memory
+from . import images, memory
+from .errors import BrushworkError
 from .losses import gram
 from .models import deepest, layer_names
 from .presets import Config
 
-FULL_PER_PIXEL = 64  # bytes per output pixel held for the whole run: image, photo, blend buffers (float32)
+FULL_PER_PIXEL = 80  # bytes per output pixel beside the tiles: picture, photo, painting (float32), copies to save
 Box = tuple[int, int, int, int]  # top, left, bottom, right
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A print-size run stopped between tiles (Ctrl-C): its plan and how many tiles are finished, so
+    `Stylizer.run(..., init=the saved picture, resume=partial)` does the rest."""
+
+    tiling: "Tiling"
+    done: int
 
 
 def receptive_field(names: Sequence[str]) -> tuple[int, int]:
@@ -149,8 +161,10 @@ def grams(features: Callable[[torch.Tensor], dict[str, torch.Tensor]], image: to
     return {k: g / counts[k] if normalise else g for k, g in total.items()}
 
 
-def refine(x: torch.Tensor, tiling: Tiling,
-           solve: Callable[[int, Box, torch.Tensor], tuple[torch.Tensor | None, bool]], start: int = 0) -> Iterator[int]:
+Solve = Callable[[int, Box, torch.Tensor], tuple[torch.Tensor | None, bool]]
+
+
+def refine(x: torch.Tensor, tiling: Tiling, solve: Solve, start: int = 0) -> Iterator[int]:
     """Refine the full-size picture `x` in place, tile after tile from index `start`. `solve(index, window,
     pixels)` optimises one window's pixels: (the best, whether Ctrl-C stopped it). Yields each finished
     tile's index; a tile stopped part-way is not blended in, so `x` only ever holds whole tiles, and stops there."""
@@ -163,5 +177,41 @@ def refine(x: torch.Tensor, tiling: Tiling,
             return
         weight = tiling.blend_weights(box, x.device)
         region = x[..., top:bottom, left:right]
-        region.mul_(1 - weight).add_(best * weight)
+        region.copy_(region * (1 - weight) + best * weight)  # one write: Ctrl-C cannot leave it half-blended
         yield index
+
+
+def partial_path(output: Path) -> Path:
+    """Where a stopped print-size run records its plan, beside the picture: `out.png.tiles.json`."""
+    return output.with_name(output.name + ".tiles.json")
+
+
+def write_partial(output: Path, partial: Partial, key: str) -> Path:
+    """Record `partial` beside `output` (which holds the picture so far); `key` names the run's inputs."""
+    t = partial.tiling
+    record = {"key": key, "done": partial.done, "width": t.width, "height": t.height, "core": t.core,
+              "margin": t.margin}
+    return images.write_atomic(partial_path(output), lambda f: f.write(json.dumps(record).encode()))
+
+
+def read_partial(output: Path, key: str) -> Partial:
+    """The partial run recorded beside `output` for the same inputs (`key`); a one-line error otherwise."""
+    path = partial_path(output)
+    try:
+        record = json.loads(path.read_text())
+        partial = Partial(Tiling(record["height"], record["width"], record["core"], record["margin"]), record["done"])
+    except FileNotFoundError:
+        raise ResumeError(f"{path}: not found, so there is no stopped print-size run to resume for "
+                          f"{output.name}; run without --resume") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ResumeError(f"{path}: unreadable ({exc}); delete it and run without --resume") from None
+    if record["key"] != key:
+        raise ResumeError(f"{path}: records a run with other inputs or settings; repeat the command that was "
+                          f"stopped, or delete it and run without --resume")
+    if not output.is_file():
+        raise ResumeError(f"{output}: the picture so far is missing; run without --resume")
+    return partial
+
+
+class ResumeError(BrushworkError):
+    """A stopped print-size run cannot be resumed (no record, another run's, or no picture)."""
