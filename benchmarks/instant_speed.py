@@ -32,7 +32,7 @@ SIZES = {"256": (256, 256), "512": (512, 512), "1024": (1024, 1024), "1080p": (1
          "720p": (1280, 720), "4k": (3840, 2160)}
 
 
-def _net(model: str | None, width: int, device: str, precision: str):
+def _net(model: str | None, width: int, device: str, precision: str, compile: bool = False):
     from brushwork.feedforward.infer import InstantStylizer
     from brushwork.feedforward.modelfile import Model
     from brushwork.nets.transformer import TransformerConfig, TransformerNet
@@ -42,7 +42,7 @@ def _net(model: str | None, width: int, device: str, precision: str):
     if model is None:
         net = TransformerNet(TransformerConfig(width=width)).eval().requires_grad_(False)
         model = Model(net.to(device), {}, Path("untrained.safetensors"))
-    return InstantStylizer(model, device=device, precision=precision)
+    return InstantStylizer(model, device=device, precision=precision, compile=compile)
 
 
 def _peak_mb(device) -> int:
@@ -63,7 +63,7 @@ def _sync(device) -> None:
 def measure_image(a) -> dict:
     import torch
 
-    paint = _net(a.model, a.width, a.device, a.precision)
+    paint = _net(a.model, a.width, a.device, a.precision, a.compile)
     w, h = SIZES[a.size]
     x = torch.rand(1, 3, h, w, device=paint.device) * 255
     for _ in range(a.warmup):
@@ -83,18 +83,19 @@ def measure_image(a) -> dict:
 
 def measure_video(a) -> dict:
     from brushwork import video
-    from brushwork.feedforward.infer import stylize_frames
+    from brushwork.feedforward.infer import TEMPORAL, stylize_frames
 
-    paint = _net(a.model, a.width, a.device, a.precision)
+    paint = _net(a.model, a.width, a.device, a.precision, a.compile)
     frames = list(zip(range(a.video_frames + 2), video.read_frames(video.probe(VIDEO), SIZES["720p"])))
     times, cpu, t0, c0 = [], [], time.perf_counter(), time.process_time()
-    for i, _ in enumerate(stylize_frames(paint, (f for _, f in frames), a.temporal, a.flow)):
+    blend = TEMPORAL if a.temporal is None else a.temporal
+    for i, _ in enumerate(stylize_frames(paint, (f for _, f in frames), blend, a.flow)):
         if i >= 2:  # warm, and blending with a previous frame
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
         t0, c0 = time.perf_counter(), time.process_time()
     s = statistics.median(times)
-    return {"size": f"720p video, temporal {a.temporal}, {a.flow}", "seconds": s,
+    return {"size": f"720p video, temporal {blend}, {a.flow}", "seconds": s,
             "cpu_seconds": statistics.median(cpu), "images_per_s": 1 / s,
             "peak_mb": _peak_mb(paint.device), "precision": str(paint.dtype).removeprefix("torch.")}
 
@@ -106,11 +107,12 @@ def main() -> None:
     p.add_argument("--sizes", default="256,512,1024,1080p", help=f"comma-separated, of {', '.join(SIZES)}")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--device", default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network (timed after its warm-up)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--video-frames", type=int, default=10, help="720p frames timed with the temporal step (0: none)")
     p.add_argument("--flow", default="dis-fast", choices=["dis", "dis-fast", "farneback"])
-    p.add_argument("--temporal", type=float, default=0.8, help="the temporal blend of the video figure")
+    p.add_argument("--temporal", type=float, help="the temporal blend of the video figure (default: brushwork's)")
     p.add_argument("--out", type=Path, help="markdown report (default benchmarks/results/instant-speed-<device>.md)")
     p.add_argument("--child", choices=["image", "video"], help=argparse.SUPPRESS)
     p.add_argument("--size", help=argparse.SUPPRESS)
@@ -129,7 +131,7 @@ def main() -> None:
     device = pick_device(a.device)
     passed = [f"--{k.replace('_', '-')}={v}" for k, v in vars(a).items()
               if k in ("model", "width", "precision", "device", "repeats", "warmup", "video_frames", "flow", "temporal")
-              and v is not None]
+              and v is not None] + (["--compile"] if a.compile else [])
     jobs = [["--child", "image", f"--size={s}"] for s in a.sizes.split(",") if s]
     if a.video_frames:
         jobs.append(["--child", "video"])
