@@ -192,6 +192,10 @@ class Stylizer(Perceptual):
             return images.to_tensor(init.resize((w, h), Image.LANCZOS), self.device)
         if init == "content":
             return content.clone()
+        if init == "palette":
+            # the photo with the first painting's colour mean and covariance: the palette neural-style
+            # reaches by dissolving the photo, at no cost to its shapes
+            return images.match_histogram(content, images.to_tensor(images.fit(styles[0], max(h, w)), self.device))
         if init == "noise":
             lo, hi = self.config.noise
             noise = torch.rand((1, 3, h, w), generator=generator) * (hi - lo) + lo
@@ -204,7 +208,9 @@ class Stylizer(Perceptual):
         """(longest side, iterations) for each pyramid level, finest last.
 
         Levels too small for the network's deepest layer are skipped, so a small --size still works.
-        Without pyramid_iterations each level gets half the full size's iterations.
+        Without pyramid_iterations each level gets half the full size's iterations. With pyramid_px, halves
+        of the coarsest level (at its iteration count) go first until one is at most that many pixels:
+        the painting's large structures are laid down at the same size in pixels whatever the output's.
         """
         c = self.config
         longest = c.size or max(content.size)
@@ -212,9 +218,16 @@ class Stylizer(Perceptual):
         if len(c.pyramid) != len(counts):
             raise ValueError(f"--pyramid has {len(c.pyramid)} level(s) but --pyramid-iterations "
                              f"{len(counts)}; give one count per level, or none")
+        fractions, counts = list(c.pyramid), list(counts)
+        if fractions and c.pyramid_px:
+            fraction, count = min(zip(fractions, counts))
+            while longest * fraction > c.pyramid_px:
+                fraction /= 2
+                fractions.insert(0, fraction)
+                counts.insert(0, count)
         need = self.min_side
         plan = []
-        for fraction, iterations in zip(c.pyramid, counts):
+        for fraction, iterations in zip(fractions, counts):
             side = round(longest * fraction)
             if side < longest and min(images.fit_size(content.size, side)) >= need and iterations > 0:
                 plan.append((side, iterations))
