@@ -64,6 +64,23 @@ def test_palette_init_is_the_photo_in_the_paintings_colours(content_path, style_
     assert torch.corrcoef(torch.stack([photo.mean(1).flatten(), start.mean(1).flatten()]))[0, 1] > 0.8
 
 
+def test_palette_init_recolours_each_mask_region_to_its_own_painting(content_path, shared, fast) -> None:
+    styles = [images.load(shared / "images/style/munch_the_scream.jpg"),
+              images.load(shared / "images/style/vangogh_starry_night.jpg")]
+    photo = images.to_tensor(images.fit(images.load(content_path), 48))
+    h, w = photo.shape[-2:]
+    left = torch.zeros(1, 1, h, w)
+    left[..., : w // 2] = 1
+    s = Stylizer(fast)
+    start = s.initial("palette", photo, styles, torch.Generator(), [1, 1], [left, 1 - left])
+    alone = [s.initial("palette", photo, [style], torch.Generator()) for style in styles]
+    assert torch.allclose(start[..., : w // 2], alone[0][..., : w // 2])
+    assert torch.allclose(start[..., w // 2:], alone[1][..., w // 2:])
+    # a region no mask covers keeps the photo's colours
+    uncovered = s.initial("palette", photo, styles[:1], torch.Generator(), [1], [left])
+    assert torch.equal(uncovered[..., w // 2:], photo[..., w // 2:])
+
+
 def test_several_styles_with_blend_weights(content_path, shared, fast) -> None:
     styles = [shared / "images/style/munch_the_scream.jpg", shared / "images/style/picabia_udnie.jpg"]
     s = Stylizer(fast)
