@@ -267,3 +267,10 @@ def test_default_pyramid_starts_at_32_px_at_every_size(size, sides) -> None:
 def test_pyramid_px_adds_halves_of_the_coarsest_level_at_its_count(pyramid, counts, plan) -> None:
     config = presets.SUBTLE.with_(size=512, pyramid=pyramid, pyramid_iterations=counts, pyramid_px=32)
     assert Stylizer(config).levels(Image.new("RGB", (600, 600))) == plan
+
+
+def test_a_pyramid_given_in_python_means_exactly_its_levels() -> None:
+    # as on the command line: DEFAULT.with_(pyramid=...) drops the 32 px halving unless pyramid_px is given
+    assert presets.DEFAULT.with_(pyramid=(0.5,)).pyramid_px == 0
+    assert presets.DEFAULT.with_(pyramid=(0.5,), pyramid_px=16).pyramid_px == 16
+    assert presets.DEFAULT.with_(size=512).pyramid_px == presets.DEFAULT.pyramid_px == 32

@@ -125,8 +125,6 @@ def _config(args: argparse.Namespace) -> presets.Config:
     config = presets.get(args.preset)
     if args.pyramid is not None and args.pyramid_iterations is None:
         args.pyramid_iterations = ()  # --pyramid alone: the engine's per-level default, or off with ''
-    if args.pyramid is not None and args.pyramid_px is None:
-        args.pyramid_px = 0  # and exactly the levels given
     return config.with_(
         size=args.size, iterations=args.iterations, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,

@@ -165,12 +165,18 @@ class Config:
         return None if self.init in ("content", "palette", "noise", "style") else self.init
 
     def with_(self, **changes: object) -> "Config":
-        """A copy with `changes`; ignores None values so CLI flags that were not given keep the preset."""
+        """A copy with `changes`; ignores None values so CLI flags that were not given keep the preset.
+
+        A pyramid given without pyramid_px means exactly those levels (pyramid_px 0), as on the command line.
+        """
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        given = {k: v for k, v in changes.items() if v is not None}
+        if "pyramid" in given and "pyramid_px" not in given:
+            given["pyramid_px"] = 0
+        return replace(self, **given)
 
 
 # The seed livestream's recipe, exact to Hvass-Labs TensorFlow-Tutorials #15 "Style Transfer".
