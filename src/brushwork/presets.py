@@ -88,6 +88,11 @@ RANGES: dict[str, Range] = {
     "train_lr": Range(float, 0, 1, low_open=True, meaning="Adam learning rate of the network's weights"),
     "sample_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between sample strips"),
     "checkpoint_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between checkpoints"),
+    # the arbitrary-style network (feedforward.wct)
+    "levels": Range(int, 1, 4, meaning="VGG levels with a decoder, relu1_1 up to relu4_1"),
+    "feature_weight": Range(float, 0, meaning="weight of the decoders' feature loss against the pixel loss's 1"),
+    "strength": Range(float, 0, 1, meaning="share of the painting in the features: 0 the photo's, 1 the "
+                                           "painting's statistics"),
     # many photos (batch.py)
     "workers": Range(int, 1, 1024, meaning="worker processes (or Ray actors), each with its own network"),
     # a sound run (audio.AudioSettings; also iterations, content_weight, style_weight, history above)
