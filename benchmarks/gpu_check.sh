@@ -32,4 +32,9 @@ stage() {  # stage NAME SECONDS ARGS...: one speed.py run with its own report
     timeout 120 python3 benchmarks/instant_speed.py --sizes 512,1080p,4k --repeats 20 --warmup 5 \
         --video-frames 30 --out benchmarks/results/instant-speed-cuda.md
     cp benchmarks/results/instant-speed-cuda.md "$OUT/" 2>/dev/null || true
+    # the arbitrary-style network (--fast, WCT) with the bundled decoders and painting
+    echo "== arbitrary style (limit 90s)"
+    timeout 90 python3 benchmarks/instant_speed.py --fast src/brushwork/assets/starry_night.jpg \
+        --sizes 256,512,720p,1080p --repeats 10 --warmup 3 --video-frames 10 --out benchmarks/results/wct-speed-cuda.md
+    cp benchmarks/results/wct-speed-cuda.md "$OUT/" 2>/dev/null || true
 } 2>&1 | tee "$OUT/gpu_check.log"
