@@ -86,7 +86,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="Adam learning rate / GD step size, in 0-255 pixel units")
     g.add_argument("--history", type=_number("history"), metavar="N",
                    help="L-BFGS memory in steps (default 20; each costs two image-sized float32 buffers)")
-    g.add_argument("--init", help="content, noise, style, or a path to an image")
+    g.add_argument("--init", help="content, noise, style, fast (the --fast picture: a warm start), or a path to an image")
     g.add_argument("--style-scale", type=_number("style_scale"),
                    help="style image size relative to the output")
     g.add_argument("--preserve-colors", choices=["luminance", "histogram"],

@@ -178,8 +178,15 @@ class Stylizer(Perceptual):
     # --- the run ----------------------------------------------------------------------------------
 
     def initial(self, init: str | Path | Image.Image | torch.Tensor, content: torch.Tensor,
-                styles: Sequence[Image.Image], generator: torch.Generator) -> torch.Tensor:
+                styles: Sequence[Image.Image], generator: torch.Generator,
+                blend: Sequence[float] | None = None) -> torch.Tensor:
         h, w = content.shape[-2:]
+        if init == "fast":  # a warm start: the arbitrary-style network's picture (feedforward/wct.py)
+            from .feedforward.wct import WCTStylizer
+
+            paint = WCTStylizer(styles, blend=blend, style_scale=self.config.style_scale, device=self.device,
+                                precision=self.config.precision)
+            return paint.tensor(content)
         if isinstance(init, torch.Tensor):
             return images.resize_tensor(init.to(self.device, torch.float32), (h, w)).clone()
         if isinstance(init, Image.Image):
@@ -247,7 +254,7 @@ class Stylizer(Perceptual):
                 if level == len(plan) - 1:
                     terms += list(extra_terms)
                 if x is None:
-                    x = self.initial(init if init is not None else c.init, target, style_imgs, generator)
+                    x = self.initial(init if init is not None else c.init, target, style_imgs, generator, blend)
                 else:
                     x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
 

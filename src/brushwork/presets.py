@@ -141,7 +141,7 @@ class Config:
     iterations: int = 100
     history: int = 20  # L-BFGS memory: curvature pairs kept, each two image-sized float32 tensors (2048 px: 100 MB)
     lr: float = 1.0  # Adam's learning rate or GD's step size, in 0-255 pixel units
-    init: str = "content"  # "content" | "noise" | "style" | a path to an image
+    init: str = "content"  # "content" | "noise" | "style" | "fast" (the arbitrary-style network's picture) | a path
     noise: tuple[float, float] = (0.0, 255.0)  # range of uniform noise for init="noise"
     # images
     size: int | None = 512  # longest side of the output; None keeps the content's size
@@ -162,8 +162,8 @@ class Config:
                 check_range(f.name, getattr(self, f.name))
 
     def init_file(self) -> str | None:
-        """The image file `init` names, None for the built-in starts (content, noise, style)."""
-        return None if self.init in ("content", "noise", "style") else self.init
+        """The image file `init` names, None for the built-in starts (content, noise, style, fast)."""
+        return None if self.init in ("content", "noise", "style", "fast") else self.init
 
     def with_(self, **changes: object) -> "Config":
         """A copy with `changes`; ignores None values so CLI flags that were not given keep the preset."""
