@@ -139,3 +139,18 @@ def test_cli_video_fast_keeps_frames_and_audio(tmp_path, decoders, shared, style
                  "--decoders", str(path), "--size", "64", "--max-frames", "3", "-o", str(out), "-q"]) == 0
     info = probe(out)
     assert info.frames == 3 and max(info.width, info.height) == 64 and info.audio is not None
+
+
+def test_init_fast_starts_the_optimiser_from_the_fast_picture(decoders, content_path, style_path, fast,
+                                                              monkeypatch) -> None:
+    from brushwork import Stylizer, images
+    from brushwork.feedforward import wct
+
+    path, _ = decoders
+    monkeypatch.setattr(wct, "DECODERS", path)
+    first = []
+    Stylizer(fast.with_(init="fast", iterations=1)).run(content_path, [style_path], seed=0,
+                                                        callback=lambda step: first.append(step.image.clone()))
+    photo = images.to_tensor(images.fit(images.load(content_path), fast.size))
+    expected = WCTStylizer([style_path], precision="float32").tensor(photo)
+    assert torch.allclose(first[0], expected, atol=1e-3)

@@ -234,11 +234,11 @@ def _method(args: argparse.Namespace) -> str:
 
 def _fast_painter(args: argparse.Namespace):
     """The arbitrary-style network for --fast, with the run's paintings and options."""
-    from .feedforward.wct import DECODERS, WCTStylizer
+    from .feedforward.wct import WCTStylizer
 
     return WCTStylizer(args.style, blend=args.style_blend, strength=1.0 if args.strength is None else args.strength,
                        preserve_colors=args.preserve_colors, style_scale=args.style_scale or 1.0,
-                       decoders=args.decoders or DECODERS, device=args.device, precision=args.precision or "auto")
+                       decoders=args.decoders, device=args.device, precision=args.precision or "auto")
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:

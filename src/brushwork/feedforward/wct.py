@@ -68,9 +68,9 @@ def encoder(levels: int, precision: str = "auto", device: str | torch.device | N
     return Perceptual(config, load_weights(None), device)
 
 
-def load_decoders(path: str | os.PathLike = DECODERS, device: str | torch.device = "cpu") -> Decoders:
-    """Decoders from a file `train_decoders` wrote (by default the bundled ones), float32, in eval mode."""
-    path = Path(path)
+def load_decoders(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Decoders:
+    """Decoders from a file `train_decoders` wrote (None: the bundled ones), float32, in eval mode."""
+    path = Path(path or DECODERS)
     if not path.is_file():
         raise ModelError(f"{path}: no such decoder file; train decoders with `brushwork train-decoders` or "
                          f"give --decoders FILE")
@@ -134,7 +134,7 @@ class WCTStylizer:
     def __init__(self, styles: Sequence[str | os.PathLike | Image.Image], *,
                  blend: Sequence[float] | None = None, strength: float = 1.0,
                  preserve_colors: str | None = None, style_scale: float = 1.0,
-                 decoders: str | os.PathLike = DECODERS, device: str | torch.device | None = None,
+                 decoders: str | os.PathLike | None = None, device: str | torch.device | None = None,
                  precision: str = "auto") -> None:
         presets.check_range("strength", strength)
         presets.check_range("style_scale", style_scale)
@@ -148,7 +148,7 @@ class WCTStylizer:
             presets.check_range("style_blend", w)
         if sum(blend) <= 0:
             raise ValueError("the --style-blend weights add up to 0; give at least one positive weight")
-        self.sources = [s for s in styles if isinstance(s, (str, os.PathLike))] + [decoders]
+        self.sources = [s for s in styles if isinstance(s, (str, os.PathLike))] + [decoders or DECODERS]
         self.styles = [(s, images.load(s)) for s in styles]
         self.blend = [w / sum(blend) for w in blend]
         self.strength, self.preserve_colors, self.style_scale = strength, preserve_colors, style_scale
