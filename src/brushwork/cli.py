@@ -519,7 +519,28 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_options(p: argparse.ArgumentParser, defaults, shown: str) -> None:
+    """The training loop's options (feedforward/train.py's `fit`), shared by both kinds of network."""
+    p.add_argument("--photos", required=True, help="folder of training photos, searched recursively")
+    p.add_argument("--steps", type=_number("steps"), help=f"training steps (default {defaults.steps})")
+    p.add_argument("--batch", type=_number("batch"), help=f"crops per step (default {defaults.batch})")
+    p.add_argument("--crop", type=_number("crop"), help=f"side of the training crops in pixels (default {defaults.crop})")
+    p.add_argument("--lr", type=_number("train_lr"), help=f"Adam learning rate (default {defaults.lr:g})")
+    p.add_argument("--samples", nargs="*", help=f"photos to show {shown} in the sample strips (never trained on; "
+                                                "default: the demo photo)")
+    p.add_argument("--sample-every", type=_number("sample_every"), default=100, metavar="N", help="sample strip every N steps")
+    p.add_argument("--checkpoint-every", type=_number("checkpoint_every"), default=50, metavar="N", help="checkpoint every N steps")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside the output")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--seed", type=_number("seed"))
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def parser() -> argparse.ArgumentParser:
+    from .feedforward.train import TrainSettings
+    from .feedforward.wct import DecoderSettings
+
     p = argparse.ArgumentParser(prog="brushwork", description="Neural style transfer for photos and videos.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -585,54 +606,28 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a network for a painting once, then stylise in one pass (--model)")
     t.add_argument("style", nargs="+", help="the painting (several: blended, see --style-blend)")
-    t.add_argument("--photos", required=True, help="folder of training photos, searched recursively")
     t.add_argument("-o", "--output", help="model file (.safetensors); default: your model folder, named after "
                                           "the first style image")
     t.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
-    t.add_argument("--steps", type=_number("steps"), help="training steps (default 1500)")
-    t.add_argument("--batch", type=_number("batch"), help="crops per step (default 4)")
-    t.add_argument("--crop", type=_number("crop"), help="side of the training crops in pixels (default 128)")
     t.add_argument("--style-size", type=_number("style_size"), help="longest side of the painting for its targets; sets the "
                                                   "brush scale (default 256)")
     t.add_argument("--width", type=_number("width"), help="network width: 16 (default, half) or 32 (Johnson's)")
     t.add_argument("--skip", action=argparse.BooleanOptionalAction, help="add the network's output to the photo, "
                    "so the photo's content is kept from the first step (default: on; --no-skip is Johnson's plain network)")
-    t.add_argument("--lr", type=_number("train_lr"), help="Adam learning rate (default 1e-3)")
     t.add_argument("--content-weight", type=_number("content_weight"))
     t.add_argument("--style-weight", type=_number("style_weight"))
     t.add_argument("--tv-weight", type=_number("tv_weight"))
-    t.add_argument("--samples", nargs="*", help="photos to show in the sample strips (never trained on; "
-                                                "default: the demo photo)")
-    t.add_argument("--sample-every", type=_number("sample_every"), default=100, metavar="N", help="sample strip every N steps")
-    t.add_argument("--checkpoint-every", type=_number("checkpoint_every"), default=50, metavar="N", help="checkpoint every N steps")
-    t.add_argument("--resume", action="store_true", help="continue from the checkpoint beside the output")
-    t.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    t.add_argument("--seed", type=_number("seed"))
-    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _training_options(t, TrainSettings(), "stylised")
     t.set_defaults(func=cmd_train)
 
     td = sub.add_parser("train-decoders", help="train the arbitrary-style network's decoders (--fast) on photos only")
-    td.add_argument("--photos", required=True, help="folder of training photos, searched recursively")
     td.add_argument("-o", "--output", required=True, help="decoder file (.safetensors)")
-    td.add_argument("--steps", type=_number("steps"), help="training steps (default 2000)")
-    td.add_argument("--batch", type=_number("batch"), help="crops per step (default 4)")
-    td.add_argument("--crop", type=_number("crop"), help="side of the training crops in pixels (default 128)")
     td.add_argument("--width", type=_number("width"), help="channels of the first block's mirror: 32 (default, half "
                                                           "of VGG's) or 64")
     td.add_argument("--levels", type=_number("levels"), help="decoders for relu1_1 up to relu{levels}_1 (default 4)")
     td.add_argument("--feature-weight", type=_number("feature_weight"),
                     help="feature loss against the pixel loss (default 1)")
-    td.add_argument("--lr", type=_number("train_lr"), help="Adam learning rate (default 1e-3)")
-    td.add_argument("--samples", nargs="*", help="photos to show reconstructed in the sample strips (never trained "
-                                                 "on; default: the demo photo)")
-    td.add_argument("--sample-every", type=_number("sample_every"), default=100, metavar="N")
-    td.add_argument("--checkpoint-every", type=_number("checkpoint_every"), default=50, metavar="N")
-    td.add_argument("--resume", action="store_true", help="continue from the checkpoint beside the output")
-    td.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
-    td.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    td.add_argument("--seed", type=_number("seed"))
-    td.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _training_options(td, DecoderSettings(), "reconstructed by the deepest decoder")
     td.set_defaults(func=cmd_train_decoders)
 
     m = sub.add_parser("models", help="list the trained networks: bundled and your own")

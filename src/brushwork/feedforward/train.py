@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Self
 
 import torch
 from PIL import Image
@@ -31,8 +32,22 @@ from .modelfile import ModelError, check_output, save_model, style_record, write
 CHECKPOINT = "checkpoint.pt"
 
 
+class Settings:
+    """Training settings as data: every numeric field checked against presets.RANGES (`lr` as `train_lr`)
+    on creation, and copied with changes where a change is not None (a CLI flag that was not given)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            key = "train_lr" if f.name == "lr" else f.name
+            if key in presets.RANGES:
+                presets.check_range(key, getattr(self, f.name), f.name)
+
+    def with_(self, **changes: object) -> Self:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainSettings(Settings):
     """Everything that shapes a trained model; saved in its header and its checkpoint.
 
     Defaults fit a 2-core CPU in an hour: 1500 steps of 4 crops of 128 px at ~2.2 s a step (README).
@@ -52,15 +67,6 @@ class TrainSettings:
     precision: str = "auto"
     seed: int = 0
     style_blend: tuple[float, ...] | None = None
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            key = "train_lr" if f.name == "lr" else f.name
-            if key in presets.RANGES:
-                presets.check_range(key, getattr(self, f.name), f.name)
-
-    def with_(self, **changes: object) -> "TrainSettings":
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def criterion_config(self) -> presets.Config:
         return presets.DEFAULT.with_(content_weight=self.content_weight, style_weight=self.style_weight,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ from ..weights import load_weights
 from .data import Crops, find_photos
 from .infer import padded
 from .modelfile import ModelError, build, check_output, read_file, save_model
-from .train import Fitting, TrainResult, TrainStep, check_fresh, fit
+from .train import Fitting, Settings, TrainResult, TrainStep, check_fresh, fit
 
 DECODERS = Path(__file__).resolve().parents[1] / "assets" / "wct-decoders.safetensors"
 # Covariance regularisation, relative to the mean variance of the features: keeps whitening finite for a
@@ -37,7 +37,7 @@ STYLE_CACHE_SIZE = 4  # style statistics kept, one set per output size
 
 
 @dataclass(frozen=True)
-class DecoderSettings:
+class DecoderSettings(Settings):
     """Everything that shapes a set of trained decoders; saved in their header and checkpoint."""
 
     steps: int = 2000
@@ -49,15 +49,6 @@ class DecoderSettings:
     feature_weight: float = 1.0  # against the pixel loss's 1: both relative squared errors
     precision: str = "auto"
     seed: int = 0
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            key = "train_lr" if f.name == "lr" else f.name
-            if key in presets.RANGES:
-                presets.check_range(key, getattr(self, f.name), f.name)
-
-    def with_(self, **changes: object) -> "DecoderSettings":
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def encoder(levels: int, precision: str = "auto", device: str | torch.device | None = None) -> Perceptual:
