@@ -130,6 +130,15 @@ def test_resume_refuses_other_settings_and_continues_the_same(decoders, photos, 
     assert train_decoders(photos, out, TINY.with_(steps=3), resume=True).steps == 3
 
 
+def test_sample_strips_in_bfloat16(photos, content_path, tmp_path) -> None:
+    out = tmp_path / "d.safetensors"
+    train_decoders(photos, out, TINY.with_(steps=1, precision="bfloat16"), samples=[content_path], sample_every=1)
+    from brushwork import images
+
+    w, h = images.fit(images.load(content_path), 256).size
+    assert Image.open(work_folder(out) / "samples" / "step_000001.jpg").size == (w, 2 * h)  # photo above its rebuild
+
+
 def test_cli_video_fast_keeps_frames_and_audio(tmp_path, decoders, shared, style_path) -> None:
     from brushwork.video import probe
 

@@ -249,7 +249,7 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
     def reconstruct(x: torch.Tensor) -> torch.Tensor:
         deepest = layers[-1]
         return padded(x, 2 ** (settings.levels - 1),
-                      lambda p: net(perceptual.features(p, [deepest])[deepest], settings.levels))
+                      lambda p: net(perceptual.features(p, [deepest])[deepest].float(), settings.levels))
 
     def same_run(state: dict) -> bool:
         drop = lambda d: {k: v for k, v in d.items() if k != "steps"}  # noqa: E731
