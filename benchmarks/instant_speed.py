@@ -40,7 +40,7 @@ def _net(a):
     from brushwork.nets.transformer import TransformerConfig, TransformerNet
     from brushwork.perceptual import pick_device
 
-    device, model, width, precision = pick_device(a.device), a.model, a.width, a.precision
+    device, model, width, precision, compile = pick_device(a.device), a.model, a.width, a.precision, a.compile
     if a.fast:
         from brushwork.feedforward.wct import DECODERS, WCTStylizer
 
@@ -48,7 +48,7 @@ def _net(a):
     if model is None:
         net = TransformerNet(TransformerConfig(width=width)).eval().requires_grad_(False)
         model = Model(net.to(device), {}, Path("untrained.safetensors"))
-    return InstantStylizer(model, device=device, precision=precision)
+    return InstantStylizer(model, device=device, precision=precision, compile=compile)
 
 
 def _peak_mb(device) -> int:
@@ -89,18 +89,19 @@ def measure_image(a) -> dict:
 
 def measure_video(a) -> dict:
     from brushwork import video
-    from brushwork.feedforward.infer import stylize_frames
+    from brushwork.feedforward.infer import TEMPORAL, stylize_frames
 
     paint = _net(a)
     frames = list(zip(range(a.video_frames + 2), video.read_frames(video.probe(VIDEO), SIZES["720p"])))
     times, cpu, t0, c0 = [], [], time.perf_counter(), time.process_time()
-    for i, _ in enumerate(stylize_frames(paint, (f for _, f in frames), a.temporal, a.flow)):
+    blend = TEMPORAL if a.temporal is None else a.temporal
+    for i, _ in enumerate(stylize_frames(paint, (f for _, f in frames), blend, a.flow)):
         if i >= 2:  # warm, and blending with a previous frame
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
         t0, c0 = time.perf_counter(), time.process_time()
     s = statistics.median(times)
-    return {"size": f"720p video, temporal {a.temporal}, {a.flow}", "seconds": s,
+    return {"size": f"720p video, temporal {blend}, {a.flow}", "seconds": s,
             "cpu_seconds": statistics.median(cpu), "images_per_s": 1 / s,
             "peak_mb": _peak_mb(paint.device), "precision": str(paint.dtype).removeprefix("torch.")}
 
@@ -115,11 +116,12 @@ def main() -> None:
     p.add_argument("--sizes", default="256,512,1024,1080p", help=f"comma-separated, of {', '.join(SIZES)}")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--device", default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network (timed after its warm-up)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--video-frames", type=int, default=10, help="720p frames timed with the temporal step (0: none)")
     p.add_argument("--flow", default="dis-fast", choices=["dis", "dis-fast", "farneback"])
-    p.add_argument("--temporal", type=float, default=0.8, help="the temporal blend of the video figure")
+    p.add_argument("--temporal", type=float, help="the temporal blend of the video figure (default: brushwork's)")
     p.add_argument("--out", type=Path, help="markdown report (default benchmarks/results/instant-speed-<device>.md)")
     p.add_argument("--child", choices=["image", "video"], help=argparse.SUPPRESS)
     p.add_argument("--size", help=argparse.SUPPRESS)
@@ -137,8 +139,9 @@ def main() -> None:
 
     device = pick_device(a.device)
     passed = [f"--{k.replace('_', '-')}={v}" for k, v in vars(a).items()
-              if k in ("model", "width", "fast", "decoders", "precision", "device", "repeats", "warmup", "video_frames", "flow", "temporal")
-              and v is not None]
+              if k in ("model", "width", "fast", "decoders", "precision", "device", "repeats", "warmup",
+                       "video_frames", "flow", "temporal")
+              and v is not None] + (["--compile"] if a.compile else [])
     jobs = [["--child", "image", f"--size={s}"] for s in a.sizes.split(",") if s]
     if a.video_frames:
         jobs.append(["--child", "video"])

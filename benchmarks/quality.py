@@ -3,6 +3,7 @@
     python benchmarks/quality.py --size 256 --checkpoints 50,100,200 --precision bfloat16
     python benchmarks/quality.py --pairs held-out --checkpoints 100
     python benchmarks/quality.py --set style_weight=3 --set pyramid=0.5 --set pyramid_iterations=50
+    python benchmarks/quality.py --checkpoints 75 --grid astronaut,chelsea vangogh_starry_night,munch_the_scream
 
 content and style are `brushwork evaluate`'s distances, which the presets minimise; edges and embedding
 (benchmarks/judges.py) are optimised by no brushwork loss. The embedding judge needs
@@ -50,6 +51,15 @@ def parse_set(items: list[str]) -> dict[str, object]:
     return out
 
 
+def grid(photos: str, paintings: str) -> dict[str, tuple[str, str]]:
+    """Pairs named photo+painting for every shared photo and painting listed (stems, or 'all')."""
+    def pick(folder: str, stems: str) -> list[str]:
+        found = {p.stem: f"{folder}/{p.name}" for p in sorted((SHARED / folder).iterdir())}
+        return list(found.values()) if stems == "all" else [found[s] for s in stems.split(",")]
+    return {f"{Path(c).stem}+{Path(s).stem}": (c, s) for c in pick("content", photos)
+            for s in pick("style", paintings)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="default")
@@ -57,6 +67,8 @@ def main() -> None:
     p.add_argument("--checkpoints", default="100,200")
     p.add_argument("--pairs", default=",".join(PAIRS), help=f"comma-separated, or 'held-out'; any of "
                    f"{', '.join([*PAIRS, *HELD_OUT])}")
+    p.add_argument("--grid", nargs=2, metavar=("PHOTOS", "PAINTINGS"), help="instead of --pairs: every "
+                   "shared photo with every shared painting, each list comma-separated file stems or 'all'")
     p.add_argument("--precision", default="auto")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
@@ -76,8 +88,10 @@ def main() -> None:
     measures = ["content", "style", "edges", *(["embedding"] if embed else [])]
     rows = []
     print(f"{'pair':18} {'iters':>5} " + " ".join(f"{m:>9}" for m in measures) + f" {'seconds':>8}")
-    every = {**PAIRS, **HELD_OUT}
-    for name in list(HELD_OUT) if args.pairs == "held-out" else args.pairs.split(","):
+    every = {**PAIRS, **HELD_OUT, **(grid(*args.grid) if args.grid else {})}
+    names = list(grid(*args.grid)) if args.grid else list(HELD_OUT) if args.pairs == "held-out" \
+        else args.pairs.split(",")
+    for name in names:
         content, style = (SHARED / p for p in every[name])
         snaps: dict[int, tuple[object, float]] = {}
         start = time.perf_counter()

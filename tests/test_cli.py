@@ -24,10 +24,12 @@ def test_stylize_writes_the_output_and_prints_its_path(tmp_path, content_path, s
     assert Image.open(out).size == (40, 27)
 
 
-def test_demo_uses_builtin_images(tmp_path, capsys) -> None:
+def test_demo_shows_the_instant_result_first_then_the_optimisers(tmp_path, capsys) -> None:
     out = tmp_path / "demo.jpg"
     assert main(["demo", "-o", str(out), *FAST]) == 0
-    assert Image.open(out).size == (40, 40)
+    instant = tmp_path / "demo-instant.jpg"
+    assert capsys.readouterr().out.splitlines() == [str(instant), str(out)]
+    assert Image.open(instant).size == Image.open(out).size == (40, 40)
 
 
 def test_seed_preset_prints_adjustment_values(tmp_path, content_path, style_path, capsys) -> None:

@@ -43,7 +43,7 @@ def test_model_file_round_trip_and_header(trained, style_path) -> None:
     path, _ = trained
     model = modelfile.load_model(path)
     h = model.header
-    assert h["format"] == modelfile.FORMAT and h["arch"] == "johnson-skip" and h["brushwork"] == brushwork.__version__
+    assert h["format"] == modelfile.FORMAT and h["arch"] == "johnson" and h["brushwork"] == brushwork.__version__
     assert h["config"] == {"width": 8, "blocks": 1}
     style = images.load(style_path)
     assert h["styles"][0]["name"] == style_path.name
@@ -51,6 +51,7 @@ def test_model_file_round_trip_and_header(trained, style_path) -> None:
     thumb = Image.open(io.BytesIO(base64.b64decode(h["styles"][0]["thumbnail_jpeg"])))
     assert thumb.format == "JPEG" and max(thumb.size) == modelfile.THUMBNAIL_SIDE
     assert h["training"]["steps_done"] == TINY.steps and h["training"]["crop"] == 64
+    assert h["training"]["skip"] is False and h["training"]["content_weight"] == 4.0  # the bundled recipe
     assert all(t.dtype == torch.float16 for t in load_file(path).values())  # stored small
 
 
@@ -87,6 +88,39 @@ def test_instant_stylizer_is_loaded_once_and_applied_to_many(trained, content_pa
     net.load_state_dict(paint.model.net.state_dict())
     x = images.to_tensor(images.fit(images.load(content_path), 64))
     assert (paint.tensor(x) - stylize_tensor(net, x)).abs().mean() < 0.5
+
+
+BUNDLED = sorted(modelfile.BUNDLED_DIR.glob(f"*{modelfile.SUFFIX}"))
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
+def test_bundled_models_are_small_float16_and_trained_with_the_defaults(path) -> None:
+    from dataclasses import asdict
+
+    assert path.stat().st_size <= 4 * 1024 * 1024
+    assert all(t.dtype == torch.float16 for t in load_file(path).values())
+    h = modelfile.read(path)[0]
+    assert h["arch"] == "johnson" and h["styles"][0]["thumbnail_jpeg"]
+    trained_with = {k: v for k, v in h["training"].items() if k not in ("steps_done", "style_blend")}
+    assert trained_with == {k: v for k, v in asdict(TrainSettings()).items() if k != "style_blend"}
+    assert h["training"]["steps_done"] == TrainSettings().steps
+    assert h["recipe"]["command"].startswith("brushwork train ") and h["recipe"]["minutes"] > 0
+
+
+def test_a_bundled_model_is_found_by_name_unless_the_user_has_one_so_named(tmp_path, monkeypatch, trained,
+                                                                           content_path, capsys) -> None:
+    monkeypatch.setenv(modelfile.ENV_MODELS, str(tmp_path))
+    assert BUNDLED, "no bundled model in assets/models"
+    name = BUNDLED[0].stem
+    paint = InstantStylizer(name)
+    assert paint.model.path == BUNDLED[0] and paint(content_path, 50).size == (50, 33)
+    assert (name, "bundled") in [row[:2] for row in modelfile.list_models()]
+    assert main(["models", "list"]) == 0
+    listed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert f"{paint.model.header['recipe']['minutes']:g} min" in listed[name] and "bundled" in listed[name]
+    (tmp_path / BUNDLED[0].name).write_bytes(trained[0].read_bytes())
+    assert modelfile.resolve(name) == tmp_path / BUNDLED[0].name
+    assert [row[1] for row in modelfile.list_models() if row[0] == name] == ["user"]
 
 
 def test_resume_after_an_interruption_matches_an_unbroken_run(tmp_path, photos, style_path) -> None:
@@ -171,6 +205,7 @@ def test_cli_model_file_errors(tmp_path, trained, content_path, capsys) -> None:
         str(_with_header(model, tmp_path / "adain.safetensors", arch="adain")): "architecture 'adain'",
         str(_with_header(model, tmp_path / "future.safetensors", format=99)): "upgrade brushwork",
         str(_with_header(model, tmp_path / "wide.safetensors", config={"width": 32, "blocks": 1})): "do not fit",
+        str(_with_header(model, tmp_path / "recipe.safetensors", recipe={"minutes": "x"})): "recipe is damaged",
         "no-such-name": "no such model",
     }
     for path, needle in cases.items():
@@ -196,11 +231,15 @@ def test_cli_training_input_errors(tmp_path, photos, style_path, capsys) -> None
 def test_cli_train_then_list_then_stylize(tmp_path, photos, style_path, content_path, capsys, monkeypatch) -> None:
     monkeypatch.setenv(modelfile.ENV_MODELS, str(tmp_path / "models"))
     assert main(["train", str(style_path), "--photos", str(photos), "--steps", "1", "--batch", "1", "--crop", "32",
-                 "--style-size", "64", "--width", "4", "--no-skip", "-q"]) == 0
+                 "--style-size", "64", "--width", "4", "-q"]) == 0
+    assert main(["train", str(style_path), "--photos", str(photos), "--steps", "1", "--batch", "1", "--crop", "32",
+                 "--style-size", "64", "--width", "4", "--skip", "-q", "-o", str(tmp_path / "models/skip.safetensors")]) == 0
     capsys.readouterr()
     assert main(["models", "list"]) == 0
     assert "vangogh_starry_night" in capsys.readouterr().out
-    assert modelfile.load_model("vangogh_starry_night").header["arch"] == "johnson"  # --no-skip: Johnson's plain net
+    plain = modelfile.load_model("vangogh_starry_night").header
+    assert plain["arch"] == "johnson" and plain["training"]["content_weight"] == 4.0  # the defaults: bundled recipe
+    assert modelfile.load_model("skip").header["arch"] == "johnson-skip"
     out = tmp_path / "o.png"
     assert main(["stylize", str(content_path), "--model", "vangogh_starry_night", "--size", "40", "-o", str(out)]) == 0
     assert Image.open(out).size == (40, 27)

@@ -164,18 +164,24 @@ def test_video_api_checks_its_ranges_before_probing(tmp_path, monkeypatch) -> No
 
 def test_a_size_that_cannot_fit_stops_at_once_with_one_that_does(tmp_path, content_path, style_path,
                                                                   monkeypatch, capsys) -> None:
+    """Too large even in tiles (the full-size buffers alone): stopped before optimising, naming a size
+    whose tiled plan fits."""
+    import torch
+    from brushwork import tiles
     monkeypatch.setattr(optimise.Stylizer, "_optimise", lambda *a: pytest.fail("started optimising"))
+    monkeypatch.setattr(memory, "available", lambda: 4_000_000_000)
+    monkeypatch.setattr(memory, "resident", lambda: 300_000_000)
     out = tmp_path / "out.png"
     code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--size", "200000",
                  "--precision", "float32", "-q"])
     line = one_error_line(capsys)
-    assert code == 1 and "needs about" in line and "GB is free" in line and not out.exists()
+    assert code == 1 and "needs about" in line and "4.0 GB is free" in line and not out.exists()
     fits = int(line.split("--size ")[1].split()[0])
-    w, h = images.fit_size(Image.open(content_path).size, fits)
-    import torch
-    need = memory.estimate(w, h, presets.DEFAULT.with_(size=fits, precision="float32"), torch.float32)
-    assert 16 <= fits < 200000
-    assert need <= 1.25 * (memory.available() + memory.resident())  # free memory moves with other programs
+    assert 4096 < fits < 200000
+    config, limit = presets.DEFAULT.with_(precision="float32"), memory.budget(torch.device("cpu"))
+    tiles.choose(*images.fit_size(Image.open(content_path).size, fits), config, torch.float32, limit)  # fits
+    with pytest.raises(memory.MemoryLimitError):
+        tiles.choose(*images.fit_size(Image.open(content_path).size, fits + 50), config, torch.float32, limit)
 
 
 def test_largest_side_is_the_largest_that_fits() -> None:
@@ -202,6 +208,85 @@ def test_memory_check_names_a_size_that_fits(monkeypatch) -> None:
         memory.check(8000, 6000, presets.DEFAULT, torch.float32, torch.device("cpu"))
     assert isinstance(err.value, BrushworkError)
     memory.check(64, 48, presets.DEFAULT, torch.float32, torch.device("cpu"))  # small runs pass
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_a_cgroup_limit_counts_as_the_memory_left(tmp_path, monkeypatch, version) -> None:
+    """In a container MemAvailable shows the host's memory; the cgroup's limit is what the kernel enforces."""
+    limit, usage = (("memory.max", "memory.current") if version == "v2" else
+                    ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"))
+    (tmp_path / limit).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / limit).write_text("2000000000\n")
+    (tmp_path / usage).write_text("500000000\n")
+    assert memory.cgroup_free(tmp_path) == 1_500_000_000
+    monkeypatch.setattr(memory, "CGROUP", tmp_path)
+    monkeypatch.setattr(memory, "_meminfo", lambda field, path="": 64_000_000_000)
+    assert memory.available() == 1_500_000_000
+    (tmp_path / limit).write_text("max\n")  # v2's "no limit"
+    assert memory.cgroup_free(tmp_path) is None and memory.available() == 64_000_000_000
+
+
+@pytest.mark.parametrize("text, expected", [("8G", 8e9), ("8gb", 8e9), ("1500M", 1.5e9), ("512MiB", 2**29),
+                                            ("2", 2e9), ("0.5G", 5e8)])
+def test_max_memory_sizes(text, expected) -> None:
+    assert memory.parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "0", "-1G", "8X", ""])
+def test_a_bad_max_memory_is_a_usage_error(text, tmp_path, content_path, style_path, capsys, no_compute) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["stylize", str(content_path), "--style", str(style_path), "-o", str(tmp_path / "o.png"),
+              "--max-memory", text])
+    assert exit_.value.code == 2 and "--max-memory" in capsys.readouterr().err
+
+
+def test_max_memory_below_the_smallest_tile_stops_at_once(tmp_path, content_path, style_path, monkeypatch,
+                                                          capsys) -> None:
+    """0.5 GB is less than the network and a smallest tile: the cap, not the machine, stops the run."""
+    import torch
+    from brushwork import tiles
+    monkeypatch.setattr(optimise.Stylizer, "_optimise", lambda *a: pytest.fail("started optimising"))
+    out = tmp_path / "out.png"
+    code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--size", "2000",
+                 "--max-memory", "0.5G", "--precision", "float32", "-q"])
+    line = one_error_line(capsys)
+    assert code == 1 and "--max-memory allows 0.5 GB" in line and "raise --max-memory" in line and not out.exists()
+    fits = int(line.split("--size ")[1].split()[0])
+    limit = memory.budget(torch.device("cpu"), 500_000_000)
+    config = presets.DEFAULT.with_(precision="float32")
+    assert tiles.choose(*images.fit_size(Image.open(content_path).size, fits), config, torch.float32, limit) is None
+
+
+def test_a_video_too_large_stops_before_the_network_loads(tmp_path, content_path, style_path, capsys,
+                                                         no_compute) -> None:
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        Image.open(content_path).save(frames / f"{i:04d}.png")
+    out = tmp_path / "out.mp4"
+    code = main(["video", str(frames), "--style", str(style_path), "-o", str(out), "--size", "4000",
+                 "--max-memory", "2G", "--precision", "float32", "-q"])
+    line = one_error_line(capsys)
+    assert code == 1 and "needs about" in line and "--size" in line and not out.exists()
+
+
+def test_a_batch_counts_every_worker_before_starting_them(tmp_path, content_path, style_path, capsys,
+                                                         monkeypatch) -> None:
+    """One 600 px run fits in 1.2 GB, three workers' shares of it do not hold even a network: stopped before
+    any worker starts."""
+    from brushwork import batch
+    monkeypatch.setattr(batch, "Engine", lambda *a: pytest.fail("a worker started"))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in "abc":
+        Image.open(content_path).save(photos / f"{name}.png")
+    args = ["batch", str(photos), "--style", str(style_path), "-o", str(tmp_path / "out"), "--size", "600",
+            "--precision", "float32", "--max-memory", "1.2G", "-q"]
+    assert main([*args, "--workers", "3"]) == 1
+    line = one_error_line(capsys)
+    assert "shared by 3 workers" in line and "fewer --workers" in line
+    import torch
+    assert memory.estimate(600, 400, presets.DEFAULT.with_(precision="float32"), torch.float32) < 1.2e9
 
 
 # --- disk full, read-only folders ------------------------------------------------------------------

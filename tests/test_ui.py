@@ -424,10 +424,23 @@ def components(page, kind: str) -> list[dict]:
     return [c for c in page.config["components"] if c["type"] == kind]
 
 
-def test_instant_mode_is_hidden_without_a_model(server) -> None:
-    page, _, _ = server
+def test_instant_mode_lists_the_bundled_models(server) -> None:
+    page, _, _ = server  # no user-trained model: the bundled ones alone
+    bundled = sorted(p.stem for p in modelfile.BUNDLED_DIR.glob("*.safetensors"))
     modes = [c for c in components(page, "radio") if c["props"].get("label") == "Mode"]
-    assert modes and not any(c["props"]["visible"] for c in modes)
+    assert bundled and modes and all(c["props"]["visible"] for c in modes)
+    pickers = [c for c in components(page, "dropdown") if c["props"].get("label") == "Instant style"]
+    assert pickers and all(sorted(choice[0] for choice in c["props"]["choices"]) == bundled for c in pickers)
+
+
+def test_instant_mode_is_hidden_without_a_model(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(modelfile, "BUNDLED_DIR", tmp_path / "none")
+    page, _, root, before = start(tmp_path / "no-models")
+    try:
+        modes = [c for c in components(page, "radio") if c["props"].get("label") == "Mode"]
+        assert modes and not any(c["props"]["visible"] for c in modes)
+    finally:
+        stop_server(page, root, before)
 
 
 def test_instant_mode_with_a_user_trained_model(tmp_path, photo, clip) -> None:

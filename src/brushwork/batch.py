@@ -29,7 +29,7 @@ from urllib.parse import quote
 import torch
 from PIL import Image
 
-from . import images
+from . import images, memory
 from .errors import BrushworkError
 from .feedforward.data import EXTENSIONS
 from .feedforward.modelfile import resolve, write_atomically
@@ -58,11 +58,13 @@ class Settings:
     seed: int | None = None
     weights: str | None = None  # the optimiser's VGG weights (registry name or file)
     device: str | None = None
+    max_memory: int | None = None  # bytes all local workers together may use (default: what is free)
 
     def __post_init__(self) -> None:
         check_range("style_blend", self.style_blend)
         check_range("size", self.size)
         check_range("seed", self.seed)
+        check_range("max_memory", self.max_memory)
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,8 @@ class Engine:
         else:
             from .optimise import Stylizer
 
-            self.stylizer = Stylizer(settings.config, weights=settings.weights, device=settings.device)
+            self.stylizer = Stylizer(settings.config, weights=settings.weights, device=settings.device,
+                                     max_memory=settings.max_memory)
 
     def __call__(self, job: Job) -> Image.Image:
         s = self.settings
@@ -330,6 +333,33 @@ def _local(todo: list[Job], settings: Settings, workers: int) -> Iterator[Result
             pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _share_memory(todo: list[Job], settings: Settings, workers: int) -> Settings:
+    """Split the memory between the local workers (each holds its own network and image, and plans its
+    own tiles within its share), and stop before any starts if the largest photo cannot fit in a share even
+    in tiles. A Ray cluster's machines are not this one's and are not checked."""
+    from . import tiles
+    from .perceptual import pick_device, pick_precision
+
+    device = pick_device(settings.device)
+    limit = memory.budget(device, settings.max_memory)
+    processes = min(workers, len(todo))
+    sizes = []
+    for job in todo:
+        try:
+            with Image.open(job.photo) as img:  # the header only
+                sizes.append(images.fit_size(img.size, settings.config.size))
+        except OSError:
+            continue  # an unreadable photo fails its own job
+    if limit is None or not sizes:
+        return settings
+    if processes > 1:
+        limit = memory.Budget(limit.bytes // processes, f"{limit.have}, shared by {processes} workers",
+                              f"{limit.advice}, or use fewer --workers")
+    tiles.choose(*max(sizes, key=lambda s: s[0] * s[1]), settings.config,
+                 pick_precision(settings.config.precision, device), limit)
+    return dataclasses.replace(settings, max_memory=limit.bytes)
+
+
 class RayWorker:
     """A Ray actor: one worker's engine, loaded when the actor starts (again after a restart)."""
 
@@ -408,7 +438,10 @@ def run(plan: Plan, *, workers: int | None = None, ray: str | bool | None = None
     if not plan.todo:  # no worker to start, no network to load
         write_index(plan)
         return
-    results = (_local(plan.todo, plan.settings, workers or 1) if ray is None else
+    settings = plan.settings
+    if ray is None and settings.model is None:
+        settings = _share_memory(plan.todo, settings, workers or 1)
+    results = (_local(plan.todo, settings, workers or 1) if ray is None else
                _ray(plan.todo, plan.settings, workers, None if ray is True else ray))
     try:
         for job, png, error, seconds in results:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import images, presets
-from .assets import DEMO_CONTENT, DEMO_STYLE
+from .assets import DEMO_CONTENT, DEMO_MODEL, DEMO_STYLE
 from .video import FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
 from .errors import BrushworkError, OptionError
 
@@ -39,6 +39,18 @@ def _number(name: str):
 
     parse.__name__ = name  # argparse names the type in its messages
     return parse
+
+
+def max_memory(text: str) -> int:
+    """--max-memory: a size in bytes (checked against `presets.RANGES`), or argparse's one-line usage error."""
+    from .memory import parse_size
+
+    try:
+        value = parse_size(text)
+        presets.check_range("max_memory", value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _numbers(name: str):
@@ -104,8 +116,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="iterations at each pyramid level (default: half of --iterations each)")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the network (default: on CUDA only)")
+                   help="torch.compile the network (default: on CUDA only; off for a --model photo, one pass)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    g.add_argument("--max-memory", type=max_memory, metavar="SIZE",
+                   help="memory the run may use, e.g. 8G or 1500M (default: what is free when it starts); a "
+                        "size that cannot fit stops at once, naming one that does")
     g.add_argument("--seed", type=_number("seed"), help="make the run reproducible on this machine")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     g.add_argument("--overwrite", action="store_true",
@@ -137,7 +152,8 @@ def _progress(args: argparse.Namespace, output: Path, print_every: int = 0):
     def callback(step) -> None:
         if bar is not None:
             bar.total = step.total
-            bar.set_postfix({k: f"{v:.3g}" for k, v in step.losses.items()}, refresh=False)
+            tile = {"tile": f"{step.tile[0]}/{step.tile[1]}"} if step.tile else {}
+            bar.set_postfix({**tile, **{k: f"{v:.3g}" for k, v in step.losses.items()}}, refresh=False)
             bar.update(1)
         i = step.iteration - 1  # the notebook counts from 0
         if print_every and step.adjustments and (i % print_every == 0 or step.iteration == step.total):
@@ -146,7 +162,7 @@ def _progress(args: argparse.Namespace, output: Path, print_every: int = 0):
                    f"Style: {a['style']:.2e}, Denoise: {a.get('tv', 0.0):.2e}")
             (bar.write if bar is not None else print)(msg)
         nonlocal every
-        if every and step.iteration % every == 0:
+        if every and step.iteration % every == 0 and step.tile is None:  # a tile is not the picture
             try:
                 images.save(step.image, _snapshot_path(output, step.iteration))
             except images.ImageError as exc:  # a full disk must not cost the run itself
@@ -163,7 +179,7 @@ def _snapshot_path(output: Path, iteration: int) -> Path:
 
 def _inputs(args: argparse.Namespace, config: presets.Config, content, styles) -> list:
     """Every file the run reads, so none of them is written over."""
-    return [content, *styles, config.init_file(), args.weights]
+    return [content, *styles, *(args.mask or ()), args.keep_mask, config.init_file(), args.weights]
 
 
 def _check_outputs(output: Path, every: int, inputs: list, overwrite: bool) -> None:
@@ -181,18 +197,45 @@ def _check_outputs(output: Path, every: int, inputs: list, overwrite: bool) -> N
 
 
 def _stylize(args: argparse.Namespace, content, styles) -> int:
+    from . import tiles
     from .optimise import Stylizer
 
     config = _config(args)
     output = images.check_writable(args.output)
     _check_outputs(output, args.snapshot_every, _inputs(args, config, content, styles), args.overwrite)
-    stylizer = Stylizer(config, weights=args.weights, device=args.device)
+    key = _run_key(args, config, content, styles)
+    resume = tiles.read_partial(output, key) if args.resume else None
+    stylizer = Stylizer(config, weights=args.weights, device=args.device, max_memory=args.max_memory)
     callback, bar = _progress(args, output, config.print_every)
-    result = stylizer.run(content, styles, style_blend=args.style_blend, callback=callback, seed=args.seed)
+    result = stylizer.run(content, styles, style_blend=args.style_blend, callback=callback, seed=args.seed,
+                          masks=args.mask, keep_mask=args.keep_mask, init=output if resume else None, resume=resume)
     if bar is not None:
         bar.close()
     _save_result(lambda path: images.save(result.image, path), output)
+    if result.partial is not None:
+        tiles.write_partial(output, result.partial, key)
+        print(f"interrupted: {result.partial.done} of {len(result.partial.tiling.boxes)} tiles finished; the picture "
+              f"so far is in {output}: rerun the same command with --resume to finish it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    tiles.partial_path(output).unlink(missing_ok=True)
     return _finished(result, output, "image")
+
+
+def _run_key(args: argparse.Namespace, config: presets.Config, content, styles) -> str:
+    """What a resumed print-size run must share with the stopped one: settings and the inputs' content."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from .weights import file_hash
+
+    def identity(source) -> str | None:
+        return file_hash(Path(source), "sha256") if isinstance(source, (str, os.PathLike)) and \
+            Path(source).is_file() else None if source is None else str(source)
+
+    parts = [dataclasses.asdict(config), [identity(s) for s in (content, *styles, *(args.mask or ()), args.keep_mask)],
+             args.style_blend, args.seed, args.weights]
+    return hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=16).hexdigest()
 
 
 def _finished(result, output: Path, what: str) -> int:
@@ -244,23 +287,42 @@ def _fast_painter(args: argparse.Namespace):
 def cmd_stylize(args: argparse.Namespace) -> int:
     method = _method(args)
     if method == "model":
-        from .feedforward.infer import InstantStylizer
-
-        return _one_pass(args, [args.content, args.model], lambda: InstantStylizer(
-            args.model, device=args.device, precision=args.precision or "auto"))
+        return _instant(args)
     if method == "fast":
-        return _one_pass(args, [args.content, *args.style, args.decoders], lambda: _fast_painter(args))
+        return _fast(args)
     return _stylize(args, args.content, args.style)
 
 
-def _one_pass(args: argparse.Namespace, inputs: list, make: Callable) -> int:
-    """A network that paints in one pass (`make()` builds it once the output is known to be writable)."""
-    output = images.check_writable(args.output)
-    images.check_not_an_input(output, inputs, args.overwrite)
-    image = make()(args.content, args.size)
-    _save_result(lambda path: images.save(image, path), output)
-    print(output.resolve())
+def _instant(args: argparse.Namespace) -> int:
+    if args.mask or args.keep_mask:
+        raise OptionError("--mask and --keep-mask steer the optimiser; use them with --style, not --model")
+    _paint_instant(args, args.content, args.model, images.check_writable(args.output))
     return 0
+
+
+def _fast(args: argparse.Namespace) -> int:
+    if args.mask or args.keep_mask:
+        raise OptionError("--mask and --keep-mask steer the optimiser; use them with --style, not --fast")
+    _paint_once(args, args.content, [*args.style, args.decoders], lambda: _fast_painter(args),
+                images.check_writable(args.output))
+    return 0
+
+
+def _paint_instant(args: argparse.Namespace, content, model, output: Path) -> None:
+    """One pass of a trained network over `content`, saved to `output`, whose path is printed."""
+    from .feedforward.infer import InstantStylizer
+
+    # one pass never pays for compiling (a minute per input size), so only an explicit --compile does it
+    _paint_once(args, content, [model], lambda: InstantStylizer(
+        model, device=args.device, precision=args.precision or "auto", compile=bool(args.compile)), output)
+
+
+def _paint_once(args: argparse.Namespace, content, inputs: list, make: Callable, output: Path) -> None:
+    """A network that paints in one pass (`make()` builds it once `output` is known not to be an input)."""
+    images.check_not_an_input(output, [content, *inputs], args.overwrite)
+    image = make()(content, args.size)
+    _save_result(lambda path: images.save(image, path), output)
+    print(output.resolve(), flush=True)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -272,7 +334,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     config = _config(args)
     settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model,
                               size=args.size if model else None, seed=args.seed, weights=args.weights,
-                              device=args.device)
+                              device=args.device, max_memory=args.max_memory)
     plan = batch.plan(args.photos, args.style or (), args.output, settings, retry_failed=args.retry_failed,
                       overwrite=args.overwrite)
     skipped = len(plan.jobs) - len(plan.todo)
@@ -370,7 +432,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             continue
         styles = " + ".join(s["name"] for s in header["styles"])
         steps = header["training"].get("steps_done", "?")
-        print(f"{name:16} {where:8} width {header['config']['width']:<3} {steps:>6} steps  {styles}")
+        took = f"{header['recipe']['minutes']:g} min" if "recipe" in header else ""
+        print(f"{name:16} {where:8} width {header['config']['width']:<3} {steps:>6} steps {took:>8}  {styles}")
     if not rows:
         print(f"no models yet; train one with `brushwork train STYLE.jpg --photos DIR` (saved in {user_dir()})")
     return 0
@@ -432,6 +495,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise OptionError("--spectrogram draws a sound's spectrograms; use it with demo --audio")
     if args.size is None:
         args.size = 256
+    # the bundled Starry Night network first (under a second), then the optimiser's slower, closer result
+    output = images.check_writable(args.output)
+    _paint_instant(args, DEMO_CONTENT, DEMO_MODEL, output.with_name(f"{output.stem}-instant{output.suffix}"))
     return _stylize(args, DEMO_CONTENT, [DEMO_STYLE])
 
 
@@ -447,7 +513,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             flow_method=args.flow, flow_size=args.flow_size, temporal_frames=args.temporal_frames,
             resume=args.resume, keep_frames=args.keep_frames,
             max_frames=args.max_frames, fps=args.fps, progress=not args.quiet, weights=args.weights,
-            device=args.device, seed=args.seed, overwrite=args.overwrite)
+            device=args.device, seed=args.seed, overwrite=args.overwrite, max_memory=args.max_memory)
     except KeyboardInterrupt:
         work = work_folder(args.output)
         kept = f"; finished frames are kept in {work}, rerun with --resume to continue" if work.exists() else ""
@@ -473,7 +539,7 @@ def _instant_video(args: argparse.Namespace) -> int:
     paint = args.model if args.model is not None else _fast_painter(args)
     result = stylize_video(args.input, paint, args.output, size=args.size, **blend, flow_method=args.flow,
                            max_frames=args.max_frames, fps=args.fps, callback=progress, device=args.device,
-                           precision=args.precision or "auto", overwrite=args.overwrite)
+                           precision=args.precision or "auto", compile=args.compile, overwrite=args.overwrite)
     if bar is not None:
         bar.close()
     print(result.output)
@@ -551,24 +617,34 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="stylized.png", help="output image (default: %(default)s)")
     s.add_argument("--snapshot-every", type=_number("snapshot_every"), default=0, metavar="N",
                    help="also save every N iterations")
+    s.add_argument("--mask", nargs="+", metavar="MASK",
+                   help="one mask per --style: each style paints where its mask is white (grey: soft edges "
+                        "and blends); resized to the photo")
+    s.add_argument("--resume", action="store_true",
+                   help="finish a print-size run that Ctrl-C stopped between tiles (same command, same output)")
+    s.add_argument("--keep-mask", metavar="MASK", help="hold the white part of this mask close to the photo "
+                                                        "(a face, say): more content, no style there")
     _run_options(s)
     s.set_defaults(func=cmd_stylize)
 
-    d = sub.add_parser("demo", help="stylise the built-in example photo with the built-in painting")
+    d = sub.add_parser("demo", help="stylise the built-in example photo with the built-in painting: first in "
+                                    "one pass by the bundled network (OUTPUT-instant.png), then by the optimiser")
     d.add_argument("-o", "--output", default=DEMO_IMAGE_OUTPUT,
-                   help="output image (default: %(default)s; with --audio brushwork-demo.wav)")
+                   help="the optimiser's output image (default: %(default)s; the network's is written beside it "
+                        "with -instant added to the name; with --audio brushwork-demo.wav)")
     d.add_argument("--audio", action="store_true",
                    help="stylise the built-in speech with the built-in humpback whale song instead")
     d.add_argument("--spectrogram", metavar="PNG", help="with --audio: also draw content | style | result")
     _run_options(d)
-    d.set_defaults(func=cmd_demo, style_blend=None, snapshot_every=0, rate=None)
+    d.set_defaults(func=cmd_demo, style_blend=None, snapshot_every=0, rate=None, mask=None, keep_mask=None,
+                   resume=False)
 
     v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
     _method_options(v, "instead of --style: a trained network (real-time; see `models list`)", fast=True)
     v.add_argument("--temporal-blend", type=_number("temporal_blend"), metavar="A",
                    help="with --model or --fast: move each frame this share towards the previous output warped by "
-                        "the flow, where the flow is reliable (0 = frame by frame; default 0.8)")
+                        "the flow, where the flow is reliable (0 = frame by frame; default 0.9)")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
     v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=TEMPORAL_WEIGHT,
                    help="pull towards earlier frames warped by optical flow; 0 = independent frames "
@@ -613,10 +689,11 @@ def parser() -> argparse.ArgumentParser:
                                                   "brush scale (default 256)")
     t.add_argument("--width", type=_number("width"), help="network width: 16 (default, half) or 32 (Johnson's)")
     t.add_argument("--skip", action=argparse.BooleanOptionalAction, help="add the network's output to the photo, "
-                   "so the photo's content is kept from the first step (default: on; --no-skip is Johnson's plain network)")
-    t.add_argument("--content-weight", type=_number("content_weight"))
-    t.add_argument("--style-weight", type=_number("style_weight"))
-    t.add_argument("--tv-weight", type=_number("tv_weight"))
+                   "so the photo's content is kept from the first step (default: off, Johnson's plain network, "
+                   "as the bundled models; with --skip the outputs keep the photo's colours)")
+    t.add_argument("--content-weight", type=_number("content_weight"), help="weight of the content loss (default 4)")
+    t.add_argument("--style-weight", type=_number("style_weight"), help="weight of the style loss (default 2)")
+    t.add_argument("--tv-weight", type=_number("tv_weight"), help="weight of the total-variation loss (default 0)")
     _training_options(t, TrainSettings(), "stylised")
     t.set_defaults(func=cmd_train)
 

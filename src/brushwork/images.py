@@ -101,6 +101,20 @@ def fit(img: Image.Image, longest: int | None) -> Image.Image:
     return img if size == img.size else img.resize(size, Image.LANCZOS)
 
 
+def load_mask(source: str | os.PathLike | Image.Image, size: tuple[int, int],
+              device: torch.device | str = "cpu") -> torch.Tensor:
+    """A region as a (1, 1, H, W) tensor in [0, 1] at `size` (width, height): white is in, black out, grey
+    a soft edge or a blend; a mask of another size is resized. An all-black mask is refused: it paints nothing."""
+    name = str(source) if isinstance(source, (str, os.PathLike)) else "a mask"
+    grey = load(source).convert("L")
+    if grey.size != tuple(size):
+        grey = grey.resize(size, Image.BILINEAR)
+    mask = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None, None].to(device)
+    if mask.max() < 1 / 255:
+        raise ImageError(f"{name}: the mask is empty (black everywhere); paint its region white")
+    return mask
+
+
 def to_tensor(img: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
     arr = np.asarray(img.convert("RGB"), dtype=np.float32)
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)

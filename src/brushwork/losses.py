@@ -74,6 +74,16 @@ def relative_sq_error(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (a.float() - t).pow(2).sum() / (t.pow(2).sum().clamp_min(1e-12) * (a.numel() // t.numel()))
 
 
+def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A (1, 1, H, W) mask at (h, w): the mean over each cell when shrinking (a soft edge stays the share of
+    the region in that cell, as a feature map's pooled pixel is), bilinear when growing."""
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    if size[0] <= mask.shape[-2] and size[1] <= mask.shape[-1]:
+        return torch.nn.functional.adaptive_avg_pool2d(mask, size)
+    return torch.nn.functional.interpolate(mask, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
+
+
 def total_variation(img: torch.Tensor, kind: str = "l2") -> torch.Tensor:
     """Smoothness penalty on pixels: 'l1' is the seed's sum of absolute neighbour differences,
     'l2' the mean of squared ones (smooth, L-BFGS-friendly)."""
@@ -119,24 +129,57 @@ class ContentTerm(Term):
         return _reduce(values, self.layer_weights or [1.0] * len(values))
 
 
+def masked_gram(f: torch.Tensor, mask: torch.Tensor, normalise: bool = True) -> torch.Tensor:
+    """The Gram matrix of the region `mask` (1, 1, H, W in [0, 1], at f's size) of features f: each
+    position's outer product weighted by the mask, on the scale of a whole map's (Gatys et al. 2017's
+    spatial control, with soft masks as weights). A mask of ones is `gram`."""
+    h, w = f.shape[-2:]
+    area = mask.float().sum().clamp_min(1e-6)
+    return gram(f * mask.sqrt().to(f.dtype), normalise) * (h * w / area)
+
+
 @dataclass
 class StyleTerm(Term):
-    """Distance of Gram matrices to the style's (already blended over style images), at `layers`."""
+    """Distance of Gram matrices to the style's (already blended over style images), at `layers`.
+
+    `mask`: an optional (1, 1, H, W) region of the image; the Grams are then the region's (`masked_gram`),
+    so the style acts there only."""
 
     targets: dict[str, torch.Tensor]  # layer -> target Gram
     form: str = "relative"  # "relative" with Grams / (h w), or "mse" with unnormalised Grams (seed)
     layer_weights: tuple[float, ...] | None = None
     name: str = "style"
+    mask: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         self.layers = tuple(self.targets)
 
+    def _gram(self, f: torch.Tensor) -> torch.Tensor:
+        normalise = self.form == "relative"
+        if self.mask is None:
+            return gram(f, normalise)
+        return masked_gram(f, resize_mask(self.mask, f.shape[-2:]), normalise)
+
     def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        if self.form == "relative":
-            values = [relative_sq_error(gram(feats[k]), t) for k, t in self.targets.items()]
-        else:
-            values = [mse(gram(feats[k], normalise=False), t) for k, t in self.targets.items()]
+        dist = relative_sq_error if self.form == "relative" else mse
+        values = [dist(self._gram(feats[k]), t) for k, t in self.targets.items()]
         return _reduce(values, self.layer_weights or [1.0] * len(values))
+
+
+@dataclass
+class RegionsTerm(Term):
+    """Several styles, each in its own region (a `StyleTerm` with a mask), as one "style" term: the
+    weighted mean of the regions' losses. Weights are the regions' areas (times any blend weight), so
+    every painted pixel is pulled alike whatever the size of its region."""
+
+    regions: list[tuple[StyleTerm, float]]
+    name: str = "style"
+
+    def __post_init__(self) -> None:
+        self.layers = tuple(dict.fromkeys(layer for term, _ in self.regions for layer in term.layers))
+
+    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        return _reduce([term(feats, image) for term, _ in self.regions], [w for _, w in self.regions])
 
 
 @dataclass
@@ -150,7 +193,12 @@ class TVTerm(Term):
 
 
 def style_targets(per_style: Sequence[Features], blend: Sequence[float], form: str) -> dict[str, torch.Tensor]:
-    """Blend several style images into one Gram target per layer.
+    """Blend several style images (their features) into one Gram target per layer."""
+    return blend_grams([{k: gram(f[k], normalise=form == "relative") for k in f} for f in per_style], blend)
+
+
+def blend_grams(per_style: Sequence[Mapping[str, torch.Tensor]], blend: Sequence[float]) -> dict[str, torch.Tensor]:
+    """Blend several style images' Gram matrices into one target per layer.
 
     sum_i w_i ||G - G_i||^2 differs from (sum w) ||G - mean_w G_i||^2 only by a constant, so a weighted
     mean of Grams gives the same optimum as summing one loss per style, at the cost of one.
@@ -160,11 +208,7 @@ def style_targets(per_style: Sequence[Features], blend: Sequence[float], form: s
     if any(w < 0 for w in blend) or sum(blend) <= 0:
         raise ValueError(f"style blend weights must be non-negative and not all zero, got {list(blend)}")
     total = float(sum(blend))
-    out: dict[str, torch.Tensor] = {}
-    for layer in per_style[0]:
-        grams = [gram(f[layer], normalise=form == "relative") for f in per_style]
-        out[layer] = sum(w / total * g for w, g in zip(blend, grams))
-    return out
+    return {layer: sum(w / total * g[layer] for w, g in zip(blend, per_style)) for layer in per_style[0]}
 
 
 @dataclass
@@ -189,3 +233,12 @@ class TemporalTerm(Term):
     def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
         diff = (image.float() - self.target.float()) / self.scale
         return (diff.pow(2) * self.mask).sum(0).mean()
+
+
+@dataclass
+class KeepTerm(TemporalTerm):
+    """Stay close to the photo's own pixels where a keep mask is white (a face, say): the temporal loss's
+    masked pull, with the photo as its target. Content features (relu4_2) tolerate the style's colours
+    and texture: a content term 10 or 100 times stronger there barely held a face (README, "Regions")."""
+
+    name: str = "keep"

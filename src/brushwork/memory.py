@@ -10,6 +10,8 @@ larger than the output. Other code (tiling for print sizes) can ask `estimate` w
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,6 +24,7 @@ PER_PIXEL = {torch.bfloat16: 1510.0, torch.float32: 2250.0}  # bytes per output 
 MEASURED_PAIRS = 2  # L-BFGS pairs already inside PER_PIXEL (the calibration ran `--history 2`)
 PAIR_PER_PIXEL = 2 * 3 * 4  # an L-BFGS pair: a step and a gradient difference, float32, 3 channels
 ADAM_PER_PIXEL = 2 * 3 * 4  # Adam's two moments
+CGROUP = Path("/sys/fs/cgroup")  # where this process's cgroup limits are mounted (containers)
 STYLE_PER_PIXEL = 400.0  # bytes per style-image pixel beyond the output's count (targets: forward only)
 
 
@@ -54,14 +57,48 @@ def _meminfo(field: str, path: str = "/proc/meminfo") -> int | None:
     return None
 
 
+def _read_bytes(path: Path) -> int | None:
+    """A cgroup file holding a byte count; None if absent or unlimited ("max", or v1's near-2**63)."""
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) < 2**60 else None
+
+
+def cgroup_free(root: Path | None = None) -> int | None:
+    """Bytes left under this process's cgroup memory limit (v2 `memory.max`, or v1's), None without one.
+
+    A container's limit is not in MemAvailable: a run past it is killed by the kernel all the same."""
+    root = root or CGROUP
+    for limit, usage in (("memory.max", "memory.current"),
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        cap, used = _read_bytes(root / limit), _read_bytes(root / usage)
+        if cap is not None:
+            return max(0, cap - (used or 0))
+    return None
+
+
 def available() -> int | None:
-    """Bytes the kernel can give without swapping (MemAvailable), None where unknown."""
-    return _meminfo("MemAvailable")
+    """Bytes the process can still get: the smaller of MemAvailable (what the kernel gives without swapping)
+    and what the cgroup limit leaves; None where neither is known."""
+    known = [v for v in (_meminfo("MemAvailable"), cgroup_free()) if v is not None]
+    return min(known) if known else None
 
 
 def resident() -> int:
     """Bytes this process already holds (VmRSS): part of the estimate is already paid."""
     return _meminfo("VmRSS", "/proc/self/status") or 0
+
+
+def parse_size(text: str) -> int:
+    """`--max-memory`: "8G", "8GB", "1500M", "512MiB", or a plain number of gigabytes, in bytes."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?b?)\s*", text, re.IGNORECASE)
+    if not found or float(found[1]) <= 0:
+        raise ValueError(f"{text!r} is not a memory size; give one like 8G, 1500M or 8 (gigabytes)")
+    unit = found[2].lower() or "g"
+    base = 1024 if found[3].lower().startswith("i") else 1000
+    return int(float(found[1]) * base ** "kmgt".index(unit) * base)
 
 
 def largest_side(width: int, height: int, config: Config, dtype: torch.dtype, budget: int) -> int:
@@ -77,21 +114,49 @@ def largest_side(width: int, height: int, config: Config, dtype: torch.dtype, bu
     return lo
 
 
-def check(width: int, height: int, config: Config, dtype: torch.dtype, device: torch.device) -> None:
-    """Raise MemoryLimitError if a CPU run at width x height would need more than is free now.
+@dataclass(frozen=True)
+class Budget:
+    """The bytes a run may use, and how to say where that figure came from."""
 
-    Only the CPU is checked: the model was measured there (a GPU's memory is its own, and CUDA reports
-    out-of-memory itself at once). Unknown free memory (not Linux) passes.
-    """
+    bytes: int
+    have: str  # "--max-memory allows 8.0 GB", "5.1 GB is free (this process holds 0.4 GB)"
+    advice: str  # what else the user can do
+
+
+def budget(device: torch.device, max_memory: int | None = None) -> Budget | None:
+    """`max_memory` (the user's cap, which replaces what is free), else what is free plus what this process
+    already holds; on CUDA the GPU's free memory (plus `BASE`, mostly host memory there), for planning print
+    sizes only (the model was measured on a CPU; CUDA reports out-of-memory itself at once). None where
+    free memory is unknown (not Linux, other devices)."""
+    if max_memory is not None:
+        return Budget(max_memory, f"--max-memory allows {max_memory / 1e9:.1f} GB", "or raise --max-memory")
+    if device.type == "cuda":
+        free_gpu = torch.cuda.mem_get_info(device)[0]
+        return Budget(int(free_gpu + BASE), f"{free_gpu / 1e9:.1f} GB of GPU memory is free", "or free the GPU")
     free = available()
     if device.type != "cpu" or free is None:
-        return
+        return None
     held = resident()
-    need = estimate(width, height, config, dtype)
-    if need - held <= free:
+    return Budget(free + held, f"{free / 1e9:.1f} GB is free (this process holds {held / 1e9:.1f} GB)",
+                  "or close other programs")
+
+
+def refuse(what: str, need: int, limit: Budget, fits: int) -> MemoryLimitError:
+    """The one-line error: what needs how much, what there is, and the --size that fits (if any)."""
+    advice = f"--size {fits} fits, {limit.advice}" if fits >= 16 else limit.advice.removeprefix("or ")
+    return MemoryLimitError(f"{what} needs about {need / 1e9:.1f} GB of memory but {limit.have}; {advice}")
+
+
+def check(width: int, height: int, config: Config, dtype: torch.dtype, device: torch.device,
+          max_memory: int | None = None, processes: int = 1) -> None:
+    """Raise MemoryLimitError if `processes` whole-picture runs at width x height would need more than
+    `budget` gives, all together."""
+    if device.type != "cpu" and max_memory is None:
         return
-    fits = largest_side(width, height, config, dtype, free + held)
-    advice = f"--size {fits} fits, or close other programs" if fits >= 16 else "close other programs"
-    raise MemoryLimitError(
-        f"a {width}x{height} run needs about {need / 1e9:.1f} GB of memory but {free / 1e9:.1f} GB is free "
-        f"(this process holds {held / 1e9:.1f} GB); {advice}")
+    limit = budget(device, max_memory)
+    need = estimate(width, height, config, dtype) * processes
+    if limit is None or need <= limit.bytes:
+        return
+    each = f" ({processes} workers)" if processes > 1 else ""
+    raise refuse(f"a {width}x{height} run{each}", need, limit,
+                 largest_side(width, height, config, dtype, limit.bytes // processes))

@@ -20,8 +20,9 @@ from typing import Protocol
 import torch
 from PIL import Image
 
-from . import images, memory
-from .losses import Term
+from . import images, memory, tiles
+from .errors import OptionError
+from .losses import Term, resize_mask
 from .perceptual import Perceptual
 from .presets import DEFAULT, Config, check_range
 from .weights import LoadedWeights, load_weights
@@ -38,6 +39,7 @@ class Step:
     adjustments: dict[str, float] | None  # the seed's 1/(loss + 1e-10), when balancing
     level: int  # pyramid level (0 = coarsest); single-scale runs only have level 0
     image: torch.Tensor  # the variable: the mixed image in pixels (sound: log spectrogram); do not modify
+    tile: tuple[int, int] | None = None  # (tile, tiles) while a print-size run refines tile by tile
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Result:
     interrupted: bool
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    partial: tiles.Partial | None = None  # a print-size run stopped between tiles: what is left to do
 
 
 Callback = Callable[[Step], None]
@@ -170,7 +173,10 @@ class Stylizer(Perceptual):
     """
 
     def __init__(self, config: Config = DEFAULT, *, weights: str | Path | LoadedWeights | None = None,
-                 device: str | torch.device | None = None) -> None:
+                 device: str | torch.device | None = None, max_memory: int | None = None) -> None:
+        """`max_memory`: bytes a run may use in all (default: what the machine has free when it starts)."""
+        check_range("max_memory", max_memory)
+        self.max_memory = max_memory
         if weights is None and config.arch != "vgg16":
             weights = config.arch  # the registry's copy: downloaded once, then cached
         super().__init__(config, weights if isinstance(weights, LoadedWeights) else load_weights(weights), device)
@@ -225,11 +231,18 @@ class Stylizer(Perceptual):
             style_blend: Sequence[float] | None = None,
             init: str | Path | Image.Image | torch.Tensor | None = None,
             extra_terms: Sequence[tuple[Term, float]] = (), callback: Callback | None = None,
-            seed: int | None = None) -> Result:
+            seed: int | None = None, masks: Sequence[ImageInput] | None = None,
+            keep_mask: ImageInput | None = None, resume: tiles.Partial | None = None) -> Result:
         """Stylise `content` with `styles`; returns the best image found (also when interrupted).
 
         `init` overrides the config's; `extra_terms` are added to the loss at the finest level (video's
-        temporal term is one). Ctrl-C stops early and still returns the best image so far.
+        temporal term is one). `masks` (images, one per style: white where that style paints, grey for soft
+        edges and blends) paint each style in its own region, weighted by `style_blend`; `keep_mask` holds
+        its region close to the photo. Ctrl-C stops early and still returns the best image so far.
+
+        A picture too large for memory is solved whole at a size that fits, then refined tile by tile
+        (tiles.py); Ctrl-C then returns the finished tiles and `Result.partial`, and a call with the same
+        inputs, `init=` that picture and `resume=` that partial finishes the remaining tiles.
         """
         c = self.config
         check_range("seed", seed)
@@ -240,46 +253,118 @@ class Stylizer(Perceptual):
             raise ValueError("give at least one style image")
         style_imgs = [images.load(s) for s in style_list]
         blend = list(style_blend) if style_blend is not None else [1.0] * len(style_imgs)
+        if masks is not None and len(masks) != len(style_imgs):
+            raise OptionError(f"{len(masks)} mask(s) for {len(style_imgs)} style image(s); give one --mask "
+                              f"per --style, in the same order")
+        if masks is not None and len(blend) != len(style_imgs):
+            raise OptionError(f"{len(blend)} blend weight(s) for {len(style_imgs)} masked style image(s); "
+                              f"give one per style")
+        mask_ts = None if masks is None else [images.load_mask(m, content_img.size, self.device) for m in masks]
+        keep = None if keep_mask is None else images.load_mask(keep_mask, content_img.size, self.device)
         generator = torch.Generator().manual_seed(seed if seed is not None else torch.seed() % 2**63)
         plan = self.levels(content_img)
-        memory.check(*images.fit_size(content_img.size, plan[-1][0]), c, self.dtype, self.device)
-        total = sum(n for _, n in plan)
+        width, height = images.fit_size(content_img.size, plan[-1][0])
+        limit = memory.budget(self.device, self.max_memory)
+        tiling = tiles.choose(width, height, c, self.dtype, limit) if resume is None else resume.tiling
+        if tiling is not None:
+            if extra_terms:
+                raise OptionError(f"a {width}x{height} picture needs tiles to fit in memory, and extra loss terms "
+                                  f"(video's) work on whole pictures only; use a smaller --size")
+            if (tiling.width, tiling.height) != (width, height) or (resume is not None and init is None):
+                raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
+                                  f"as init; this one is {width}x{height}: use the same --size")
+            plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes)
+        first = resume.done if resume is not None else 0
+        total = sum(n for _, n in plan) + ((len(tiling.boxes) - first) * c.iterations if tiling else 0)
         start, done, history = time.perf_counter(), 0, []
         x: torch.Tensor | None = None
-        interrupted = False
+        interrupted, partial = False, None
+
+        def record_at(level: int, tile: tuple[int, int] | None = None) -> Callable[[Step], None]:
+            def record(step: Step) -> None:
+                nonlocal done
+                done += 1
+                history.append({"loss": step.loss, **step.losses})
+                if callback is not None:
+                    step.iteration, step.total, step.level, step.tile = done, total, level, tile
+                    callback(step)
+            return record
+
         try:
             for level, (longest, iterations) in enumerate(plan):
                 target = images.to_tensor(images.fit(content_img, longest), self.device)
-                terms = self.terms(target, style_imgs, blend, content_img)
-                if level == len(plan) - 1:
+                terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep)
+                if level == len(plan) - 1 and tiling is None:
                     terms += list(extra_terms)
                 if x is None:
                     x = self.initial(init if init is not None else c.init, target, style_imgs, generator, blend)
                 else:
                     x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
-
-                def record(step: Step, level: int = level) -> None:
-                    nonlocal done
-                    done += 1
-                    history.append({"loss": step.loss, **step.losses})
-                    if callback is not None:
-                        step.iteration, step.total, step.level = done, total, level
-                        callback(step)
-
                 # a coarser level's image is not a candidate at this size: each level keeps its own best
-                best, interrupted = keep_best(self._optimise(x, terms, iterations), c.balance, record)
+                best, interrupted = keep_best(self._optimise(x, terms, iterations), c.balance, record_at(level))
                 x = best if best is not None else x
                 if interrupted:
                     break
+            if tiling is not None and not interrupted:
+                x, finished = self._refine_tiles(x, tiling, first, content_img, style_imgs, blend, mask_ts, keep,
+                                                 init, generator, lambda tile: record_at(len(plan), tile))
+                interrupted = finished < len(tiling.boxes)
+                partial = tiles.Partial(tiling, finished) if interrupted else None
         except KeyboardInterrupt:
             interrupted = True
         if x is None:
             raise KeyboardInterrupt
-        final_size = images.fit(content_img, plan[-1][0]).size[::-1]
-        out = images.resize_tensor(x.detach(), final_size).clamp(0, 255)
+        out = images.resize_tensor(x.detach(), (height, width)).clamp(0, 255)
         if c.preserve_colors == "luminance":
             out = images.luminance_transfer(out, images.to_tensor(content_img, self.device))
-        return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history)
+        return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history, partial)
+
+    def _whole_levels(self, content: Image.Image, plan: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
+        """The levels of a print-size run solved on the whole picture before its tiles: the pyramid's that
+        fit in `budget` bytes, or, without any, the whole picture once at the largest size that fits (at
+        most half the print's side), with the full size's iterations."""
+        fits = [(side, n) for side, n in plan[:-1]
+                if memory.estimate(*images.fit_size(content.size, side), self.config, self.dtype) <= budget]
+        if fits:
+            return fits
+        side = min(plan[-1][0] // 2, memory.largest_side(*images.fit_size(content.size, plan[-1][0]), self.config,
+                                                          self.dtype, budget))
+        return [(side, self.config.iterations)] if min(images.fit_size(content.size, side)) >= self.min_side else []
+
+    def _refine_tiles(self, x: torch.Tensor | None, tiling: tiles.Tiling, first: int, content: Image.Image,
+                      styles: Sequence[Image.Image], blend: Sequence[float], masks: list[torch.Tensor] | None,
+                      keep: torch.Tensor | None, init: str | Path | Image.Image | torch.Tensor | None,
+                      generator: torch.Generator,
+                      record: Callable[[tuple[int, int]], Callable[[Step], None]]) -> tuple[torch.Tensor, int]:
+        """Refine the whole-picture solve `x` at full size, tile by tile from tile `first` (tiles.py); returns
+        the picture and the number of tiles finished (fewer than all: Ctrl-C stopped it between tiles)."""
+        c, size = self.config, (tiling.height, tiling.width)
+        full = images.to_tensor(images.fit(content, max(size)), self.device)
+        if x is None:
+            x = self.initial(init if init is not None else c.init, full, styles, generator)
+        x = images.resize_tensor(x, size).clamp(0, 255).contiguous()
+        masks = None if masks is None else [resize_mask(m, size) for m in masks]
+        keep = None if keep is None else resize_mask(keep, size)
+        count = len(tiling.boxes)
+
+        def solve(index: int, window: tiles.Box, pixels: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
+            top, left, bottom, right = window
+            crop = (Ellipsis, slice(top, bottom), slice(left, right))
+            terms = self.terms(full[crop], styles, blend, content, longest=max(size),
+                               masks=None if masks is None else [m[crop] for m in masks],
+                               keep=None if keep is None else keep[crop])
+            return keep_best(self._optimise(pixels, terms, c.iterations), c.balance, record((index + 1, count)))
+
+        self.gram_tiling = tiling  # style targets at the print's size, in tiles
+        finished = first
+        try:
+            for _ in tiles.refine(x, tiling, solve, first):
+                finished += 1
+        except KeyboardInterrupt:  # between a tile's steps or while setting one up: the finished ones stay
+            pass
+        finally:
+            self.gram_tiling = None
+        return x, finished
 
     def _optimise(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int) -> Iterator[Step]:
         return descend(self, x, terms, iterations, self.config)

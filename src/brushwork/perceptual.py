@@ -17,12 +17,14 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from . import images
-from .losses import ContentTerm, StyleTerm, Term, TVTerm, style_targets
+from . import images, tiles
+from .losses import ContentTerm, KeepTerm, RegionsTerm, StyleTerm, Term, TVTerm, blend_grams, gram, resize_mask
 from .models import VGGFeatures, deepest
 from .presets import Config
+from .tiles import Tiling
 from .weights import LoadedWeights
 
+KEEP_WEIGHT = 1.0  # weight of the pull to the photo's pixels inside a keep mask (losses.KeepTerm)
 STYLE_CACHE_SIZE = 8  # sets of style targets kept: a few sizes (pyramid levels) of a few style mixes
 WeightedTerms = list[tuple[Term, float]]
 
@@ -98,6 +100,9 @@ class Perceptual:
         mode = "reduce-overhead" if self.device.type == "cuda" else None
         self._forward = torch.compile(self.net, mode=mode) if use_compile else self.net
         self._style_cache: dict[tuple, dict[str, torch.Tensor]] = {}
+        # Set during a print-size run: style images larger than its tiles get their Grams tile by tile
+        # (the same Grams, in bounded memory).
+        self.gram_tiling: Tiling | None = None
 
     @property
     def min_side(self) -> int:
@@ -122,18 +127,29 @@ class Perceptual:
         matched = c.preserve_colors == "histogram" and content is not None
         key = (tuple(fingerprint(s) for s in styles), tuple(blend), size, fingerprint(content) if matched else None)
         if key not in self._style_cache:
-            feats = []
+            grams = []
             content_t = images.to_tensor(content, self.device) if matched else None
             for style in styles:
                 t = images.to_tensor(images.fit(style, size), self.device)
                 if content_t is not None:
                     t = images.match_histogram(t, content_t)
-                with torch.no_grad():
-                    feats.append(self.features(t, c.style_layers, exact=True))
+                grams.append(self._grams(t))
             if len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys on each content image:
                 self._style_cache.pop(next(iter(self._style_cache)))  # drop the oldest, so memory stays flat
-            self._style_cache[key] = style_targets(feats, blend, c.loss_form)
+            self._style_cache[key] = blend_grams(grams, blend)
         return self._style_cache[key]
+
+    def _grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A style image's Gram targets at every style layer (tile by tile when larger than a print run's tiles)."""
+        c = self.config
+        normalise = c.loss_form == "relative"
+        exact = lambda t: self.features(t, c.style_layers, exact=True)  # noqa: E731
+        tiling = self.gram_tiling
+        if tiling is not None and max(style.shape[-2:]) > tiling.core + 2 * tiling.margin:
+            return tiles.grams(exact, style, tiling, self.net.names, normalise)
+        with torch.no_grad():
+            feats = exact(style)
+        return {k: gram(f, normalise) for k, f in feats.items()}
 
     def check_size(self, pixels: torch.Tensor) -> None:
         need = self.min_side
@@ -150,18 +166,49 @@ class Perceptual:
         return ContentTerm(targets, form=self.config.loss_form)
 
     def style_term(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
-                   content: Image.Image | None = None) -> StyleTerm:
+                   content: Image.Image | None = None, mask: torch.Tensor | None = None) -> StyleTerm:
         c = self.config
         grams = self._style_grams(styles, blend, longest, content)
-        return StyleTerm(grams, form=c.loss_form, layer_weights=c.style_layer_weights)
+        return StyleTerm(grams, form=c.loss_form, layer_weights=c.style_layer_weights, mask=mask)
+
+    def regions_term(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
+                     masks: Sequence[torch.Tensor] | None, keep: torch.Tensor | None,
+                     content: Image.Image | None = None) -> RegionsTerm:
+        """Each style in its own region (`masks`, one per style; None: all styles blended over the whole
+        image), none where `keep` holds the photo. Masks are (1, 1, H, W) at the output's size."""
+        if masks is None:
+            regions = [(list(styles), list(blend), torch.ones_like(keep), 1.0)]
+        else:
+            regions = [([style], [1.0], mask, share) for style, mask, share in zip(styles, masks, blend)]
+        terms = []
+        for group, weights, mask, share in regions:
+            if keep is not None:
+                mask = mask * (1 - keep)
+            terms.append((self.style_term(group, weights, longest, content, mask),
+                          share * float(mask.mean().clamp_min(1e-6))))
+        return RegionsTerm(terms)
 
     def terms(self, content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequence[float],
-              content_image: Image.Image | None = None) -> WeightedTerms:
-        """The weighted loss terms for one output size (content already at that size)."""
+              content_image: Image.Image | None = None, *, masks: Sequence[torch.Tensor] | None = None,
+              keep: torch.Tensor | None = None, longest: int | None = None) -> WeightedTerms:
+        """The weighted loss terms for one output size (content already at that size).
+
+        `masks` (one per style) paint each style in its own region; `keep` holds its region to the photo's
+        pixels (losses.KeepTerm) and leaves the style out of it. Both are (1, 1, H, W)
+        in [0, 1] at any size: they are resized to the content's. `longest`: the whole picture's longest
+        side, which sets the style's scale, when `content` is a tile of it."""
         c = self.config
-        terms: WeightedTerms = [(self.content_term(content), c.content_weight),
-                                (self.style_term(styles, blend, max(content.shape[-2:]), content_image),
-                                 c.style_weight)]
+        size = tuple(content.shape[-2:])
+        longest = longest or max(size)
+        masks = None if masks is None else [resize_mask(m, size) for m in masks]
+        keep = None if keep is None else resize_mask(keep, size)
+        if masks is None and keep is None:
+            style: Term = self.style_term(styles, blend, longest, content_image)
+        else:
+            style = self.regions_term(styles, blend, longest, masks, keep, content_image)
+        terms: WeightedTerms = [(self.content_term(content), c.content_weight), (style, c.style_weight)]
+        if keep is not None:
+            terms.append((KeepTerm(content, keep), KEEP_WEIGHT))
         if c.tv_weight:
             terms.append((TVTerm(kind=c.tv_kind), c.tv_weight))
         return terms

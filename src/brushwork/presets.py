@@ -69,6 +69,7 @@ RANGES: dict[str, Range] = {
     "print_every": Range(int, 0, meaning="iterations between printed loss values; 0 is off"),
     # options of a run that are not part of the recipe
     "seed": Range(int, 0, 2**63 - 1, meaning="random seed"),
+    "max_memory": Range(int, 1, meaning="bytes of memory a run may use"),
     "style_blend": Range(float, 0, meaning="blend weight of each style image"),
     "snapshot_every": Range(int, 0, MAX_ITERATIONS, meaning="iterations between saved snapshots; 0 is off"),
     "temporal_weight": Range(float, 0, meaning="pull towards the previous frame; 0 = independent frames"),

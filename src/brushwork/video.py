@@ -30,9 +30,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import images
+from . import images, memory
 from .losses import TemporalTerm
 from .errors import OptionError
+from .perceptual import pick_device, pick_precision
 from .presets import DEFAULT, Config, check_range
 
 if TYPE_CHECKING:
@@ -487,7 +488,8 @@ def stylize_video(input: str | os.PathLike,
                   callback: Callable[[FrameDone], None] | None = None, progress: bool = False,
                   weights: str | os.PathLike | LoadedWeights | None = None,
                   device: str | torch.device | None = None, seed: int | None = None,
-                  stylizer: Stylizer | None = None, overwrite: bool = False) -> VideoResult:
+                  stylizer: Stylizer | None = None, overwrite: bool = False,
+                  max_memory: int | None = None) -> VideoResult:
     """Stylise every frame of `input` (a video file or a folder of frames) and write an H.264 MP4.
 
     temporal_weight: weight of Ruder et al.'s temporal loss; 0 stylises each frame independently (every
@@ -507,6 +509,8 @@ def stylize_video(input: str | os.PathLike,
     stylizer: an existing `Stylizer` made with the same network settings, to reuse across calls (its
         config is swapped per frame and restored at the end); else one is made.
     overwrite: allow `output` to replace one of the run's input files (refused by default).
+    max_memory: bytes the run may use (default: what is free); a frame size that cannot fit stops before
+        any work, naming a size that does.
     """
     from .optimise import Stylizer
 
@@ -517,7 +521,7 @@ def stylize_video(input: str | os.PathLike,
     for name, value in (("temporal_weight", temporal_weight), ("iterations", first_iterations),
                         ("later_iterations", later_iterations), ("max_frames", max_frames), ("fps", fps),
                         ("seed", seed), ("style_blend", style_blend), ("flow_size", flow_size),
-                        ("temporal_frames", temporal_frames)):
+                        ("temporal_frames", temporal_frames), ("max_memory", max_memory)):
         check_range(name, value)
     temporal_frames = sorted(set(temporal_frames))
     if not temporal_frames or temporal_frames[0] != 1:
@@ -544,9 +548,12 @@ def stylize_video(input: str | os.PathLike,
     later_config = base.with_(iterations=later, pyramid=(), pyramid_iterations=())  # start from warped
     first_config = base.with_(iterations=first)
     total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
+    target = pick_device(device if stylizer is None else stylizer.device)  # checked before the network loads
+    memory.check(*size, base, pick_precision(base.precision, target) if stylizer is None else stylizer.dtype,
+                 target, max_memory if stylizer is None else stylizer.max_memory)
 
     if stylizer is None:
-        stylizer = Stylizer(base, weights=weights, device=device)
+        stylizer = Stylizer(base, weights=weights, device=device, max_memory=max_memory)
     settings = _settings(info, style_imgs, style_blend, base, size, temporal_weight, first, later,
                          flow_method, seed, weights, flow_dims, temporal_frames)
     _clean_leftovers(work, output)

@@ -6,6 +6,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 DEMO_CONTENT = HERE / "astronaut.jpg"
 DEMO_STYLE = HERE / "starry_night.jpg"
+DEMO_MODEL = HERE / "models" / "starry.safetensors"  # the bundled network for DEMO_STYLE's painting
 DEMO_SPEECH = HERE / "audio" / "speech.ogg"  # made by scripts/make_audio_examples.py --seconds 4
 DEMO_MELODY = HERE / "audio" / "melody.ogg"
 DEMO_WHALE = HERE / "audio" / "humpback.ogg"

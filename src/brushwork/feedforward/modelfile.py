@@ -91,14 +91,15 @@ def check_output(path: str | os.PathLike) -> Path:
 
 
 def save_model(net: nn.Module, path: str | os.PathLike, *, styles: list[dict], training: dict,
-               dtype: torch.dtype = torch.float16) -> Path:
+               recipe: dict | None = None, dtype: torch.dtype = torch.float16) -> Path:
     """Write `net` (any network whose `config` has `arch` and `to_dict()`; stored in `dtype`: float16 halves
-    the file and changes no output pixel measurably)."""
+    the file and changes no output pixel measurably). `recipe` (a bundled model's command and minutes,
+    scripts/bundle_model.py) joins the header if given."""
     from .. import __version__
 
     path = check_output(path)
     header = {"format": FORMAT, "arch": net.config.arch, "config": net.config.to_dict(), "styles": styles,
-              "training": training, "brushwork": __version__}
+              "training": training, **({"recipe": recipe} if recipe else {}), "brushwork": __version__}
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     write_atomically(path, save_bytes(tensors, metadata={HEADER_KEY: json.dumps(header)}))
     return path
@@ -155,6 +156,11 @@ def read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     if not (isinstance(styles, list) and styles and all(isinstance(st, dict) and isinstance(st.get("name"), str)
                                                         for st in styles) and isinstance(header.get("training"), dict)):
         raise ModelError(f"{path}: its brushwork header is damaged (no style names or training record); "
+                         f"re-download or retrain it")
+    recipe = header.get("recipe", {"command": "", "minutes": 0})
+    if not (isinstance(recipe, dict) and isinstance(recipe.get("command"), str)
+            and isinstance(recipe.get("minutes"), (int, float))):
+        raise ModelError(f"{path}: its brushwork header's recipe is damaged (want a command and minutes); "
                          f"re-download or retrain it")
     if header.get("arch") not in ARCHES:
         raise ModelError(f"{path}: architecture {header.get('arch')!r} is not one this brushwork runs "

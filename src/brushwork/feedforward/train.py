@@ -50,7 +50,10 @@ class Settings:
 class TrainSettings(Settings):
     """Everything that shapes a trained model; saved in its header and its checkpoint.
 
-    Defaults fit a 2-core CPU in an hour: 1500 steps of 4 crops of 128 px at ~2.2 s a step (README).
+    Defaults fit a 2-core CPU in an hour: 1500 steps of 4 crops of 128 px at ~2.2 s a step (README). They
+    are the bundled models' recipe: Johnson's plain network with content weight 4, which paints the
+    painting's palette and keeps faces; the skip network kept the photo's colours at every step count
+    measured (benchmarks/results/instant-recipes.md).
     """
 
     steps: int = 1500
@@ -60,8 +63,8 @@ class TrainSettings(Settings):
     lr: float = 1e-3
     width: int = 16  # see nets/transformer.py
     blocks: int = 5
-    skip: bool = True  # output = photo + network(photo) (nets/transformer.py)
-    content_weight: float = presets.DEFAULT.content_weight
+    skip: bool = False  # True: output = photo + network(photo) (nets/transformer.py)
+    content_weight: float = 4.0  # the optimiser's 1 let the network lose the faces (content 0.79 vs 0.42)
     style_weight: float = presets.DEFAULT.style_weight
     tv_weight: float = presets.DEFAULT.tv_weight
     precision: str = "auto"
