@@ -41,4 +41,9 @@ stage() {  # stage NAME SECONDS ARGS...: one speed.py run with its own report
     timeout 80 python3 benchmarks/print_size.py scale --sizes 8192 --max-memory 16G \
         --results benchmarks/results/print-size-cuda.md
     cp benchmarks/results/print-size-cuda.md "$OUT/" 2>/dev/null || true
+    # the arbitrary-style network (--fast, WCT) with the bundled decoders and painting
+    echo "== arbitrary style (limit 90s)"
+    timeout 90 python3 benchmarks/instant_speed.py --fast src/brushwork/assets/starry_night.jpg \
+        --sizes 256,512,720p,1080p --repeats 10 --warmup 3 --video-frames 10 --out benchmarks/results/wct-speed-cuda.md
+    cp benchmarks/results/wct-speed-cuda.md "$OUT/" 2>/dev/null || true
 } 2>&1 | tee "$OUT/gpu_check.log"

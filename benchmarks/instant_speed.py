@@ -3,6 +3,7 @@ second with the temporal step.
 
     python benchmarks/instant_speed.py                                  # CPU here, CUDA when present
     python benchmarks/instant_speed.py --model out/train/starry.safetensors --sizes 512 --video-frames 0
+    python benchmarks/instant_speed.py --fast starry.jpg --sizes 256,512,720p,1080p   # the arbitrary-style network
 
 Each size runs in its own process (peak memory is that run's alone: resident set on a CPU,
 torch.cuda.max_memory_allocated on CUDA), warm: the first calls are not timed. Without --model a
@@ -32,13 +33,18 @@ SIZES = {"256": (256, 256), "512": (512, 512), "1024": (1024, 1024), "1080p": (1
          "720p": (1280, 720), "4k": (3840, 2160)}
 
 
-def _net(model: str | None, width: int, device: str, precision: str, compile: bool = False):
+def _net(a):
+    """The painter timed: the arbitrary-style network with --fast, else a trained (or untrained) network."""
     from brushwork.feedforward.infer import InstantStylizer
     from brushwork.feedforward.modelfile import Model
     from brushwork.nets.transformer import TransformerConfig, TransformerNet
     from brushwork.perceptual import pick_device
 
-    device = pick_device(device)
+    device, model, width, precision, compile = pick_device(a.device), a.model, a.width, a.precision, a.compile
+    if a.fast:
+        from brushwork.feedforward.wct import DECODERS, WCTStylizer
+
+        return WCTStylizer([a.fast], decoders=a.decoders or DECODERS, device=device, precision=precision)
     if model is None:
         net = TransformerNet(TransformerConfig(width=width)).eval().requires_grad_(False)
         model = Model(net.to(device), {}, Path("untrained.safetensors"))
@@ -63,7 +69,7 @@ def _sync(device) -> None:
 def measure_image(a) -> dict:
     import torch
 
-    paint = _net(a.model, a.width, a.device, a.precision, a.compile)
+    paint = _net(a)
     w, h = SIZES[a.size]
     x = torch.rand(1, 3, h, w, device=paint.device) * 255
     for _ in range(a.warmup):
@@ -85,7 +91,7 @@ def measure_video(a) -> dict:
     from brushwork import video
     from brushwork.feedforward.infer import TEMPORAL, stylize_frames
 
-    paint = _net(a.model, a.width, a.device, a.precision, a.compile)
+    paint = _net(a)
     frames = list(zip(range(a.video_frames + 2), video.read_frames(video.probe(VIDEO), SIZES["720p"])))
     times, cpu, t0, c0 = [], [], time.perf_counter(), time.process_time()
     blend = TEMPORAL if a.temporal is None else a.temporal
@@ -104,6 +110,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="a trained model file (default: untrained weights of --width)")
     p.add_argument("--width", type=int, default=16)
+    p.add_argument("--fast", metavar="PAINTING", help="time the arbitrary-style network with this painting instead "
+                                                      "(style statistics cached after the warm-up, as in a video)")
+    p.add_argument("--decoders", help="with --fast: the decoder file (default: the bundled one)")
     p.add_argument("--sizes", default="256,512,1024,1080p", help=f"comma-separated, of {', '.join(SIZES)}")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     p.add_argument("--device", default="auto")
@@ -130,7 +139,8 @@ def main() -> None:
 
     device = pick_device(a.device)
     passed = [f"--{k.replace('_', '-')}={v}" for k, v in vars(a).items()
-              if k in ("model", "width", "precision", "device", "repeats", "warmup", "video_frames", "flow", "temporal")
+              if k in ("model", "width", "fast", "decoders", "precision", "device", "repeats", "warmup",
+                       "video_frames", "flow", "temporal")
               and v is not None] + (["--compile"] if a.compile else [])
     jobs = [["--child", "image", f"--size={s}"] for s in a.sizes.split(",") if s]
     if a.video_frames:
@@ -144,10 +154,12 @@ def main() -> None:
             continue
         rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
+    what = (f"arbitrary-style (WCT) with {a.fast}, decoders {a.decoders or 'bundled'}" if a.fast
+            else a.model or f"untrained, width {a.width}")
     where = torch.cuda.get_device_name() if device.type == "cuda" else f"{cpu_name()}, {torch.get_num_threads()} threads"
     lines = [f"# Instant styles: speed on {device.type} ({where})", "",
              f"`python benchmarks/instant_speed.py {' '.join(sys.argv[1:])}`; "
-             f"model: {a.model or f'untrained, width {a.width}'}; torch {torch.__version__}", "",
+             f"model: {what}; torch {torch.__version__}", "",
              "CPU seconds: the process's own CPU time, what the wall time would be on a quiet machine with this "
              "many threads (wall time counts other jobs' share of the cores).", "",
              "| input | precision | seconds | CPU seconds | images (frames) / s | peak memory MB |",

@@ -44,3 +44,16 @@ def tiny_rgb(tmp_path: Path) -> Path:
 def fast() -> presets.Config:
     """The default recipe at a size and length that runs in about a second on a CPU."""
     return presets.DEFAULT.with_(size=48, iterations=4, precision="float32", pyramid=(), pyramid_iterations=())
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> Path:
+    """Three smooth random photos in nested folders, and one unreadable file: a training set."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for i, sub in enumerate(["", "a", "a/b"]):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        small = (rng.random((6, 8, 3)) * 255).astype(np.uint8)
+        Image.fromarray(small).resize((160, 120), Image.BICUBIC).save(root / sub / f"p{i}.jpg")
+    (root / "a" / "broken.jpg").write_bytes(b"not a jpeg")
+    return root

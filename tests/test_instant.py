@@ -25,19 +25,6 @@ TINY = TrainSettings(steps=4, batch=1, crop=64, style_size=64, width=8, blocks=1
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    """Three smooth random photos in nested folders, and one unreadable file."""
-    root = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for i, sub in enumerate(["", "a", "a/b"]):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-        small = (rng.random((6, 8, 3)) * 255).astype(np.uint8)
-        Image.fromarray(small).resize((160, 120), Image.BICUBIC).save(root / sub / f"p{i}.jpg")
-    (root / "a" / "broken.jpg").write_bytes(b"not a jpeg")
-    return root
-
-
-@pytest.fixture(scope="module")
 def trained(tmp_path_factory, photos, style_path) -> tuple[Path, list]:
     out = tmp_path_factory.mktemp("model") / "m.safetensors"
     result = train([style_path], photos, out, TINY, checkpoint_every=100)

@@ -64,12 +64,22 @@ def _numbers(name: str):
     return parse
 
 
-def _method_options(p: argparse.ArgumentParser, model_help: str) -> None:
-    """--style/--model/--style-blend: the paintings for the optimiser, or a trained network."""
+def _method_options(p: argparse.ArgumentParser, model_help: str, fast: bool = False) -> None:
+    """--style/--model/--style-blend: the paintings for the optimiser, or a trained network; with `fast`
+    also --fast: any painting through the arbitrary-style network."""
     p.add_argument("--style", "-s", nargs="+", help="one or more style images")
     p.add_argument("--model", "-m", help=model_help)
     p.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2",
                    help="blend weights, one per style image")
+    if fast:
+        p.add_argument("--fast", action="store_true",
+                       help="paint --style in one pass with the arbitrary-style network (WCT), no training and "
+                            "no optimisation; keeps --size, --style-blend, --style-scale, --preserve-colors "
+                            "luminance, --precision and --device")
+        p.add_argument("--strength", type=_number("strength"), metavar="A",
+                       help="with --fast: 0 the photo, 1 the painting's statistics in full (default 1)")
+        p.add_argument("--decoders", metavar="FILE",
+                       help="with --fast: decoders from `brushwork train-decoders` (default: the bundled ones)")
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
@@ -88,8 +98,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="Adam learning rate / GD step size, in 0-255 pixel units")
     g.add_argument("--history", type=_number("history"), metavar="N",
                    help="L-BFGS memory in steps (default 20; each costs two image-sized float32 buffers)")
-    g.add_argument("--init", help="content, palette (the photo in the painting's colours), noise, style, or a "
-                                  "path to an image")
+    g.add_argument("--init", help="content, palette (the photo in the painting's colours), noise, style, fast "
+                                  "(the --fast picture: a warm start), or a path to an image")
     g.add_argument("--style-scale", type=_number("style_scale"),
                    help="style image size relative to the output")
     g.add_argument("--preserve-colors", choices=["luminance", "histogram"],
@@ -256,17 +266,36 @@ def _save_result(save: Callable[[Path], Path], output: Path) -> Path:
         raise images.ImageError(f"{exc}; the result was saved to {fallback} instead") from None
 
 
-def _with_model(args: argparse.Namespace) -> bool:
-    """Whether the run uses a trained network (--model) rather than the optimiser (--style): one of them."""
+def _method(args: argparse.Namespace) -> str:
+    """Which method paints: "model" (a trained network, --model), "fast" (any painting through the
+    arbitrary-style network, --style with --fast) or "optimise" (--style alone)."""
+    fast = getattr(args, "fast", False)
     if args.model is not None and args.style is not None:
         raise ValueError("give --style or --model, not both: a model already holds its style")
+    if args.model is not None and fast:
+        raise ValueError("give --fast or --model, not both: --fast paints any --style without a trained model")
     if args.model is None and args.style is None:
-        raise ValueError("give --style IMAGE (the optimiser) or --model NAME (a trained network)")
-    return args.model is not None
+        raise ValueError("give --style IMAGE (the optimiser; with --fast the arbitrary-style network) or "
+                         "--model NAME (a trained network)")
+    return "model" if args.model is not None else "fast" if fast else "optimise"
+
+
+def _fast_painter(args: argparse.Namespace):
+    """The arbitrary-style network for --fast, with the run's paintings and options."""
+    from .feedforward.wct import WCTStylizer
+
+    return WCTStylizer(args.style, blend=args.style_blend, strength=1.0 if args.strength is None else args.strength,
+                       preserve_colors=args.preserve_colors, style_scale=args.style_scale or 1.0,
+                       decoders=args.decoders, device=args.device, precision=args.precision or "auto")
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    return _instant(args) if _with_model(args) else _stylize(args, args.content, args.style)
+    method = _method(args)
+    if method == "model":
+        return _instant(args)
+    if method == "fast":
+        return _fast(args)
+    return _stylize(args, args.content, args.style)
 
 
 def _instant(args: argparse.Namespace) -> int:
@@ -276,14 +305,27 @@ def _instant(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fast(args: argparse.Namespace) -> int:
+    if args.mask or args.keep_mask:
+        raise OptionError("--mask and --keep-mask steer the optimiser; use them with --style, not --fast")
+    _paint_once(args, args.content, [*args.style, args.decoders], lambda: _fast_painter(args),
+                images.check_writable(args.output))
+    return 0
+
+
 def _paint_instant(args: argparse.Namespace, content, model, output: Path) -> None:
     """One pass of a trained network over `content`, saved to `output`, whose path is printed."""
     from .feedforward.infer import InstantStylizer
 
-    images.check_not_an_input(output, [content, model], args.overwrite)
     # one pass never pays for compiling (a minute per input size), so only an explicit --compile does it
-    paint = InstantStylizer(model, device=args.device, precision=args.precision or "auto", compile=bool(args.compile))
-    image = paint(content, args.size)
+    _paint_once(args, content, [model], lambda: InstantStylizer(
+        model, device=args.device, precision=args.precision or "auto", compile=bool(args.compile)), output)
+
+
+def _paint_once(args: argparse.Namespace, content, inputs: list, make: Callable, output: Path) -> None:
+    """A network that paints in one pass (`make()` builds it once `output` is known not to be an input)."""
+    images.check_not_an_input(output, [content, *inputs], args.overwrite)
+    image = make()(content, args.size)
     _save_result(lambda path: images.save(image, path), output)
     print(output.resolve(), flush=True)
 
@@ -293,7 +335,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from . import batch
 
-    model = _with_model(args)
+    model = _method(args) == "model"
     config = _config(args)
     settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model,
                               size=args.size if model else None, seed=args.seed, weights=args.weights,
@@ -326,19 +368,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else 0
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _training(args: argparse.Namespace, run: Callable) -> int:
+    """Run `run(samples, callback)` (a training on the shared loop) with a progress bar, then report."""
     from tqdm import tqdm
 
-    from .feedforward import modelfile
-    from .feedforward.train import TrainSettings, train, work_folder
+    from .feedforward.train import work_folder
 
-    if args.output is None:
-        modelfile.user_dir().mkdir(parents=True, exist_ok=True)
-        args.output = modelfile.user_dir() / f"{Path(args.style[0]).stem}{modelfile.SUFFIX}"
-    settings = TrainSettings().with_(
-        steps=args.steps, batch=args.batch, crop=args.crop, style_size=args.style_size, lr=args.lr,
-        width=args.width, skip=args.skip, content_weight=args.content_weight, style_weight=args.style_weight,
-        tv_weight=args.tv_weight, precision=args.precision, seed=args.seed, style_blend=args.style_blend)
     bar = None
 
     def progress(step) -> None:
@@ -352,9 +387,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.refresh()
 
     samples = args.samples if args.samples is not None else [str(DEMO_CONTENT)]
-    result = train(args.style, args.photos, args.output, settings, samples=samples,
-                   sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                   callback=progress, device=args.device)
+    result = run(samples, progress)
     if bar is not None:
         bar.close()
     if result.skipped:
@@ -365,6 +398,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     print(Path(result.output).resolve())
     return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .feedforward import modelfile
+    from .feedforward.train import TrainSettings, train
+
+    if args.output is None:
+        modelfile.user_dir().mkdir(parents=True, exist_ok=True)
+        args.output = modelfile.user_dir() / f"{Path(args.style[0]).stem}{modelfile.SUFFIX}"
+    settings = TrainSettings().with_(
+        steps=args.steps, batch=args.batch, crop=args.crop, style_size=args.style_size, lr=args.lr,
+        width=args.width, skip=args.skip, content_weight=args.content_weight, style_weight=args.style_weight,
+        tv_weight=args.tv_weight, precision=args.precision, seed=args.seed, style_blend=args.style_blend)
+    return _training(args, lambda samples, progress: train(
+        args.style, args.photos, args.output, settings, samples=samples, sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, callback=progress, device=args.device))
+
+
+def cmd_train_decoders(args: argparse.Namespace) -> int:
+    from .feedforward.wct import DecoderSettings, train_decoders
+
+    settings = DecoderSettings().with_(
+        steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, width=args.width, levels=args.levels,
+        feature_weight=args.feature_weight, precision=args.precision, seed=args.seed)
+    return _training(args, lambda samples, progress: train_decoders(
+        args.photos, args.output, settings, samples=samples, sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, callback=progress, device=args.device))
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -449,7 +509,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_video(args: argparse.Namespace) -> int:
     from .video import stylize_video, work_folder
 
-    if _with_model(args):
+    if _method(args) != "optimise":
         return _instant_video(args)
     try:
         result = stylize_video(
@@ -481,7 +541,8 @@ def _instant_video(args: argparse.Namespace) -> int:
             bar.update(1)
 
     blend = {} if args.temporal_blend is None else {"temporal": args.temporal_blend}
-    result = stylize_video(args.input, args.model, args.output, size=args.size, **blend, flow_method=args.flow,
+    paint = args.model if args.model is not None else _fast_painter(args)
+    result = stylize_video(args.input, paint, args.output, size=args.size, **blend, flow_method=args.flow,
                            max_frames=args.max_frames, fps=args.fps, callback=progress, device=args.device,
                            precision=args.precision or "auto", compile=args.compile, overwrite=args.overwrite)
     if bar is not None:
@@ -529,14 +590,35 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_options(p: argparse.ArgumentParser, defaults, shown: str) -> None:
+    """The training loop's options (feedforward/train.py's `fit`), shared by both kinds of network."""
+    p.add_argument("--photos", required=True, help="folder of training photos, searched recursively")
+    p.add_argument("--steps", type=_number("steps"), help=f"training steps (default {defaults.steps})")
+    p.add_argument("--batch", type=_number("batch"), help=f"crops per step (default {defaults.batch})")
+    p.add_argument("--crop", type=_number("crop"), help=f"side of the training crops in pixels (default {defaults.crop})")
+    p.add_argument("--lr", type=_number("train_lr"), help=f"Adam learning rate (default {defaults.lr:g})")
+    p.add_argument("--samples", nargs="*", help=f"photos to show {shown} in the sample strips (never trained on; "
+                                                "default: the demo photo)")
+    p.add_argument("--sample-every", type=_number("sample_every"), default=100, metavar="N", help="sample strip every N steps")
+    p.add_argument("--checkpoint-every", type=_number("checkpoint_every"), default=50, metavar="N", help="checkpoint every N steps")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside the output")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--seed", type=_number("seed"))
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def parser() -> argparse.ArgumentParser:
+    from .feedforward.train import TrainSettings
+    from .feedforward.wct import DecoderSettings
+
     p = argparse.ArgumentParser(prog="brushwork", description="Neural style transfer for photos and videos.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("stylize", help="repaint a photo in the style of one or more paintings")
     s.add_argument("content", help="the photo")
     _method_options(s, "instead of --style: a trained network's name or .safetensors file (one pass, under a "
-                       "second; see `brushwork models list`)")
+                       "second; see `brushwork models list`)", fast=True)
     s.add_argument("-o", "--output", default="stylized.png", help="output image (default: %(default)s)")
     s.add_argument("--snapshot-every", type=_number("snapshot_every"), default=0, metavar="N",
                    help="also save every N iterations")
@@ -564,9 +646,9 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("video", help="stylise every frame of a video without flicker (Ruder et al. 2016)")
     v.add_argument("input", help="a video file (MP4, WebM, GIF, ...) or a folder of frames")
-    _method_options(v, "instead of --style: a trained network (real-time; see `models list`)")
+    _method_options(v, "instead of --style: a trained network (real-time; see `models list`)", fast=True)
     v.add_argument("--temporal-blend", type=_number("temporal_blend"), metavar="A",
-                   help="with --model: move each frame this share towards the previous output warped by "
+                   help="with --model or --fast: move each frame this share towards the previous output warped by "
                         "the flow, where the flow is reliable (0 = frame by frame; default 0.9)")
     v.add_argument("-o", "--output", default="stylized.mp4", help="output MP4 (default: %(default)s)")
     v.add_argument("--temporal-weight", type=_number("temporal_weight"), default=TEMPORAL_WEIGHT,
@@ -605,33 +687,30 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a network for a painting once, then stylise in one pass (--model)")
     t.add_argument("style", nargs="+", help="the painting (several: blended, see --style-blend)")
-    t.add_argument("--photos", required=True, help="folder of training photos, searched recursively")
     t.add_argument("-o", "--output", help="model file (.safetensors); default: your model folder, named after "
                                           "the first style image")
     t.add_argument("--style-blend", type=_numbers("style_blend"), metavar="W1,W2", help="blend weights, one per style image")
-    t.add_argument("--steps", type=_number("steps"), help="training steps (default 1500)")
-    t.add_argument("--batch", type=_number("batch"), help="crops per step (default 4)")
-    t.add_argument("--crop", type=_number("crop"), help="side of the training crops in pixels (default 128)")
     t.add_argument("--style-size", type=_number("style_size"), help="longest side of the painting for its targets; sets the "
                                                   "brush scale (default 256)")
     t.add_argument("--width", type=_number("width"), help="network width: 16 (default, half) or 32 (Johnson's)")
     t.add_argument("--skip", action=argparse.BooleanOptionalAction, help="add the network's output to the photo, "
                    "so the photo's content is kept from the first step (default: off, Johnson's plain network, "
                    "as the bundled models; with --skip the outputs keep the photo's colours)")
-    t.add_argument("--lr", type=_number("train_lr"), help="Adam learning rate (default 1e-3)")
     t.add_argument("--content-weight", type=_number("content_weight"), help="weight of the content loss (default 4)")
     t.add_argument("--style-weight", type=_number("style_weight"), help="weight of the style loss (default 2)")
     t.add_argument("--tv-weight", type=_number("tv_weight"), help="weight of the total-variation loss (default 0)")
-    t.add_argument("--samples", nargs="*", help="photos to show in the sample strips (never trained on; "
-                                                "default: the demo photo)")
-    t.add_argument("--sample-every", type=_number("sample_every"), default=100, metavar="N", help="sample strip every N steps")
-    t.add_argument("--checkpoint-every", type=_number("checkpoint_every"), default=50, metavar="N", help="checkpoint every N steps")
-    t.add_argument("--resume", action="store_true", help="continue from the checkpoint beside the output")
-    t.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    t.add_argument("--seed", type=_number("seed"))
-    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _training_options(t, TrainSettings(), "stylised")
     t.set_defaults(func=cmd_train)
+
+    td = sub.add_parser("train-decoders", help="train the arbitrary-style network's decoders (--fast) on photos only")
+    td.add_argument("-o", "--output", required=True, help="decoder file (.safetensors)")
+    td.add_argument("--width", type=_number("width"), help="channels of the first block's mirror: 32 (default, half "
+                                                          "of VGG's) or 64")
+    td.add_argument("--levels", type=_number("levels"), help="decoders for relu1_1 up to relu{levels}_1 (default 4)")
+    td.add_argument("--feature-weight", type=_number("feature_weight"),
+                    help="feature loss against the pixel loss (default 1)")
+    _training_options(td, DecoderSettings(), "reconstructed by the deepest decoder")
+    td.set_defaults(func=cmd_train_decoders)
 
     m = sub.add_parser("models", help="list the trained networks: bundled and your own")
     m.add_argument("action", choices=["list"])

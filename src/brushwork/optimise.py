@@ -187,6 +187,12 @@ class Stylizer(Perceptual):
                 styles: Sequence[Image.Image], generator: torch.Generator, blend: Sequence[float] | None = None,
                 masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         h, w = content.shape[-2:]
+        if init == "fast":  # a warm start: the arbitrary-style network's picture (feedforward/wct.py)
+            from .feedforward.wct import WCTStylizer
+
+            paint = WCTStylizer(styles, blend=blend, style_scale=self.config.style_scale, device=self.device,
+                                precision=self.config.precision)
+            return paint.tensor(content)
         if isinstance(init, torch.Tensor):
             return images.resize_tensor(init.to(self.device, torch.float32), (h, w)).clone()
         if isinstance(init, Image.Image):

@@ -91,6 +91,11 @@ RANGES: dict[str, Range] = {
     "train_lr": Range(float, 0, 1, low_open=True, meaning="Adam learning rate of the network's weights"),
     "sample_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between sample strips"),
     "checkpoint_every": Range(int, 1, MAX_ITERATIONS, meaning="steps between checkpoints"),
+    # the arbitrary-style network (feedforward.wct)
+    "levels": Range(int, 1, 4, meaning="VGG levels with a decoder, relu1_1 up to relu4_1"),
+    "feature_weight": Range(float, 0, meaning="weight of the decoders' feature loss against the pixel loss's 1"),
+    "strength": Range(float, 0, 1, meaning="share of the painting in the features: 0 the photo's, 1 the "
+                                           "painting's statistics"),
     # many photos (batch.py)
     "workers": Range(int, 1, 1024, meaning="worker processes (or Ray actors), each with its own network"),
     # a sound run (audio.AudioSettings; also iterations, content_weight, style_weight, history above)
@@ -139,7 +144,8 @@ class Config:
     iterations: int = 100
     history: int = 20  # L-BFGS memory: curvature pairs kept, each two image-sized float32 tensors (2048 px: 100 MB)
     lr: float = 1.0  # Adam's learning rate or GD's step size, in 0-255 pixel units
-    init: str = "content"  # "content" | "palette" (the photo in the painting's colours) | "noise" | "style" | a path
+    init: str = "content"  # "content" | "palette" (the photo in the painting's colours) | "noise" | "style" | "fast"
+    # (the arbitrary-style network's picture) | a path
     noise: tuple[float, float] = (0.0, 255.0)  # range of uniform noise for init="noise"
     # images
     size: int | None = 512  # longest side of the output; None keeps the content's size
@@ -161,8 +167,8 @@ class Config:
                 check_range(f.name, getattr(self, f.name))
 
     def init_file(self) -> str | None:
-        """The image file `init` names, None for the built-in starts (content, noise, style)."""
-        return None if self.init in ("content", "palette", "noise", "style") else self.init
+        """The image file `init` names, None for the built-in starts (content, palette, noise, style, fast)."""
+        return None if self.init in ("content", "palette", "noise", "style", "fast") else self.init
 
     def with_(self, **changes: object) -> "Config":
         """A copy with `changes`; ignores None values so CLI flags that were not given keep the preset.

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -35,17 +36,31 @@ TEMPORAL = 0.9
 MARGIN = 16  # pixels of mirrored border around the input; the first layer alone sees 4 px beyond an edge
 
 
+def padded(x: torch.Tensor, multiple: int, run: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """`run` (pixels to pixels of the same size) on `x` mirror-padded by MARGIN and up to sides that are
+    multiples of `multiple`, cropped back to `x`'s size, as float32 pixels clamped to 0-255."""
+    h, w = x.shape[-2:]
+    pad = (MARGIN, MARGIN + (-(w + 2 * MARGIN)) % multiple, MARGIN, MARGIN + (-(h + 2 * MARGIN)) % multiple)
+    mode = "reflect" if min(h, w) > max(pad) else "replicate"  # reflection needs more pixels than it adds
+    y = run(F.pad(x.float(), pad, mode=mode))
+    return y[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float().clamp(0, 255)
+
+
 def stylize_tensor(net: TransformerNet, x: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) pixels to stylised float32 pixels of the same shape, clamped to 0-255, computed in the
     precision of the network's weights."""
-    h, w = x.shape[-2:]
-    m = net.config.multiple
-    pad = (MARGIN, MARGIN + (-(w + 2 * MARGIN)) % m, MARGIN, MARGIN + (-(h + 2 * MARGIN)) % m)
-    mode = "reflect" if min(h, w) > max(pad) else "replicate"  # reflection needs more pixels than it adds
     dtype = next(net.parameters()).dtype
     with torch.no_grad():
-        y = net(F.pad(x.float(), pad, mode=mode).to(dtype))
-    return y[..., MARGIN:MARGIN + h, MARGIN:MARGIN + w].float().clamp(0, 255)
+        return padded(x, net.config.multiple, lambda p: net(p.to(dtype)))
+
+
+class Painter(Protocol):
+    """Anything that paints (B, 3, H, W) pixels in one pass: a trained network (InstantStylizer) or the
+    arbitrary-style network (wct.WCTStylizer); `sources` are the files it read."""
+
+    sources: list
+
+    def tensor(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 class InstantStylizer:
@@ -60,6 +75,7 @@ class InstantStylizer:
         self.device = pick_device(device)
         self.dtype = pick_precision(precision, self.device)
         self.model = model if isinstance(model, Model) else load_model(model, self.device)
+        self.sources = [self.model.path]
         # Weights stored in the compute precision, not autocast: autocast recasts every weight on every
         # call and runs instance norm in float32 between bfloat16 convolutions (1024 px on this CPU:
         # 7.2 s autocast, 2.3 s bfloat16 weights, one thread; outputs 0.36 levels apart on average).
@@ -117,7 +133,7 @@ def blend_with_previous(out: np.ndarray, frame: np.ndarray, prev_frame: np.ndarr
     return out * (1 - a) + warped * a, float(mask.mean())
 
 
-def stylize_frames(paint: InstantStylizer, frames: Iterable[np.ndarray], temporal: float = TEMPORAL,
+def stylize_frames(paint: Painter, frames: Iterable[np.ndarray], temporal: float = TEMPORAL,
                    flow_method: str = "dis-fast") -> Iterator[tuple[np.ndarray, float]]:
     """Stylised (H, W, 3) float32 frames, one per input frame as it arrives, each with the share of its
     pixels blended with the previous output (0 for the first, or with `temporal` 0)."""
@@ -131,7 +147,8 @@ def stylize_frames(paint: InstantStylizer, frames: Iterable[np.ndarray], tempora
         yield out, share
 
 
-def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model, output: str | os.PathLike, *,
+def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | Painter,
+                  output: str | os.PathLike, *,
                   size: int | None = None, temporal: float = TEMPORAL, flow_method: str = "dis-fast",
                   max_frames: int | None = None, fps: float | None = None,
                   callback: Callable[[int, int | None], None] | None = None,
@@ -139,16 +156,19 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model, ou
                   overwrite: bool = False) -> InstantVideoResult:
     """Stylise each frame with the network as it is decoded, blend it towards the warped previous output
     (`temporal` 0 = frame by frame), and encode an MP4 with the source's audio (video.py's reader and
-    encoder). `callback(index, total)` after each frame; `overwrite` lets `output` replace an input."""
+    encoder). `model` is a trained network's name, file or Model, or a ready Painter (the arbitrary-style
+    network, whose device and precision are its own). `callback(index, total)` after each frame;
+    `overwrite` lets `output` replace an input."""
     from .. import video
 
     start = time.perf_counter()
     output = video.check_output(output)
     for name, value in (("temporal_blend", temporal), ("size", size), ("max_frames", max_frames), ("fps", fps)):
         check_range(name, value)
-    images.check_not_an_input(output, [input, model], overwrite)
+    ready = hasattr(model, "tensor")  # a painter built by the caller (the arbitrary-style network)
+    images.check_not_an_input(output, [input, *(model.sources if ready else [model])], overwrite)
     info = video.probe(input, fps)
-    paint = InstantStylizer(model, device=device, precision=precision, compile=compile)
+    paint = model if ready else InstantStylizer(model, device=device, precision=precision, compile=compile)
     dims = video.frame_size(info, size)
     total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
     # frames wait for the encoder in a private folder: the optimiser's resumable work folder for the same

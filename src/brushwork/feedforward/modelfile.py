@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
+from torch import nn
 
 from .. import images, presets
 from ..errors import BrushworkError, OptionError
@@ -88,10 +90,11 @@ def check_output(path: str | os.PathLike) -> Path:
     return path
 
 
-def save_model(net: TransformerNet, path: str | os.PathLike, *, styles: list[dict], training: dict,
+def save_model(net: nn.Module, path: str | os.PathLike, *, styles: list[dict], training: dict,
                recipe: dict | None = None, dtype: torch.dtype = torch.float16) -> Path:
-    """Write `net` (stored in `dtype`; float16 halves the file and changes no output pixel measurably).
-    `recipe` (a bundled model's command and minutes, scripts/bundle_model.py) joins the header if given."""
+    """Write `net` (any network whose `config` has `arch` and `to_dict()`; stored in `dtype`: float16 halves
+    the file and changes no output pixel measurably). `recipe` (a bundled model's command and minutes,
+    scripts/bundle_model.py) joins the header if given."""
     from .. import __version__
 
     path = check_output(path)
@@ -117,8 +120,9 @@ def resolve(model: str | os.PathLike) -> Path:
     raise ModelError(f"{model}: no such model (known: {known}); give a {SUFFIX} file or a known name")
 
 
-def read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Header and tensors of a model file, with every check that can fail before building a network."""
+def read_file(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Header and tensors of any brushwork network file (a style's model or the arbitrary-style decoders),
+    checked as far as every kind of network shares: readable, a brushwork header, a format this reads."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -142,6 +146,12 @@ def read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     if version > FORMAT:
         raise ModelError(f"{path}: model format {version} is newer than this brushwork reads ({FORMAT}); "
                          f"upgrade brushwork")
+    return header, tensors
+
+
+def read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Header and tensors of a style's model file, with every check that can fail before building a network."""
+    header, tensors = read_file(path)
     styles = header.get("styles")
     if not (isinstance(styles, list) and styles and all(isinstance(st, dict) and isinstance(st.get("name"), str)
                                                         for st in styles) and isinstance(header.get("training"), dict)):
@@ -174,25 +184,27 @@ def _config(path: Path, header: dict) -> TransformerConfig:
     return TransformerConfig.from_header(header["arch"], config)
 
 
-def _build(path: Path, config: TransformerConfig, tensors: dict[str, torch.Tensor]) -> TransformerNet:
-    """The network of `config` holding `tensors`, checked before any memory is spent on it: the layout is
-    built on the meta device (no storage), so the size allocated is never more than the file holds."""
+def build(path: Path, arch: str, make: Callable[[], nn.Module], tensors: dict[str, torch.Tensor],
+          probe: Callable[[nn.Module], torch.Tensor]) -> nn.Module:
+    """The network `make` builds, holding `tensors`, checked before any memory is spent on it: the layout is
+    built on the meta device (no storage), so the size allocated is never more than the file holds.
+    `probe` runs the network on a small input: finite weights can still overflow to infinite pixels."""
     with torch.device("meta"):
-        net = TransformerNet(config)
+        net = make()
     want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in tensors.items()}
     if want != have:
         wrong = sorted(set(want) ^ set(have)) or sorted(k for k in want if want[k] != have[k])
         detail = ", ".join(f"{k} {have.get(k, 'missing')} (want {want.get(k, 'none')})" for k in wrong[:2])
-        raise ModelError(f"{path}: its weights do not fit the {config.arch} network its header describes "
+        raise ModelError(f"{path}: its weights do not fit the {arch} network its header describes "
                          f"({len(wrong)} tensors differ, e.g. {detail}); retrain or re-download it")
     bad = [k for k, v in tensors.items() if not v.is_floating_point() or not torch.isfinite(v).all()]
     if bad:
         raise ModelError(f"{path}: {len(bad)} weight tensors (e.g. {bad[0]}) are not finite floating-point numbers; "
                          f"the file is damaged: retrain or re-download it")
     net.load_state_dict({k: v.float() for k, v in tensors.items()}, assign=True)
-    with torch.no_grad():  # finite weights can still overflow: check one small grey picture
-        if not torch.isfinite(net(torch.full((1, 3, 8, 8), 128.0))).all():
+    with torch.no_grad():
+        if not torch.isfinite(probe(net)).all():
             raise ModelError(f"{path}: its weights overflow to infinite pixels; retrain or re-download it")
     return net
 
@@ -201,7 +213,9 @@ def load_model(model: str | os.PathLike, device: str | torch.device = "cpu") -> 
     """A known model's name or a file, as a float32 network in eval mode on `device`."""
     path = resolve(model)
     header, tensors = read(path)
-    net = _build(path, _config(path, header), tensors)
+    config = _config(path, header)
+    net = build(path, config.arch, lambda: TransformerNet(config), tensors,
+                lambda net: net(torch.full((1, 3, 8, 8), 128.0)))
     return Model(net.eval().requires_grad_(False).to(device), header, path)
 
 

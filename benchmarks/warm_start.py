@@ -1,0 +1,95 @@
+"""Warm start: the arbitrary-style network's picture as the optimiser's first image, against the photo.
+
+    python benchmarks/warm_start.py --pairs astronaut+starry,chelsea+scream --size 256 --iterations 40
+
+For each pair, the optimiser (the default preset without its pyramid: the fast picture already holds the
+large-scale style) runs --iterations from each start; every iteration's image is judged afterwards
+(`brushwork evaluate`'s content and style, float32), and the first iteration at which both are at or
+below neural-style's 500-iteration result (benchmarks/baseline/ns_<pair>_<size>.png, judged the same
+way) is reported with the seconds it took: the setup (the optimiser's network loaded, and for the warm
+start the fast picture painted) plus the iterations. --with-default also runs the default preset (with
+its pyramid) for reference.
+Seconds are wall time in this process, one torch thread by default; add the interpreter's start and
+imports (printed) for a whole command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from quality import HELD_OUT, PAIRS, SHARED
+
+from brushwork import Stylizer, distances, images, presets
+from brushwork.feedforward.wct import DECODERS, WCTStylizer
+
+BASELINE = Path(__file__).resolve().parent / "baseline"
+
+
+def judged_run(config: presets.Config, content: Path, style: Path, init, setup: float) -> list[dict]:
+    """Each image the run went through (the start, then after each iteration but the last): iterations done,
+    seconds (setup included) and judged distances."""
+    t0 = time.perf_counter()
+    stylizer = Stylizer(config)
+    steps: list[tuple[float, object]] = []
+    stylizer.run(content, [style], init=init, seed=0,
+                 callback=lambda step: steps.append((time.perf_counter() - t0, step.image.detach().clone())))
+    rows = []
+    for i, (seconds, image) in enumerate(steps, 1):
+        d = distances(images.to_image(image), content, style)
+        rows.append({"iteration": i - 1, "seconds": setup + seconds, "content": d.content, "style": d.style})
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pairs", default="astronaut+starry")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--iterations", type=int, default=40)
+    p.add_argument("--strength", type=float, default=1.0, help="of the fast picture")
+    p.add_argument("--decoders", type=Path, default=DECODERS)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--with-default", action="store_true", help="also run the default preset (its pyramid)")
+    p.add_argument("--json", type=Path)
+    a = p.parse_args()
+
+    import torch
+
+    torch.set_num_threads(a.threads)
+    start = subprocess.run([sys.executable, "-c", "import time; t = time.perf_counter(); import brushwork.cli, "
+                            "brushwork.feedforward.wct, torch; print(time.perf_counter() - t)"],
+                           capture_output=True, text=True, check=True)
+    print(f"imports: {float(start.stdout):.2f} s (plus the interpreter's start)")
+    plain = presets.DEFAULT.with_(size=a.size, iterations=a.iterations, pyramid=(), pyramid_iterations=())
+    results = []
+    for name in a.pairs.split(","):
+        content, style = (SHARED / f for f in {**PAIRS, **HELD_OUT}[name])
+        ns = distances(BASELINE / f"ns_{name.replace('+', '_')}_{a.size}.png", content, style)
+        t0 = time.perf_counter()
+        fast = WCTStylizer([style], decoders=a.decoders, strength=a.strength)(content, a.size)
+        fast_seconds = time.perf_counter() - t0
+        d = distances(fast, content, style)
+        runs = {"photo start": judged_run(plain, content, style, "content", 0.0),
+                "fast start": judged_run(plain, content, style, fast, fast_seconds)}
+        if a.with_default:
+            runs["default preset"] = judged_run(presets.DEFAULT.with_(size=a.size), content, style, None, 0.0)
+        for label, rows in runs.items():
+            hit = next((r for r in rows if r["content"] <= ns.content and r["style"] <= ns.style), None)
+            last = rows[-1]
+            results.append({"pair": name, "start": label, "ns": [ns.content, ns.style],
+                            "fast": [d.content, d.style, fast_seconds], "reached": hit, "last": last})
+            where = (f"iteration {hit['iteration']}, {hit['seconds']:.1f} s ({hit['content']:.3f} / {hit['style']:.3f})"
+                     if hit else "not reached")
+            print(f"{name:18} {label:15} ns {ns.content:.3f} / {ns.style:.3f}: {where}; after {last['iteration']}: "
+                  f"{last['content']:.3f} / {last['style']:.3f} in {last['seconds']:.1f} s", flush=True)
+        print(f"{name:18} fast picture alone: {d.content:.3f} / {d.style:.3f} in {fast_seconds:.2f} s", flush=True)
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

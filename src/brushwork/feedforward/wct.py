@@ -1,0 +1,264 @@
+"""Any painting in one pass: whitening and colouring of the Caffe VGG16's features (Li et al. 2017,
+"Universal style transfer via feature transforms"), with decoders trained on photos only.
+
+The photo is encoded at relu4_1; its features are whitened (their covariance made the identity) and
+coloured with the painting's covariance and mean; the relu4_1 decoder turns them back into pixels. That
+picture is encoded again at relu3_1, transformed and decoded, and so on down to relu1_1: large shapes
+first, fine texture last. `strength` mixes the transformed features with the picture's own at every
+level. No painting is ever trained on: the decoders only learn to invert VGG on photos
+(`train_decoders`, on the per-style networks' training loop), so any painting works at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .. import images, presets
+from ..losses import relative_sq_error
+from ..nets.decoder import ARCH, DecoderConfig, Decoders, level_name
+from ..perceptual import Perceptual, fingerprint
+from ..weights import load_weights
+from .data import Crops, find_photos
+from .infer import padded
+from .modelfile import ModelError, build, check_output, read_file, save_model
+from .train import Fitting, Settings, TrainResult, TrainStep, check_fresh, fit
+
+DECODERS = Path(__file__).resolve().parents[1] / "assets" / "wct-decoders.safetensors"
+# Covariance regularisation, relative to the mean variance of the features: keeps whitening finite for a
+# flat or tiny picture (a one-colour painting has no covariance at all) at no visible cost otherwise.
+EPS = 1e-5
+STYLE_CACHE_SIZE = 4  # style statistics kept, one set per output size
+
+
+@dataclass(frozen=True)
+class DecoderSettings(Settings):
+    """Everything that shapes a set of trained decoders; saved in their header and checkpoint."""
+
+    steps: int = 2000
+    batch: int = 4
+    crop: int = 128
+    lr: float = 1e-3
+    width: int = 32  # nets/decoder.py: half of VGG's widths
+    levels: int = 4  # relu1_1 .. relu4_1
+    feature_weight: float = 1.0  # against the pixel loss's 1: both relative squared errors
+    precision: str = "auto"
+    seed: int = 0
+
+
+def encoder(levels: int, precision: str = "auto", device: str | torch.device | None = None) -> Perceptual:
+    """The project's perceptual criterion, read only up to relu{levels}_1: the encoder of every decoder."""
+    layers = tuple(level_name(k) for k in range(1, levels + 1))
+    config = presets.DEFAULT.with_(content_layers=layers[-1:], style_layers=layers, precision=precision,
+                                   compile=False)
+    return Perceptual(config, load_weights(None), device)
+
+
+def load_decoders(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Decoders:
+    """Decoders from a file `train_decoders` wrote (None: the bundled ones), float32, in eval mode."""
+    path = Path(path or DECODERS)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such decoder file; train decoders with `brushwork train-decoders` or "
+                         f"give --decoders FILE")
+    header, tensors = read_file(path)
+    if header.get("arch") != ARCH:
+        raise ModelError(f"{path}: holds a {header.get('arch')!r} network, not {ARCH}; give a file "
+                         f"`brushwork train-decoders` wrote")
+    raw = header.get("config")
+    try:
+        if not isinstance(raw, dict) or set(raw) != {"levels", "width"}:
+            raise ValueError
+        presets.check_range("width", raw["width"])
+        config = DecoderConfig(**raw)
+    except (ValueError, TypeError):
+        raise ModelError(f"{path}: its header has no valid decoder config (want levels 1-4 and width, got "
+                         f"{repr(raw)[:60]}); retrain or re-download it") from None
+    probe = torch.full((1, config.deepest_channels, 2, 2), 100.0)
+    net = build(path, ARCH, lambda: Decoders(config), tensors, lambda net: net(probe, config.levels))
+    return net.eval().requires_grad_(False).to(device)
+
+
+def _pixels(f: torch.Tensor) -> torch.Tensor:
+    """(1, C, H, W) features as an (HW, C) float32 matrix (a free view of channels-last features)."""
+    return f[0].permute(1, 2, 0).reshape(-1, f.shape[1]).float()
+
+
+def statistics(f: torch.Tensor, power: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (C,) and covariance ** power (C, C) of (1, C, H, W) features: power -1/2 whitens, 1/2 colours.
+
+    The covariance is regularised (EPS) and its eigenvalues floored, so a flat picture gives finite
+    matrices; the C x C part runs in float64 (C is at most 512)."""
+    x = _pixels(f)
+    n = max(1, x.shape[0] - 1)
+    mean = x.mean(0)
+    cov = (x.T @ x).double() / n - torch.outer(mean, mean).double() * (x.shape[0] / n)
+    eps = EPS * cov.diagonal().mean().clamp_min(1e-6)
+    vals, vecs = torch.linalg.eigh(cov + eps * torch.eye(len(cov), dtype=cov.dtype, device=cov.device))
+    root = vecs @ torch.diag(vals.clamp_min(eps) ** power) @ vecs.T
+    return mean, root.float()
+
+
+def transform(f: torch.Tensor, style: tuple[torch.Tensor, torch.Tensor], strength: float) -> torch.Tensor:
+    """Whiten `f` (1, C, H, W), colour it with the style's (mean, covariance ** 1/2), and mix the result
+    with `f` by `strength`: one affine map of the channels, applied in one matrix product."""
+    mean, whiten = statistics(f, -0.5)
+    style_mean, colour = style
+    wct = colour @ whiten
+    a = strength * wct + (1 - strength) * torch.eye(len(wct), device=wct.device)
+    b = strength * (style_mean - wct @ mean)
+    _, c, h, w = f.shape
+    return torch.addmm(b, _pixels(f), a.T).reshape(1, h, w, c).permute(0, 3, 1, 2)
+
+
+class WCTStylizer:
+    """Decoders and paintings loaded once, applied to many images (a video's frames).
+
+    >>> paint = WCTStylizer(["starry.jpg"], strength=0.8)
+    >>> paint("photo.jpg", 512).save("out.png")
+    """
+
+    def __init__(self, styles: Sequence[str | os.PathLike | Image.Image], *,
+                 blend: Sequence[float] | None = None, strength: float = 1.0,
+                 preserve_colors: str | None = None, style_scale: float = 1.0,
+                 decoders: str | os.PathLike | None = None, device: str | torch.device | None = None,
+                 precision: str = "auto") -> None:
+        presets.check_range("strength", strength)
+        presets.check_range("style_scale", style_scale)
+        if preserve_colors not in (None, "luminance"):
+            raise ValueError(f"the arbitrary-style network keeps colours by luminance only, not "
+                             f"{preserve_colors!r}; use --preserve-colors luminance")
+        blend = list(blend or [1.0] * len(styles))
+        if not styles or len(blend) != len(styles):
+            raise ValueError(f"{len(styles)} style images but {len(blend)} --style-blend weights; give one per style")
+        for w in blend:
+            presets.check_range("style_blend", w)
+        if sum(blend) <= 0:
+            raise ValueError("the --style-blend weights add up to 0; give at least one positive weight")
+        self.sources = [s for s in styles if isinstance(s, (str, os.PathLike))] + [decoders or DECODERS]
+        self.styles = [(s, images.load(s)) for s in styles]
+        self.blend = [w / sum(blend) for w in blend]
+        self.strength, self.preserve_colors, self.style_scale = strength, preserve_colors, style_scale
+        decoders_net = load_decoders(decoders)
+        self.perceptual = encoder(decoders_net.config.levels, precision, device)
+        self.device, self.dtype = self.perceptual.device, self.perceptual.dtype
+        self.decoders = decoders_net.to(self.device, self.dtype)
+        self._cache: dict[tuple, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def style_statistics(self, longest: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        """Per level, the blended paintings' mean and covariance ** 1/2, with each painting fitted to
+        `style_scale` times the output's longest side; cached per size."""
+        size = max(2, round(longest * self.style_scale))
+        key = (tuple(fingerprint(img) for _, img in self.styles), tuple(self.blend), size)
+        if key not in self._cache:
+            need, stats = self.perceptual.min_side, {}
+            layers = self.decoders.layers
+            for (source, img), w in zip(self.styles, self.blend):
+                fitted = images.fit(img, size)
+                if min(fitted.size) < need:
+                    raise images.ImageError(
+                        f"{source}: {img.size[0]}x{img.size[1]} pixels is too thin to read a style from at "
+                        f"{fitted.size[0]}x{fitted.size[1]}; the network needs {need} px on each side: use a "
+                        f"larger painting, or a larger --size or --style-scale")
+                with torch.no_grad():
+                    feats = self.perceptual.features(images.to_tensor(fitted, self.device), layers)
+                for level, layer in enumerate(layers, 1):
+                    mean, colour = statistics(feats[layer], 0.5)
+                    old = stats.get(level, (0, 0))
+                    stats[level] = (old[0] + w * mean, old[1] + w * colour)
+            if len(self._cache) >= STYLE_CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = stats
+        return self._cache[key]
+
+    def _run(self, x: torch.Tensor, stats: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Coarse to fine over one padded (1, 3, H, W) picture, H and W multiples of 2^(levels-1)."""
+        out = x
+        for level in range(self.decoders.config.levels, 0, -1):
+            layer = level_name(level)
+            f = self.perceptual.features(out, [layer])[layer]
+            f = transform(f, stats[level], self.strength)
+            out = self.decoders(f.to(self.dtype), level).float().clamp(0, 255)
+        return out
+
+    def tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) pixels to stylised float32 pixels of the same shape, 0-255."""
+        x = x.to(self.device).float()
+        stats = self.style_statistics(max(x.shape[-2:]))
+        multiple = 2 ** (self.decoders.config.levels - 1)
+        with torch.no_grad():
+            out = torch.cat([padded(one[None], multiple, lambda p: self._run(p, stats)) for one in x])
+        if self.preserve_colors == "luminance":
+            out = images.luminance_transfer(out, x)
+        return out
+
+    def __call__(self, image: str | os.PathLike | Image.Image, size: int | None = None) -> Image.Image:
+        """The stylised image; `size` is the longest side (None keeps the photo's size)."""
+        photo = images.fit(images.load(image), size)
+        return images.to_image(self.tensor(images.to_tensor(photo, self.device)))
+
+
+def stylize(content: str | os.PathLike | Image.Image, styles: Sequence[str | os.PathLike | Image.Image], *,
+            size: int | None = 512, **options: object) -> Image.Image:
+    """One call: `content` in the style of `styles` (WCTStylizer's options: blend, strength, ...)."""
+    return WCTStylizer(styles, **options)(content, size)
+
+
+def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
+                   settings: DecoderSettings = DecoderSettings(), *, samples: Sequence[str | os.PathLike] = (),
+                   sample_every: int = 100, checkpoint_every: int = 50, resume: bool = False,
+                   callback: Callable[[TrainStep], None] | None = None,
+                   device: str | torch.device | None = None) -> TrainResult:
+    """Train decoders to invert VGG16 at relu1_1 .. relu{levels}_1 on the photos under `photos`: each
+    decoder's picture is held to the photo in pixels and in its own layer's features (Li et al. 2017).
+
+    The loop is the per-style networks' (`train.fit`): checkpoint, `resume`, Ctrl-C and sample strips
+    (the photos `samples` through the deepest decoder) work alike."""
+    presets.check_range("sample_every", sample_every)
+    presets.check_range("checkpoint_every", checkpoint_every)
+    output = check_output(output)
+    check_fresh(output, resume)
+    crops = Crops(find_photos(photos, exclude={Path(s) for s in samples}), settings.crop, seed=settings.seed)
+    sample_imgs = [images.fit(images.load(s), 256) for s in samples]
+    perceptual = encoder(settings.levels, settings.precision, device)
+    dev = perceptual.device
+    torch.manual_seed(settings.seed)
+    net = Decoders(DecoderConfig(settings.levels, settings.width)).to(dev)
+    layers = net.layers
+    use_amp = perceptual.dtype != torch.float32
+    recipe = asdict(settings)
+
+    def loss(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        with torch.no_grad():
+            targets = perceptual.features(x, layers)
+        total, raw = torch.zeros((), device=dev), {}
+        for level, layer in enumerate(layers, 1):
+            with torch.autocast(dev.type, dtype=perceptual.dtype, enabled=use_amp):
+                y = net(targets[layer], level)
+            y = y.float()
+            pixel = relative_sq_error(y, x)
+            feature = relative_sq_error(perceptual.features(y, [layer])[layer], targets[layer])
+            total = total + pixel + settings.feature_weight * feature
+            raw[f"pixel{level}"], raw[f"feature{level}"] = pixel.item(), feature.item()
+        return total, raw
+
+    def reconstruct(x: torch.Tensor) -> torch.Tensor:
+        deepest = layers[-1]
+        return padded(x, 2 ** (settings.levels - 1),
+                      lambda p: net(perceptual.features(p, [deepest])[deepest].float(), settings.levels))
+
+    def same_run(state: dict) -> bool:
+        drop = lambda d: {k: v for k, v in d.items() if k != "steps"}  # noqa: E731
+        return drop(state["settings"]) == drop(recipe)
+
+    def save(done: int) -> None:
+        save_model(net, output, styles=[], training={**recipe, "steps_done": done})
+
+    fitting = Fitting(net, loss, save, {"settings": recipe}, same_run, reconstruct)
+    return fit(fitting, crops, output, steps=settings.steps, batch=settings.batch, lr=settings.lr, device=dev,
+               samples=sample_imgs, sample_every=sample_every, checkpoint_every=checkpoint_every, resume=resume,
+               callback=callback)
