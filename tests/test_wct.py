@@ -109,7 +109,18 @@ def test_cli_fast_writes_the_picture_and_refuses_bad_input_in_one_line(decoders,
     _fails(["stylize", str(content_path), "--style", str(style_path), "--model", "m", *fast], capsys, "not both")
     _fails(["stylize", str(content_path), "--style", str(style_path), "--fast", "--decoders",
             str(tmp_path / "none.safetensors"), "-o", str(new)], capsys, "none.safetensors", "no such decoder file")
+    # the optimiser has neither option: refused, not silently ignored
+    _fails(["stylize", str(content_path), "--style", str(style_path), "--decoders", str(path), "-o", str(new)],
+           capsys, "--decoders applies to --fast")
+    _fails(["stylize", str(content_path), "--style", str(style_path), "--strength", "0.5", "-o", str(new)],
+           capsys, "--strength applies to --fast")
     assert not new.exists()
+
+
+def test_decoder_crops_must_suit_the_levels() -> None:
+    with pytest.raises(ValueError, match="--crop 36 is not a multiple of 8"):
+        DecoderSettings(crop=36)
+    assert DecoderSettings(crop=40).crop == 40
 
 
 def test_a_style_model_file_is_not_taken_for_decoders(decoders, tmp_path) -> None:

@@ -295,6 +295,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return _instant(args)
     if method == "fast":
         return _fast(args)
+    for flag, value in (("--decoders", getattr(args, "decoders", None)), ("--strength", getattr(args, "strength", None))):
+        if value is not None:  # the optimiser has neither (its warm start, --init fast, uses the bundled decoders)
+            raise OptionError(f"{flag} applies to --fast only; add --fast, or leave {flag} out")
     return _stylize(args, args.content, args.style)
 
 

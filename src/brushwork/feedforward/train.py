@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Self
+from typing import TypeVar
 
 import torch
 from PIL import Image
@@ -32,6 +32,9 @@ from .modelfile import ModelError, check_output, save_model, style_record, write
 CHECKPOINT = "checkpoint.pt"
 
 
+S = TypeVar("S", bound="Settings")
+
+
 class Settings:
     """Training settings as data: every numeric field checked against presets.RANGES (`lr` as `train_lr`)
     on creation, and copied with changes where a change is not None (a CLI flag that was not given)."""
@@ -42,7 +45,7 @@ class Settings:
             if key in presets.RANGES:
                 presets.check_range(key, getattr(self, f.name), f.name)
 
-    def with_(self, **changes: object) -> Self:
+    def with_(self: S, **changes: object) -> S:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 

@@ -50,6 +50,13 @@ class DecoderSettings(Settings):
     precision: str = "auto"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        step = 2 ** (self.levels - 1)  # each decoder upsamples by 2 from its pooled level
+        if self.crop % step:
+            raise ValueError(f"--crop {self.crop} is not a multiple of {step}, which {self.levels} decoder levels "
+                             f"need; use --crop {max(step, self.crop // step * step)}")
+
 
 def encoder(levels: int, precision: str = "auto", device: str | torch.device | None = None) -> Perceptual:
     """The project's perceptual criterion, read only up to relu{levels}_1: the encoder of every decoder."""
