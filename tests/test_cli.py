@@ -120,7 +120,8 @@ def test_weights_list(capsys) -> None:
     assert "vgg16" in out and "bundled" in out and "vgg19" in out
 
 
-def test_ctrl_c_saves_the_best_image_so_far(tmp_path, content_path, style_path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; a scheduler's or `kill`'s stop
+def test_ctrl_c_saves_the_best_image_so_far(tmp_path, content_path, style_path, stop) -> None:
     out = tmp_path / "out.png"
     cmd = [sys.executable, "-m", "brushwork.cli", "stylize", str(content_path), "--style", str(style_path),
            "-o", str(out), "--size", "40", "--iterations", "100000", "--snapshot-every", "1", "-q"]
@@ -131,7 +132,7 @@ def test_ctrl_c_saves_the_best_image_so_far(tmp_path, content_path, style_path) 
     deadline = time.time() + 120
     while not (tmp_path / "out.00002.png").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "best image so far" in err

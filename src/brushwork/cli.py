@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from . import images, presets
 from .assets import DEMO_CONTENT, DEMO_MODEL, DEMO_STYLE
 from .video import FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
-from .errors import BrushworkError, OptionError
+from .errors import BrushworkError, OptionError, raise_interrupt
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 DEMO_IMAGE_OUTPUT = "brushwork-demo.png"
@@ -766,6 +768,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # SIGTERM (a cluster's scheduler, `kill`) stops a run as Ctrl-C does, so it saves what it has
+    previous = (signal.signal(signal.SIGTERM, raise_interrupt)
+                if threading.current_thread() is threading.main_thread() else None)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -774,6 +779,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BrushworkError, ValueError, FileNotFoundError, FloatingPointError, RuntimeError, OSError) as exc:
         print(f"brushwork: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -13,3 +13,8 @@ class BrushworkError(Exception):
 
 class OptionError(BrushworkError, ValueError):
     """A setting out of its range (a CLI flag or a `Config` field): the message gives the range."""
+
+
+def raise_interrupt(signum: int, frame: object) -> None:
+    """A SIGTERM handler: a scheduler's or `kill`'s stop is handled as Ctrl-C, which saves the work so far."""
+    raise KeyboardInterrupt

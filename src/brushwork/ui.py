@@ -34,7 +34,7 @@ from PIL import Image
 
 from . import audio, images, presets
 from .assets import DEMO_CONTENT, DEMO_MELODY, DEMO_SPEECH, DEMO_WHALE, PAINTINGS
-from .errors import BrushworkError
+from .errors import BrushworkError, raise_interrupt
 from .weights import LoadedWeights, load_weights
 
 UPLOADED = "Your painting (upload below)"
@@ -614,10 +614,6 @@ def build(studio: Studio, jobs: int = 1) -> gr.Blocks:
     return page
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def serve(host: str = "127.0.0.1", port: int = 7860, *, open_browser: bool = False, jobs: int = 1,
           limits: Limits = Limits(), device: str | None = None, block: bool = True) -> tuple[gr.Blocks, str, Path]:
     """Start the page; returns (page, its address, the server's temporary root).
@@ -642,7 +638,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, open_browser: bool = Fal
     if not block:
         return page, url, root
     # a service manager's SIGTERM ends the page as Ctrl-C does, so the temporary root is deleted too
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         print(f"brushwork ui: {url}", flush=True)
         page.block_thread()
