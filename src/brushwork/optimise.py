@@ -258,7 +258,8 @@ class Stylizer(Perceptual):
         plan = self.levels(content_img)
         width, height = images.fit_size(content_img.size, plan[-1][0])
         limit = memory.budget(self.device, self.max_memory)
-        tiling = tiles.choose(width, height, c, self.dtype, limit) if resume is None else resume.tiling
+        regions = len(mask_ts) if mask_ts is not None else int(keep is not None)  # masked style terms
+        tiling = tiles.choose(width, height, c, self.dtype, limit, regions) if resume is None else resume.tiling
         if tiling is not None:
             if extra_terms:
                 raise OptionError(f"a {width}x{height} picture needs tiles to fit in memory, and extra loss terms "
@@ -266,7 +267,7 @@ class Stylizer(Perceptual):
             if (tiling.width, tiling.height) != (width, height) or (resume is not None and init is None):
                 raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
                                   f"as init; this one is {width}x{height}: use the same --size")
-            plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes)
+            plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes, regions)
         first = resume.done if resume is not None else 0
         total = sum(n for _, n in plan) + ((len(tiling.boxes) - first) * c.iterations if tiling else 0)
         start, done, history = time.perf_counter(), 0, []
@@ -312,16 +313,17 @@ class Stylizer(Perceptual):
             out = images.luminance_transfer(out, images.to_tensor(content_img, self.device))
         return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history, partial)
 
-    def _whole_levels(self, content: Image.Image, plan: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
+    def _whole_levels(self, content: Image.Image, plan: list[tuple[int, int]], budget: int,
+                      regions: int) -> list[tuple[int, int]]:
         """The levels of a print-size run solved on the whole picture before its tiles: the pyramid's that
         fit in `budget` bytes, or, without any, the whole picture once at the largest size that fits (at
         most half the print's side), with the full size's iterations."""
         fits = [(side, n) for side, n in plan[:-1]
-                if memory.estimate(*images.fit_size(content.size, side), self.config, self.dtype) <= budget]
+                if memory.estimate(*images.fit_size(content.size, side), self.config, self.dtype, regions) <= budget]
         if fits:
             return fits
         side = min(plan[-1][0] // 2, memory.largest_side(*images.fit_size(content.size, plan[-1][0]), self.config,
-                                                          self.dtype, budget))
+                                                          self.dtype, budget, regions))
         return [(side, self.config.iterations)] if min(images.fit_size(content.size, side)) >= self.min_side else []
 
     def _refine_tiles(self, x: torch.Tensor | None, tiling: tiles.Tiling, first: int, content: Image.Image,

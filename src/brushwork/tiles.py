@@ -103,15 +103,18 @@ def network_layers(config: Config) -> list[str]:
     return names[:names.index(deepest(config.arch, (*config.content_layers, *config.style_layers))) + 1]
 
 
-def choose(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget | None) -> Tiling | None:
+def choose(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget | None,
+           regions: int = 0) -> Tiling | None:
     """None when the whole picture fits in `limit` (None: memory is not checked, see memory.budget), else
-    the tiling with the largest tiles that fit; MemoryLimitError, naming a size that fits, when none does."""
-    if limit is None or memory.estimate(width, height, config, dtype) <= limit.bytes:
+    the tiling with the largest tiles that fit; MemoryLimitError, naming a size that fits, when none does.
+    `regions`: masked style regions (memory.estimate)."""
+    if limit is None or memory.estimate(width, height, config, dtype, regions) <= limit.bytes:
         return None
-    return plan(width, height, config, dtype, limit)
+    return plan(width, height, config, dtype, limit, regions)
 
 
-def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget) -> Tiling:
+def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget,
+         regions: int = 0) -> Tiling:
     """The largest tiles whose windows fit in `limit` beside the full-size buffers; raises
     MemoryLimitError naming the largest print size that fits when even the smallest tile does not."""
     field, stride = receptive_field(network_layers(config))
@@ -120,7 +123,7 @@ def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: mem
 
     def need(core: int, w: int = width, h: int = height) -> int:
         return FULL_PER_PIXEL * w * h + memory.estimate(min(w, core + 2 * margin), min(h, core + 2 * margin),
-                                                        per_tile, dtype)
+                                                        per_tile, dtype, regions)
 
     if need(stride) > limit.bytes:
         lo, hi = 0, max(width, height)  # the longest print side whose smallest tile fits
