@@ -213,17 +213,39 @@ def test_memory_check_names_a_size_that_fits(monkeypatch) -> None:
 @pytest.mark.parametrize("version", ["v2", "v1"])
 def test_a_cgroup_limit_counts_as_the_memory_left(tmp_path, monkeypatch, version) -> None:
     """In a container MemAvailable shows the host's memory; the cgroup's limit is what the kernel enforces."""
-    limit, usage = (("memory.max", "memory.current") if version == "v2" else
-                    ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"))
-    (tmp_path / limit).parent.mkdir(parents=True, exist_ok=True)
-    (tmp_path / limit).write_text("2000000000\n")
-    (tmp_path / usage).write_text("500000000\n")
-    assert memory.cgroup_free(tmp_path) == 1_500_000_000
-    monkeypatch.setattr(memory, "CGROUP", tmp_path)
+    hierarchy, limit, usage, cache = memory.CGROUP_FILES[version == "v1"]
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/\n" if version == "v2" else "4:memory:/\n1:cpu:/\n")
+    root = tmp_path / "fs"
+    (root / hierarchy).mkdir(parents=True)
+    (root / hierarchy / limit).write_text("2000000000\n")
+    (root / hierarchy / usage).write_text("500000000\n")
+    assert memory.cgroup_free(root, proc) == 1_500_000_000
+    monkeypatch.setattr(memory, "CGROUP", root)
+    monkeypatch.setattr(memory, "PROC_CGROUP", proc)
     monkeypatch.setattr(memory, "_meminfo", lambda field, path="": 64_000_000_000)
     assert memory.available() == 1_500_000_000
-    (tmp_path / limit).write_text("max\n")  # v2's "no limit"
-    assert memory.cgroup_free(tmp_path) is None and memory.available() == 64_000_000_000
+    (root / hierarchy / limit).write_text("max\n")  # v2's "no limit"
+    assert memory.cgroup_free(root, proc) is None and memory.available() == 64_000_000_000
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_a_cgroup_is_found_from_proc_and_its_page_cache_is_free(tmp_path, version) -> None:
+    """The usage counts page cache the kernel drops before it kills: its inactive part is free. The process's
+    own cgroup is the one /proc/self/cgroup names, under every limit above it."""
+    hierarchy, limit, usage, cache = memory.CGROUP_FILES[version == "v1"]
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/jobs/run7\n" if version == "v2" else "9:cpu,cpuacct:/x\n4:memory:/jobs/run7\n")
+    root = tmp_path / "fs"
+    own = root / hierarchy / "jobs/run7"
+    own.mkdir(parents=True)
+    (own / limit).write_text("3000000000\n")
+    (own / usage).write_text("2500000000\n")
+    (own / "memory.stat").write_text(f"active_file 100\n{cache} 1000000000\nother 5\n")
+    assert memory.cgroup_free(root, proc) == 1_500_000_000  # 3 GB - (2.5 GB - 1 GB of cache)
+    (root / hierarchy / "jobs" / limit).write_text("1800000000\n")  # a tighter limit one level up
+    (root / hierarchy / "jobs" / usage).write_text("1000000000\n")
+    assert memory.cgroup_free(root, proc) == 800_000_000
 
 
 @pytest.mark.parametrize("text, expected", [("8G", 8e9), ("8gb", 8e9), ("1500M", 1.5e9), ("512MiB", 2**29),

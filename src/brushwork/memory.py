@@ -26,6 +26,9 @@ MEASURED_PAIRS = 2  # L-BFGS pairs already inside PER_PIXEL (the calibration ran
 PAIR_PER_PIXEL = 2 * 3 * 4  # an L-BFGS pair: a step and a gradient difference, float32, 3 channels
 ADAM_PER_PIXEL = 2 * 3 * 4  # Adam's two moments
 CGROUP = Path("/sys/fs/cgroup")  # where this process's cgroup limits are mounted (containers)
+PROC_CGROUP = Path("/proc/self/cgroup")  # which cgroup this process is in
+CGROUP_FILES = (("", "memory.max", "memory.current", "inactive_file"),  # v2: (hierarchy, limit, usage, cache)
+                ("memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"))  # v1
 STYLE_PER_PIXEL = 400.0  # bytes per style-image pixel beyond the output's count (targets: forward only)
 
 
@@ -78,16 +81,54 @@ def _read_bytes(path: Path) -> int | None:
     return int(text) if text.isdigit() and int(text) < 2**60 else None
 
 
-def cgroup_free(root: Path | None = None) -> int | None:
-    """Bytes left under this process's cgroup memory limit (v2 `memory.max`, or v1's), None without one.
+def _stat(path: Path, field: str) -> int:
+    """One counter of a cgroup's memory.stat, in bytes; 0 where there is none."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == field:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
 
-    A container's limit is not in MemAvailable: a run past it is killed by the kernel all the same."""
+
+def _own_cgroups(proc: Path) -> dict[str, str]:
+    """This process's cgroup per hierarchy, from /proc/self/cgroup: "" for v2's unified one, "memory" for v1's."""
+    try:
+        lines = proc.read_text().splitlines()
+    except OSError:
+        return {}
+    own = {}
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "" or "memory" in controllers.split(","):
+            own["memory" if controllers else ""] = path
+    return own
+
+
+def cgroup_free(root: Path | None = None, proc: Path | None = None) -> int | None:
+    """Bytes left under this process's cgroup memory limits (v2 `memory.max`, or v1's), None without one.
+
+    A container's limit is not in MemAvailable: a run past it is killed by the kernel all the same. The usage
+    counts page cache, which the kernel drops before it kills: its inactive part is taken off. The cgroup is
+    the one /proc/self/cgroup names (or the mount root, where a container shows its own there), and every
+    limit above it applies too."""
     root = root or CGROUP
-    for limit, usage in (("memory.max", "memory.current"),
-                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
-        cap, used = _read_bytes(root / limit), _read_bytes(root / usage)
-        if cap is not None:
-            return max(0, cap - (used or 0))
+    own = _own_cgroups(proc or PROC_CGROUP)
+    for hierarchy, limit, usage, cache in CGROUP_FILES:
+        top = root / hierarchy
+        folder = top / own.get(hierarchy, "").lstrip("/")
+        if not (folder / usage).is_file():
+            folder = top
+        frees = []
+        for level in (folder, *folder.parents[:len(folder.relative_to(top).parts)]):
+            cap = _read_bytes(level / limit)
+            if cap is not None:
+                used = (_read_bytes(level / usage) or 0) - _stat(level / "memory.stat", cache)
+                frees.append(max(0, cap - max(0, used)))
+        if frees:
+            return min(frees)
     return None
 
 
