@@ -210,6 +210,15 @@ def test_memory_check_names_a_size_that_fits(monkeypatch) -> None:
     memory.check(64, 48, presets.DEFAULT, torch.float32, torch.device("cpu"))  # small runs pass
 
 
+def test_a_video_on_cuda_is_checked_against_the_gpus_free_memory(monkeypatch) -> None:
+    """Video frames are never tiled, so a CUDA run is checked up front too, without --max-memory."""
+    import torch
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (200_000_000, 80_000_000_000))
+    with pytest.raises(memory.MemoryLimitError, match="of GPU memory is free"):
+        memory.check(2000, 1500, presets.DEFAULT, torch.float32, torch.device("cuda"))
+    memory.check(64, 48, presets.DEFAULT, torch.float32, torch.device("cuda"))
+
+
 @pytest.mark.parametrize("version", ["v2", "v1"])
 def test_a_cgroup_limit_counts_as_the_memory_left(tmp_path, monkeypatch, version) -> None:
     """In a container MemAvailable shows the host's memory; the cgroup's limit is what the kernel enforces."""

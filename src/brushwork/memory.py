@@ -203,9 +203,7 @@ def refuse(what: str, need: int, limit: Budget, fits: int) -> MemoryLimitError:
 def check(width: int, height: int, config: Config, dtype: torch.dtype, device: torch.device,
           max_memory: int | None = None, processes: int = 1) -> None:
     """Raise MemoryLimitError if `processes` whole-picture runs at width x height would need more than
-    `budget` gives, all together."""
-    if device.type != "cpu" and max_memory is None:
-        return
+    `budget` gives, all together (on CUDA: the GPU's free memory, unless `max_memory`)."""
     limit = budget(device, max_memory)
     need = estimate(width, height, config, dtype) * processes
     if limit is None or need <= limit.bytes:

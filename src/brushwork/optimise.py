@@ -225,7 +225,7 @@ class Stylizer(Perceptual):
             init: str | Path | Image.Image | torch.Tensor | None = None,
             extra_terms: Sequence[tuple[Term, float]] = (), callback: Callback | None = None,
             seed: int | None = None, masks: Sequence[ImageInput] | None = None,
-            keep_mask: ImageInput | None = None, resume: tiles.Partial | None = None) -> Result:
+            keep_mask: ImageInput | None = None, resume: tiles.Partial | None = None, whole: bool = False) -> Result:
         """Stylise `content` with `styles`; returns the best image found (also when interrupted).
 
         `init` overrides the config's; `extra_terms` are added to the loss at the finest level (video's
@@ -235,7 +235,9 @@ class Stylizer(Perceptual):
 
         A picture too large for memory is solved whole at a size that fits, then refined tile by tile
         (tiles.py); Ctrl-C then returns the finished tiles and `Result.partial`, and a call with the same
-        inputs, `init=` that picture and `resume=` that partial finishes the remaining tiles.
+        inputs, `init=` that picture and `resume=` that partial finishes the remaining tiles. `whole` (implied by
+        `extra_terms`, which see whole pictures only): refuse such a picture at once (MemoryLimitError) instead;
+        a video's frames must all be solved the same way.
         """
         c = self.config
         check_range("seed", seed)
@@ -261,9 +263,10 @@ class Stylizer(Perceptual):
         regions = len(mask_ts) if mask_ts is not None else int(keep is not None)  # masked style terms
         tiling = tiles.choose(width, height, c, self.dtype, limit, regions) if resume is None else resume.tiling
         if tiling is not None:
-            if extra_terms:
-                raise OptionError(f"a {width}x{height} picture needs tiles to fit in memory, and extra loss terms "
-                                  f"(video's) work on whole pictures only; use a smaller --size")
+            if extra_terms or whole:
+                raise memory.refuse(f"a {width}x{height} picture, whole (video frames are not tiled),",
+                                    memory.estimate(width, height, c, self.dtype, regions), limit,
+                                    memory.largest_side(width, height, c, self.dtype, limit.bytes, regions))
             if (tiling.width, tiling.height) != (width, height) or (resume is not None and init is None):
                 raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
                                   f"as init; this one is {width}x{height}: use the same --size")
