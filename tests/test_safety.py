@@ -175,7 +175,7 @@ def test_a_size_that_cannot_fit_stops_at_once_with_one_that_does(tmp_path, conte
     code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--size", "200000",
                  "--precision", "float32", "-q"])
     line = one_error_line(capsys)
-    assert code == 1 and "needs about" in line and "4.0 GB is free" in line and not out.exists()
+    assert code == 1 and "needs about" in line and "4000 MB is free" in line and not out.exists()
     fits = int(line.split("--size ")[1].split()[0])
     assert 4096 < fits < 200000
     config, limit = presets.DEFAULT.with_(precision="float32"), memory.budget(torch.device("cpu"))
@@ -258,17 +258,37 @@ def test_a_cgroup_is_found_from_proc_and_its_page_cache_is_free(tmp_path, versio
 
 
 @pytest.mark.parametrize("text, expected", [("8G", 8e9), ("8gb", 8e9), ("1500M", 1.5e9), ("512MiB", 2**29),
-                                            ("2", 2e9), ("0.5G", 5e8)])
+                                            ("2", 2e9), ("0.5G", 5e8), ("8B", 8), ("2000000000b", 2e9)])
 def test_max_memory_sizes(text, expected) -> None:
     assert memory.parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["lots", "0", "-1G", "8X", ""])
+@pytest.mark.parametrize("text", ["lots", "0", "-1G", "8X", "", "8iB"])
 def test_a_bad_max_memory_is_a_usage_error(text, tmp_path, content_path, style_path, capsys, no_compute) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["stylize", str(content_path), "--style", str(style_path), "-o", str(tmp_path / "o.png"),
               "--max-memory", text])
     assert exit_.value.code == 2 and "--max-memory" in capsys.readouterr().err
+
+
+def test_a_need_just_over_the_cap_reads_larger_than_it() -> None:
+    """At 0.1 GB steps a need of 412 MB and a cap of 410 MB both read "0.4 GB"."""
+    import torch
+    config = presets.DEFAULT.with_(size=128, precision="float32")
+    need = memory.estimate(128, 128, config, torch.float32)
+    limit = memory.budget(torch.device("cpu"), need - 2_000_000)
+    line = str(memory.refuse("a 128x128 run", need, limit, 120))
+    assert f"needs about {need / 1e6:.0f} MB" in line and f"allows {(need - 2e6) / 1e6:.0f} MB" in line
+    assert "2130.0 GB" in memory.show(2.13e12)
+
+
+@pytest.mark.parametrize("option", [["--resume"], ["--max-memory", "2G"]])
+def test_optimiser_options_are_refused_with_a_model(tmp_path, content_path, option, capsys) -> None:
+    """A trained network's one pass neither tiles nor resumes: the option is refused, not silently ignored."""
+    out = tmp_path / "out.png"
+    assert main(["stylize", str(content_path), "--model", "starry", "-o", str(out), *option]) == 1
+    line = one_error_line(capsys)
+    assert option[0] in line and "--model" in line and not out.exists()
 
 
 def test_max_memory_below_the_smallest_tile_stops_at_once(tmp_path, content_path, style_path, monkeypatch,
@@ -281,7 +301,7 @@ def test_max_memory_below_the_smallest_tile_stops_at_once(tmp_path, content_path
     code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--size", "2000",
                  "--max-memory", "0.5G", "--precision", "float32", "-q"])
     line = one_error_line(capsys)
-    assert code == 1 and "--max-memory allows 0.5 GB" in line and "raise --max-memory" in line and not out.exists()
+    assert code == 1 and "--max-memory allows 500 MB" in line and "raise --max-memory" in line and not out.exists()
     fits = int(line.split("--size ")[1].split()[0])
     limit = memory.budget(torch.device("cpu"), 500_000_000)
     config = presets.DEFAULT.with_(precision="float32")

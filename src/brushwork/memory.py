@@ -145,13 +145,14 @@ def resident() -> int:
 
 
 def parse_size(text: str) -> int:
-    """`--max-memory`: "8G", "8GB", "1500M", "512MiB", or a plain number of gigabytes, in bytes."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?b?)\s*", text, re.IGNORECASE)
+    """`--max-memory`: "8G", "8GB", "1500M", "512MiB", "2000000000B" (bytes), or a plain number of gigabytes."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(i?)b?|(b?))\s*", text, re.IGNORECASE)
     if not found or float(found[1]) <= 0:
         raise ValueError(f"{text!r} is not a memory size; give one like 8G, 1500M or 8 (gigabytes)")
-    unit = found[2].lower() or "g"
-    base = 1024 if found[3].lower().startswith("i") else 1000
-    return int(float(found[1]) * base ** "kmgt".index(unit) * base)
+    if found[2] is None:  # no prefix: "8" is gigabytes, "8B" bytes
+        return int(float(found[1]) * (1 if found[4] else 1e9))
+    base = 1024 if found[3] else 1000
+    return int(float(found[1]) * base ** ("kmgt".index(found[2].lower()) + 1))
 
 
 def largest_side(width: int, height: int, config: Config, dtype: torch.dtype, budget: int, regions: int = 0) -> int:
@@ -176,28 +177,33 @@ class Budget:
     advice: str  # what else the user can do
 
 
+def show(size: float) -> str:
+    """Bytes for a message: MB below 10 GB, so a need and a cap a few MB apart never read the same."""
+    return f"{size / 1e6:.0f} MB" if size < 10e9 else f"{size / 1e9:.1f} GB"
+
+
 def budget(device: torch.device, max_memory: int | None = None) -> Budget | None:
     """`max_memory` (the user's cap, which replaces what is free), else what is free plus what this process
     already holds; on CUDA the GPU's free memory (plus `BASE`, mostly host memory there), for planning print
     sizes only (the model was measured on a CPU; CUDA reports out-of-memory itself at once). None where
     free memory is unknown (not Linux, other devices)."""
     if max_memory is not None:
-        return Budget(max_memory, f"--max-memory allows {max_memory / 1e9:.1f} GB", "or raise --max-memory")
+        return Budget(max_memory, f"--max-memory allows {show(max_memory)}", "or raise --max-memory")
     if device.type == "cuda":
         free_gpu = torch.cuda.mem_get_info(device)[0]
-        return Budget(int(free_gpu + BASE), f"{free_gpu / 1e9:.1f} GB of GPU memory is free", "or free the GPU")
+        return Budget(int(free_gpu + BASE), f"{show(free_gpu)} of GPU memory is free", "or free the GPU")
     free = available()
     if device.type != "cpu" or free is None:
         return None
     held = resident()
-    return Budget(free + held, f"{free / 1e9:.1f} GB is free (this process holds {held / 1e9:.1f} GB)",
+    return Budget(free + held, f"{show(free)} is free (this process holds {show(held)})",
                   "or close other programs")
 
 
 def refuse(what: str, need: int, limit: Budget, fits: int) -> MemoryLimitError:
     """The one-line error: what needs how much, what there is, and the --size that fits (if any)."""
     advice = f"--size {fits} fits, {limit.advice}" if fits >= 16 else limit.advice.removeprefix("or ")
-    return MemoryLimitError(f"{what} needs about {need / 1e9:.1f} GB of memory but {limit.have}; {advice}")
+    return MemoryLimitError(f"{what} needs about {show(need)} of memory but {limit.have}; {advice}")
 
 
 def check(width: int, height: int, config: Config, dtype: torch.dtype, device: torch.device,
