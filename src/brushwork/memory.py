@@ -39,8 +39,8 @@ class MemoryLimitError(BrushworkError, MemoryError):
 def region_per_pixel(config: Config) -> float:
     """Bytes per output pixel of one masked region (`--mask`, or the style's part outside `--keep-mask`):
     losses.masked_gram's masked copy of every style layer's features (float32, as the loss terms work), kept
-    by autograd. Measured at 512 px, float32: two regions 1.32 GB and a keep mask 1.16 GB against 1.06 GB plain
-    (this term is 488 bytes a region: estimates 1.34 and 1.22 GB, 1.09 GB plain)."""
+    by autograd. Peak resident at 512 px, float32: two regions 1.29 GB and a keep mask 1.14 GB against 1.10 GB
+    plain (this term is 488 bytes a region: estimates 1.34 and 1.22 GB, 1.09 GB plain)."""
     geometry = layer_geometry(config.arch)
     return 4.0 * sum(geometry[layer][0] / geometry[layer][1] ** 2 for layer in config.style_layers)
 
