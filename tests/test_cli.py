@@ -136,3 +136,15 @@ def test_ctrl_c_saves_the_best_image_so_far(tmp_path, content_path, style_path) 
     assert proc.returncode == 130, err
     assert "best image so far" in err
     assert Image.open(out).size == (40, 27)
+
+
+@pytest.mark.parametrize("flags, sides", [([], [32, 64, 128, 256]), (["--pyramid", "0.5"], [256]),
+                                          (["--pyramid", "0.5", "--pyramid-px", "64"], [64, 128, 256])])
+def test_pyramid_alone_means_exactly_its_levels(tmp_path, flags, sides) -> None:
+    # the default preset starts at 32 px at every size; --pyramid alone drops that unless --pyramid-px is given
+    from brushwork import Stylizer
+    from brushwork.cli import _config, parser
+
+    args = parser().parse_args(["stylize", "c.png", "-s", "s.png", "--size", "512", *flags])
+    plan = Stylizer(_config(args)).levels(Image.new("RGB", (600, 600)))
+    assert [side for side, _ in plan] == [*sides, 512]

@@ -42,7 +42,7 @@ def test_each_optimiser_makes_progress(content_path, style_path, fast, optimizer
     assert result.history[-1]["content"] < result.history[0]["content"]
 
 
-@pytest.mark.parametrize("init", ["content", "noise", "style", "image"])
+@pytest.mark.parametrize("init", ["content", "palette", "noise", "style", "image"])
 def test_init_options(content_path, style_path, fast, init: str, tiny_rgb) -> None:
     init_value = str(tiny_rgb) if init == "image" else init
     result = Stylizer(fast.with_(iterations=1)).run(content_path, style_path, init=init_value, seed=0)
@@ -51,6 +51,34 @@ def test_init_options(content_path, style_path, fast, init: str, tiny_rgb) -> No
         assert result.history[0]["content"] == 0
     else:
         assert result.history[0]["content"] > 0
+
+
+def test_palette_init_is_the_photo_in_the_paintings_colours(content_path, style_path, fast) -> None:
+    s = Stylizer(fast)
+    photo = images.to_tensor(images.fit(images.load(content_path), 48))
+    painting = images.to_tensor(images.fit(images.load(style_path), 48))
+    start = s.initial("palette", photo, [images.load(style_path)], torch.Generator())
+    assert torch.allclose(start.mean((0, 2, 3)), painting.mean((0, 2, 3)), atol=3)  # 0-255 levels, after clamping
+    assert (start.mean((0, 2, 3)) - photo.mean((0, 2, 3))).abs().max() > 20
+    # the photo's shapes stay: its pixels and the start's are strongly correlated in luminance
+    assert torch.corrcoef(torch.stack([photo.mean(1).flatten(), start.mean(1).flatten()]))[0, 1] > 0.8
+
+
+def test_palette_init_recolours_each_mask_region_to_its_own_painting(content_path, shared, fast) -> None:
+    styles = [images.load(shared / "images/style/munch_the_scream.jpg"),
+              images.load(shared / "images/style/vangogh_starry_night.jpg")]
+    photo = images.to_tensor(images.fit(images.load(content_path), 48))
+    h, w = photo.shape[-2:]
+    left = torch.zeros(1, 1, h, w)
+    left[..., : w // 2] = 1
+    s = Stylizer(fast)
+    start = s.initial("palette", photo, styles, torch.Generator(), [1, 1], [left, 1 - left])
+    alone = [s.initial("palette", photo, [style], torch.Generator()) for style in styles]
+    assert torch.allclose(start[..., : w // 2], alone[0][..., : w // 2])
+    assert torch.allclose(start[..., w // 2:], alone[1][..., w // 2:])
+    # a region no mask covers keeps the photo's colours
+    uncovered = s.initial("palette", photo, styles[:1], torch.Generator(), [1], [left])
+    assert torch.equal(uncovered[..., w // 2:], photo[..., w // 2:])
 
 
 def test_several_styles_with_blend_weights(content_path, shared, fast) -> None:
@@ -222,3 +250,27 @@ def test_bfloat16_runs_aim_at_float32_targets(content_path, style_path, fast) ->
     assert grams[0].keys() == grams[1].keys()
     for layer, target in grams[0].items():
         assert grams[1][layer].dtype == torch.float32 and torch.equal(grams[1][layer], target), layer
+
+
+@pytest.mark.parametrize("size, sides", [(128, [16, 32, 64]), (256, [32, 64, 128]), (512, [32, 64, 128, 256]),
+                                         (1024, [32, 64, 128, 256, 512]), (300, [19, 38, 75, 150])])
+def test_default_pyramid_starts_at_32_px_at_every_size(size, sides) -> None:
+    # 128 px video keeps an eighth (16 px); from 256 px up the coarsest level is 32 px, halving the size
+    plan = Stylizer(presets.DEFAULT.with_(size=size)).levels(Image.new("RGB", (600, 600)))
+    assert plan == [(side, 50) for side in sides] + [(size, 75)]
+
+
+@pytest.mark.parametrize("pyramid, counts, plan", [
+    ((), (), [(512, 100)]),  # no pyramid: pyramid_px adds none
+    ((0.5,), (7,), [(32, 7), (64, 7), (128, 7), (256, 7), (512, 100)]),
+    ((0.25, 0.5), (7, 3), [(32, 7), (64, 7), (128, 7), (256, 3), (512, 100)])])
+def test_pyramid_px_adds_halves_of_the_coarsest_level_at_its_count(pyramid, counts, plan) -> None:
+    config = presets.SUBTLE.with_(size=512, pyramid=pyramid, pyramid_iterations=counts, pyramid_px=32)
+    assert Stylizer(config).levels(Image.new("RGB", (600, 600))) == plan
+
+
+def test_a_pyramid_given_in_python_means_exactly_its_levels() -> None:
+    # as on the command line: DEFAULT.with_(pyramid=...) drops the 32 px halving unless pyramid_px is given
+    assert presets.DEFAULT.with_(pyramid=(0.5,)).pyramid_px == 0
+    assert presets.DEFAULT.with_(pyramid=(0.5,), pyramid_px=16).pyramid_px == 16
+    assert presets.DEFAULT.with_(size=512).pyramid_px == presets.DEFAULT.pyramid_px == 32

@@ -101,7 +101,7 @@ def test_video_output_over_its_input_is_refused_before_probing(tmp_path, monkeyp
 BAD = [("--size", "0"), ("--size", "-5"), ("--size", "15"), ("--size", "abc"), ("--iterations", "0"),
        ("--iterations", "-3"), ("--content-weight", "-1"), ("--style-weight", "nan"), ("--tv-weight", "inf"),
        ("--lr", "0"), ("--history", "0"), ("--style-scale", "0"), ("--pyramid", "0.5,1.5"),
-       ("--pyramid-iterations", "3,-1"), ("--style-layer-weights", "1,-2"), ("--seed", "-1"),
+       ("--pyramid-iterations", "3,-1"), ("--pyramid-px", "-1"), ("--style-layer-weights", "1,-2"), ("--seed", "-1"),
        ("--style-blend", "1,-1"), ("--snapshot-every", "-2")]
 VIDEO_BAD = [("--temporal-weight", "-1"), ("--later-iterations", "0"), ("--max-frames", "0"), ("--fps", "0"),
              ("--fps", "-25")]

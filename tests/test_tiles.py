@@ -17,7 +17,7 @@ from brushwork.weights import load_weights
 
 SHALLOW = presets.DEFAULT.with_(precision="float32", content_layers=("relu2_2",),
                                 style_layers=("relu1_1", "relu2_1", "relu3_1"), pyramid=(0.5,),
-                                pyramid_iterations=(3,), iterations=3, size=160)
+                                pyramid_iterations=(3,), pyramid_px=0, iterations=3, size=160)
 
 
 def budget_for(config: presets.Config, width: int, height: int, window: int) -> int:

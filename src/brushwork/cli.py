@@ -88,7 +88,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="Adam learning rate / GD step size, in 0-255 pixel units")
     g.add_argument("--history", type=_number("history"), metavar="N",
                    help="L-BFGS memory in steps (default 20; each costs two image-sized float32 buffers)")
-    g.add_argument("--init", help="content, noise, style, or a path to an image")
+    g.add_argument("--init", help="content, palette (the photo in the painting's colours), noise, style, or a "
+                                  "path to an image")
     g.add_argument("--style-scale", type=_number("style_scale"),
                    help="style image size relative to the output")
     g.add_argument("--preserve-colors", choices=["luminance", "histogram"],
@@ -104,6 +105,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                         "style, less content; the preset's own by default, '' for none")
     g.add_argument("--pyramid-iterations", type=_numbers("pyramid_iterations"), metavar="N1,N2",
                    help="iterations at each pyramid level (default: half of --iterations each)")
+    g.add_argument("--pyramid-px", type=_number("pyramid_px"), metavar="N",
+                   help="add halves of the coarsest pyramid level until it is at most N px (the default "
+                        "preset's: 32); 0 for exactly --pyramid's levels")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: on CUDA only; off for a --model photo, one pass)")
@@ -128,7 +132,8 @@ def _config(args: argparse.Namespace) -> presets.Config:
         preserve_colors=args.preserve_colors,
         content_layers=args.content_layers, style_layers=args.style_layers,
         style_layer_weights=args.style_layer_weights, arch=args.arch, pooling=args.pooling,
-        pyramid=args.pyramid, pyramid_iterations=args.pyramid_iterations, precision=args.precision,
+        pyramid=args.pyramid, pyramid_iterations=args.pyramid_iterations, pyramid_px=args.pyramid_px,
+        precision=args.precision,
         compile=args.compile)
 
 

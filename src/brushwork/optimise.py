@@ -184,7 +184,8 @@ class Stylizer(Perceptual):
     # --- the run ----------------------------------------------------------------------------------
 
     def initial(self, init: str | Path | Image.Image | torch.Tensor, content: torch.Tensor,
-                styles: Sequence[Image.Image], generator: torch.Generator) -> torch.Tensor:
+                styles: Sequence[Image.Image], generator: torch.Generator, blend: Sequence[float] | None = None,
+                masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         h, w = content.shape[-2:]
         if isinstance(init, torch.Tensor):
             return images.resize_tensor(init.to(self.device, torch.float32), (h, w)).clone()
@@ -192,6 +193,18 @@ class Stylizer(Perceptual):
             return images.to_tensor(init.resize((w, h), Image.LANCZOS), self.device)
         if init == "content":
             return content.clone()
+        if init == "palette":
+            # the photo with each painting's colour mean and covariance (the palette neural-style reaches by
+            # dissolving the photo, at no cost to its shapes), mixed by the blend weights or, with masks,
+            # region by region; where no mask reaches, the photo's own colours
+            weights = [float(b) for b in (blend or [1.0] * len(styles))]
+            shares = ([torch.full((1, 1, h, w), b, device=self.device) for b in weights] if masks is None
+                      else [resize_mask(m, (h, w)) * b for m, b in zip(masks, weights)])
+            total = sum(shares)
+            mixed = sum(share * images.match_histogram(content, images.to_tensor(images.fit(style, max(h, w)),
+                                                                                 self.device))
+                        for share, style in zip(shares, styles))
+            return torch.where(total > 0, mixed / total.clamp_min(1e-8), content)
         if init == "noise":
             lo, hi = self.config.noise
             noise = torch.rand((1, 3, h, w), generator=generator) * (hi - lo) + lo
@@ -204,7 +217,9 @@ class Stylizer(Perceptual):
         """(longest side, iterations) for each pyramid level, finest last.
 
         Levels too small for the network's deepest layer are skipped, so a small --size still works.
-        Without pyramid_iterations each level gets half the full size's iterations.
+        Without pyramid_iterations each level gets half the full size's iterations. With pyramid_px, halves
+        of the coarsest level (at its iteration count) go first until one is at most that many pixels:
+        the painting's large structures are laid down at the same size in pixels whatever the output's.
         """
         c = self.config
         longest = c.size or max(content.size)
@@ -212,9 +227,16 @@ class Stylizer(Perceptual):
         if len(c.pyramid) != len(counts):
             raise ValueError(f"--pyramid has {len(c.pyramid)} level(s) but --pyramid-iterations "
                              f"{len(counts)}; give one count per level, or none")
+        fractions, counts = list(c.pyramid), list(counts)
+        if fractions and c.pyramid_px:
+            fraction, count = min(zip(fractions, counts))
+            while longest * fraction > c.pyramid_px:
+                fraction /= 2
+                fractions.insert(0, fraction)
+                counts.insert(0, count)
         need = self.min_side
         plan = []
-        for fraction, iterations in zip(c.pyramid, counts):
+        for fraction, iterations in zip(fractions, counts):
             side = round(longest * fraction)
             if side < longest and min(images.fit_size(content.size, side)) >= need and iterations > 0:
                 plan.append((side, iterations))
@@ -294,7 +316,7 @@ class Stylizer(Perceptual):
                 if level == len(plan) - 1 and tiling is None:
                     terms += list(extra_terms)
                 if x is None:
-                    x = self.initial(init if init is not None else c.init, target, style_imgs, generator)
+                    x = self.initial(init if init is not None else c.init, target, style_imgs, generator, blend, mask_ts)
                 else:
                     x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
                 # a coarser level's image is not a candidate at this size: each level keeps its own best
@@ -339,7 +361,7 @@ class Stylizer(Perceptual):
         c, size = self.config, (tiling.height, tiling.width)
         full = images.to_tensor(images.fit(content, max(size)), self.device)
         if x is None:
-            x = self.initial(init if init is not None else c.init, full, styles, generator)
+            x = self.initial(init if init is not None else c.init, full, styles, generator, blend, masks)
         x = images.resize_tensor(x, size).clamp(0, 255).contiguous()
         masks = None if masks is None else [resize_mask(m, size) for m in masks]
         keep = None if keep is None else resize_mask(keep, size)

@@ -66,6 +66,8 @@ RANGES: dict[str, Range] = {
                                                          "each above 0 and at most 1"),
     "pyramid_iterations": Range(int, 0, MAX_ITERATIONS, meaning="iterations at each pyramid level; 0 "
                                                                 "skips the level"),
+    "pyramid_px": Range(int, 0, meaning="the pyramid's coarsest level is halved until its longest side is "
+                                        "at most this many pixels; 0 is off"),
     "print_every": Range(int, 0, meaning="iterations between printed loss values; 0 is off"),
     # options of a run that are not part of the recipe
     "seed": Range(int, 0, 2**63 - 1, meaning="random seed"),
@@ -137,7 +139,7 @@ class Config:
     iterations: int = 100
     history: int = 20  # L-BFGS memory: curvature pairs kept, each two image-sized float32 tensors (2048 px: 100 MB)
     lr: float = 1.0  # Adam's learning rate or GD's step size, in 0-255 pixel units
-    init: str = "content"  # "content" | "noise" | "style" | a path to an image
+    init: str = "content"  # "content" | "palette" (the photo in the painting's colours) | "noise" | "style" | a path
     noise: tuple[float, float] = (0.0, 255.0)  # range of uniform noise for init="noise"
     # images
     size: int | None = 512  # longest side of the output; None keeps the content's size
@@ -147,6 +149,7 @@ class Config:
     # speed
     pyramid: tuple[float, ...] = ()  # e.g. (0.25, 0.5): solve at these fractions first
     pyramid_iterations: tuple[int, ...] = ()  # iterations at each of those levels
+    pyramid_px: int = 0  # halve the coarsest level down to this many pixels, so large sizes start as coarse
     precision: str = "auto"  # "auto" | "float32" | "bfloat16"
     compile: bool | None = None  # torch.compile the network; None: on CUDA only (CPU compiles cost more than they save)
     # reporting
@@ -159,15 +162,21 @@ class Config:
 
     def init_file(self) -> str | None:
         """The image file `init` names, None for the built-in starts (content, noise, style)."""
-        return None if self.init in ("content", "noise", "style") else self.init
+        return None if self.init in ("content", "palette", "noise", "style") else self.init
 
     def with_(self, **changes: object) -> "Config":
-        """A copy with `changes`; ignores None values so CLI flags that were not given keep the preset."""
+        """A copy with `changes`; ignores None values so CLI flags that were not given keep the preset.
+
+        A pyramid given without pyramid_px means exactly those levels (pyramid_px 0), as on the command line.
+        """
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        given = {k: v for k, v in changes.items() if v is not None}
+        if "pyramid" in given and "pyramid_px" not in given:
+            given["pyramid_px"] = 0
+        return replace(self, **given)
 
 
 # The seed livestream's recipe, exact to Hvass-Labs TensorFlow-Tutorials #15 "Style Transfer".
@@ -193,7 +202,11 @@ SUBTLE = Config(style_weight=2.0)
 # embedding, which no loss here optimises, moved 0.22-0.61 -> 0.16-0.43 of the photo's distance), at
 # a small cost in content. Style weight 3-4 painted more but cost the astronaut's face its content. The
 # full-size iterations are cut to 75 so the whole run costs no more than SUBTLE's 100.
-DEFAULT = Config(style_weight=2.0, pyramid=(0.125, 0.25, 0.5), pyramid_iterations=(50, 50, 50), iterations=75)
+# The coarsest level is 32 px at every size from 256 px up (512 px: 32 / 64 / 128 / 256), and never more than
+# an eighth of the size (128 px video keeps 16 / 32 / 64): at 512 px it lowered the style embedding on four
+# pairs out of four for about 1% more time (painterly.md, sections 4-6).
+DEFAULT = Config(style_weight=2.0, pyramid=(0.125, 0.25, 0.5), pyramid_iterations=(50, 50, 50), pyramid_px=32,
+                 iterations=75)
 
 PRESETS: dict[str, Config] = {"default": DEFAULT, "subtle": SUBTLE, "seed": SEED}
 
