@@ -30,3 +30,12 @@ def test_the_judge_is_the_criterion(content_path, style_path) -> None:
     assert distances(content, content_path, style_path).content < 1e-6  # itself, resized the same way
     d = distances(content.transpose(0), content_path, style_path)  # mirrored: far in content
     assert d.content > 0.1 and d.style > 0
+
+
+def test_a_tall_painting_at_a_tiny_level_is_raised_to_the_networks_minimum() -> None:
+    """A 4:5 painting fitted to a 17 px level would be 14 px wide, under conv5's 16: its target is made larger."""
+    p = Perceptual(presets.DEFAULT.with_(precision="float32"), load_weights("vgg16"))
+    painting = Image.fromarray((torch.rand(50, 40, 3) * 255).byte().numpy())
+    content = torch.rand(1, 3, 17, 17) * 255
+    values = p.evaluate(content, p.terms(content, [painting], [1.0]))
+    assert torch.isfinite(values["style"]) and values["style"] > 0

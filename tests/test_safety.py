@@ -175,7 +175,7 @@ def test_a_size_that_cannot_fit_stops_at_once_with_one_that_does(tmp_path, conte
     code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--size", "200000",
                  "--precision", "float32", "-q"])
     line = one_error_line(capsys)
-    assert code == 1 and "needs about" in line and "4.0 GB is free" in line and not out.exists()
+    assert code == 1 and "needs about" in line and "4000 MB is free" in line and not out.exists()
     fits = int(line.split("--size ")[1].split()[0])
     assert 4096 < fits < 200000
     config, limit = presets.DEFAULT.with_(precision="float32"), memory.budget(torch.device("cpu"))
@@ -210,34 +210,85 @@ def test_memory_check_names_a_size_that_fits(monkeypatch) -> None:
     memory.check(64, 48, presets.DEFAULT, torch.float32, torch.device("cpu"))  # small runs pass
 
 
+def test_a_video_on_cuda_is_checked_against_the_gpus_free_memory(monkeypatch) -> None:
+    """Video frames are never tiled, so a CUDA run is checked up front too, without --max-memory."""
+    import torch
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (200_000_000, 80_000_000_000))
+    with pytest.raises(memory.MemoryLimitError, match="of GPU memory is free"):
+        memory.check(2000, 1500, presets.DEFAULT, torch.float32, torch.device("cuda"))
+    memory.check(64, 48, presets.DEFAULT, torch.float32, torch.device("cuda"))
+
+
 @pytest.mark.parametrize("version", ["v2", "v1"])
 def test_a_cgroup_limit_counts_as_the_memory_left(tmp_path, monkeypatch, version) -> None:
     """In a container MemAvailable shows the host's memory; the cgroup's limit is what the kernel enforces."""
-    limit, usage = (("memory.max", "memory.current") if version == "v2" else
-                    ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"))
-    (tmp_path / limit).parent.mkdir(parents=True, exist_ok=True)
-    (tmp_path / limit).write_text("2000000000\n")
-    (tmp_path / usage).write_text("500000000\n")
-    assert memory.cgroup_free(tmp_path) == 1_500_000_000
-    monkeypatch.setattr(memory, "CGROUP", tmp_path)
+    hierarchy, limit, usage, cache = memory.CGROUP_FILES[version == "v1"]
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/\n" if version == "v2" else "4:memory:/\n1:cpu:/\n")
+    root = tmp_path / "fs"
+    (root / hierarchy).mkdir(parents=True)
+    (root / hierarchy / limit).write_text("2000000000\n")
+    (root / hierarchy / usage).write_text("500000000\n")
+    assert memory.cgroup_free(root, proc) == 1_500_000_000
+    monkeypatch.setattr(memory, "CGROUP", root)
+    monkeypatch.setattr(memory, "PROC_CGROUP", proc)
     monkeypatch.setattr(memory, "_meminfo", lambda field, path="": 64_000_000_000)
     assert memory.available() == 1_500_000_000
-    (tmp_path / limit).write_text("max\n")  # v2's "no limit"
-    assert memory.cgroup_free(tmp_path) is None and memory.available() == 64_000_000_000
+    (root / hierarchy / limit).write_text("max\n")  # v2's "no limit"
+    assert memory.cgroup_free(root, proc) is None and memory.available() == 64_000_000_000
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_a_cgroup_is_found_from_proc_and_its_page_cache_is_free(tmp_path, version) -> None:
+    """The usage counts page cache the kernel drops before it kills: its inactive part is free. The process's
+    own cgroup is the one /proc/self/cgroup names, under every limit above it."""
+    hierarchy, limit, usage, cache = memory.CGROUP_FILES[version == "v1"]
+    proc = tmp_path / "cgroup"
+    proc.write_text("0::/jobs/run7\n" if version == "v2" else "9:cpu,cpuacct:/x\n4:memory:/jobs/run7\n")
+    root = tmp_path / "fs"
+    own = root / hierarchy / "jobs/run7"
+    own.mkdir(parents=True)
+    (own / limit).write_text("3000000000\n")
+    (own / usage).write_text("2500000000\n")
+    (own / "memory.stat").write_text(f"active_file 100\n{cache} 1000000000\nother 5\n")
+    assert memory.cgroup_free(root, proc) == 1_500_000_000  # 3 GB - (2.5 GB - 1 GB of cache)
+    (root / hierarchy / "jobs" / limit).write_text("1800000000\n")  # a tighter limit one level up
+    (root / hierarchy / "jobs" / usage).write_text("1000000000\n")
+    assert memory.cgroup_free(root, proc) == 800_000_000
 
 
 @pytest.mark.parametrize("text, expected", [("8G", 8e9), ("8gb", 8e9), ("1500M", 1.5e9), ("512MiB", 2**29),
-                                            ("2", 2e9), ("0.5G", 5e8)])
+                                            ("2", 2e9), ("0.5G", 5e8), ("8B", 8), ("2000000000b", 2e9)])
 def test_max_memory_sizes(text, expected) -> None:
     assert memory.parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["lots", "0", "-1G", "8X", ""])
+@pytest.mark.parametrize("text", ["lots", "0", "-1G", "8X", "", "8iB"])
 def test_a_bad_max_memory_is_a_usage_error(text, tmp_path, content_path, style_path, capsys, no_compute) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["stylize", str(content_path), "--style", str(style_path), "-o", str(tmp_path / "o.png"),
               "--max-memory", text])
     assert exit_.value.code == 2 and "--max-memory" in capsys.readouterr().err
+
+
+def test_a_need_just_over_the_cap_reads_larger_than_it() -> None:
+    """At 0.1 GB steps a need of 412 MB and a cap of 410 MB both read "0.4 GB"."""
+    import torch
+    config = presets.DEFAULT.with_(size=128, precision="float32")
+    need = memory.estimate(128, 128, config, torch.float32)
+    limit = memory.budget(torch.device("cpu"), need - 2_000_000)
+    line = str(memory.refuse("a 128x128 run", need, limit, 120))
+    assert f"needs about {need / 1e6:.0f} MB" in line and f"allows {(need - 2e6) / 1e6:.0f} MB" in line
+    assert "2130.0 GB" in memory.show(2.13e12)
+
+
+@pytest.mark.parametrize("option", [["--resume"], ["--max-memory", "2G"]])
+def test_optimiser_options_are_refused_with_a_model(tmp_path, content_path, option, capsys) -> None:
+    """A trained network's one pass neither tiles nor resumes: the option is refused, not silently ignored."""
+    out = tmp_path / "out.png"
+    assert main(["stylize", str(content_path), "--model", "starry", "-o", str(out), *option]) == 1
+    line = one_error_line(capsys)
+    assert option[0] in line and "--model" in line and not out.exists()
 
 
 def test_max_memory_below_the_smallest_tile_stops_at_once(tmp_path, content_path, style_path, monkeypatch,
@@ -250,7 +301,7 @@ def test_max_memory_below_the_smallest_tile_stops_at_once(tmp_path, content_path
     code = main(["stylize", str(content_path), "--style", str(style_path), "-o", str(out), "--size", "2000",
                  "--max-memory", "0.5G", "--precision", "float32", "-q"])
     line = one_error_line(capsys)
-    assert code == 1 and "--max-memory allows 0.5 GB" in line and "raise --max-memory" in line and not out.exists()
+    assert code == 1 and "--max-memory allows 500 MB" in line and "raise --max-memory" in line and not out.exists()
     fits = int(line.split("--size ")[1].split()[0])
     limit = memory.budget(torch.device("cpu"), 500_000_000)
     config = presets.DEFAULT.with_(precision="float32")

@@ -187,6 +187,27 @@ def test_clip_is_stylised_with_audio_kept(clip: Path, tmp_path: Path, stylizer: 
     assert not list(tmp_path.glob(".*part"))
 
 
+def test_a_frame_that_no_longer_fits_stops_before_any_work(clip: Path, tmp_path: Path, monkeypatch) -> None:
+    """Free memory can shrink after the up-front check: a frame that would need tiles is refused at once
+    (frames are never tiled), not tiled for hours and then refused at the second frame's temporal term."""
+    from brushwork import memory, tiles
+
+    shallow = CONFIG.with_(size=160, content_layers=("relu2_2",), style_layers=("relu1_1", "relu2_1", "relu3_1"))
+    windows = tiles.FULL_PER_PIXEL * 160 * 120 + memory.estimate(96, 96, shallow, torch.float32)  # tiles fit
+    real, calls = memory.budget, []
+
+    def shrinking(device: torch.device, max_memory: int | None = None) -> memory.Budget | None:
+        calls.append(device)
+        return real(device, max_memory) if len(calls) == 1 else memory.Budget(windows, "little is free", "")
+
+    monkeypatch.setattr(memory, "budget", shrinking)
+    seen: list[video.FrameDone] = []
+    with pytest.raises(memory.MemoryLimitError, match="160x120 picture, whole"):
+        video.stylize_video(clip, DEMO_STYLE, tmp_path / "out.mp4", config=shallow, device="cpu",
+                            callback=seen.append, seed=0)
+    assert seen == [] and len(calls) == 2 and not (tmp_path / "out.mp4").exists()
+
+
 def test_temporal_weight_zero_is_independent(clip: Path, tmp_path: Path, stylizer: Stylizer) -> None:
     seen: list[video.FrameDone] = []
     video.stylize_video(clip, DEMO_STYLE, tmp_path / "ind.mp4", config=CONFIG, stylizer=stylizer,

@@ -304,8 +304,11 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def _instant(args: argparse.Namespace) -> int:
-    if args.mask or args.keep_mask:
-        raise OptionError("--mask and --keep-mask steer the optimiser; use them with --style, not --model")
+    for option, given in (("--mask", args.mask), ("--keep-mask", args.keep_mask), ("--resume", args.resume),
+                          ("--max-memory", args.max_memory)):
+        if given:
+            raise OptionError(f"{option} is for the optimiser's runs (--style); a --model paints in one pass "
+                              f"without it: leave it out")
     _paint_instant(args, args.content, args.model, images.check_writable(args.output))
     return 0
 

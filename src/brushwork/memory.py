@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .errors import BrushworkError
+from .models import layer_geometry
 from .presets import Config
 
 BASE = 385e6  # bytes at 0 pixels: interpreter, torch, VGG16 weights in float32 and the compute precision
@@ -25,6 +26,9 @@ MEASURED_PAIRS = 2  # L-BFGS pairs already inside PER_PIXEL (the calibration ran
 PAIR_PER_PIXEL = 2 * 3 * 4  # an L-BFGS pair: a step and a gradient difference, float32, 3 channels
 ADAM_PER_PIXEL = 2 * 3 * 4  # Adam's two moments
 CGROUP = Path("/sys/fs/cgroup")  # where this process's cgroup limits are mounted (containers)
+PROC_CGROUP = Path("/proc/self/cgroup")  # which cgroup this process is in
+CGROUP_FILES = (("", "memory.max", "memory.current", "inactive_file"),  # v2: (hierarchy, limit, usage, cache)
+                ("memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"))  # v1
 STYLE_PER_PIXEL = 400.0  # bytes per style-image pixel beyond the output's count (targets: forward only)
 
 
@@ -32,8 +36,18 @@ class MemoryLimitError(BrushworkError, MemoryError):
     """The run would need more memory than the machine has free; the message names a size that fits."""
 
 
-def estimate(width: int, height: int, config: Config, dtype: torch.dtype = torch.float32) -> int:
-    """Peak resident bytes of a whole process running `config` at width x height in `dtype`."""
+def region_per_pixel(config: Config) -> float:
+    """Bytes per output pixel of one masked region (`--mask`, or the style's part outside `--keep-mask`):
+    losses.masked_gram's masked copy of every style layer's features (float32, as the loss terms work), kept
+    by autograd. Peak resident at 512 px, float32: two regions 1.29 GB and a keep mask 1.14 GB against 1.10 GB
+    plain (this term is 488 bytes a region: estimates 1.34 and 1.22 GB, 1.09 GB plain)."""
+    geometry = layer_geometry(config.arch)
+    return 4.0 * sum(geometry[layer][0] / geometry[layer][1] ** 2 for layer in config.style_layers)
+
+
+def estimate(width: int, height: int, config: Config, dtype: torch.dtype = torch.float32, regions: int = 0) -> int:
+    """Peak resident bytes of a whole process running `config` at width x height in `dtype`, with `regions`
+    masked style regions (0: the style over the whole picture)."""
     pixels = width * height
     longest = max(width, height)
     style_side = config.style_size or max(2, round(longest * config.style_scale))
@@ -43,6 +57,7 @@ def estimate(width: int, height: int, config: Config, dtype: torch.dtype = torch
         per_pixel += PAIR_PER_PIXEL * (config.history - MEASURED_PAIRS)
     elif config.optimizer == "adam":
         per_pixel += ADAM_PER_PIXEL
+    per_pixel += regions * region_per_pixel(config)
     return int(BASE + per_pixel * pixels + STYLE_PER_PIXEL * max(0, style_pixels - pixels))
 
 
@@ -66,16 +81,54 @@ def _read_bytes(path: Path) -> int | None:
     return int(text) if text.isdigit() and int(text) < 2**60 else None
 
 
-def cgroup_free(root: Path | None = None) -> int | None:
-    """Bytes left under this process's cgroup memory limit (v2 `memory.max`, or v1's), None without one.
+def _stat(path: Path, field: str) -> int:
+    """One counter of a cgroup's memory.stat, in bytes; 0 where there is none."""
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == field:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
 
-    A container's limit is not in MemAvailable: a run past it is killed by the kernel all the same."""
+
+def _own_cgroups(proc: Path) -> dict[str, str]:
+    """This process's cgroup per hierarchy, from /proc/self/cgroup: "" for v2's unified one, "memory" for v1's."""
+    try:
+        lines = proc.read_text().splitlines()
+    except OSError:
+        return {}
+    own = {}
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "" or "memory" in controllers.split(","):
+            own["memory" if controllers else ""] = path
+    return own
+
+
+def cgroup_free(root: Path | None = None, proc: Path | None = None) -> int | None:
+    """Bytes left under this process's cgroup memory limits (v2 `memory.max`, or v1's), None without one.
+
+    A container's limit is not in MemAvailable: a run past it is killed by the kernel all the same. The usage
+    counts page cache, which the kernel drops before it kills: its inactive part is taken off. The cgroup is
+    the one /proc/self/cgroup names (or the mount root, where a container shows its own there), and every
+    limit above it applies too."""
     root = root or CGROUP
-    for limit, usage in (("memory.max", "memory.current"),
-                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
-        cap, used = _read_bytes(root / limit), _read_bytes(root / usage)
-        if cap is not None:
-            return max(0, cap - (used or 0))
+    own = _own_cgroups(proc or PROC_CGROUP)
+    for hierarchy, limit, usage, cache in CGROUP_FILES:
+        top = root / hierarchy
+        folder = top / own.get(hierarchy, "").lstrip("/")
+        if not (folder / usage).is_file():
+            folder = top
+        frees = []
+        for level in (folder, *folder.parents[:len(folder.relative_to(top).parts)]):
+            cap = _read_bytes(level / limit)
+            if cap is not None:
+                used = (_read_bytes(level / usage) or 0) - _stat(level / "memory.stat", cache)
+                frees.append(max(0, cap - max(0, used)))
+        if frees:
+            return min(frees)
     return None
 
 
@@ -92,22 +145,23 @@ def resident() -> int:
 
 
 def parse_size(text: str) -> int:
-    """`--max-memory`: "8G", "8GB", "1500M", "512MiB", or a plain number of gigabytes, in bytes."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?b?)\s*", text, re.IGNORECASE)
+    """`--max-memory`: "8G", "8GB", "1500M", "512MiB", "2000000000B" (bytes), or a plain number of gigabytes."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(i?)b?|(b?))\s*", text, re.IGNORECASE)
     if not found or float(found[1]) <= 0:
         raise ValueError(f"{text!r} is not a memory size; give one like 8G, 1500M or 8 (gigabytes)")
-    unit = found[2].lower() or "g"
-    base = 1024 if found[3].lower().startswith("i") else 1000
-    return int(float(found[1]) * base ** "kmgt".index(unit) * base)
+    if found[2] is None:  # no prefix: "8" is gigabytes, "8B" bytes
+        return int(float(found[1]) * (1 if found[4] else 1e9))
+    base = 1024 if found[3] else 1000
+    return int(float(found[1]) * base ** ("kmgt".index(found[2].lower()) + 1))
 
 
-def largest_side(width: int, height: int, config: Config, dtype: torch.dtype, budget: int) -> int:
+def largest_side(width: int, height: int, config: Config, dtype: torch.dtype, budget: int, regions: int = 0) -> int:
     """The longest side (same aspect as width x height) whose estimate fits in `budget` bytes; 0 if none."""
     lo, hi = 0, max(width, height)
     while lo < hi:  # the estimate grows with the side: bisect
         mid = (lo + hi + 1) // 2
         w, h = (max(1, round(width * mid / max(width, height))), max(1, round(height * mid / max(width, height))))
-        if estimate(w, h, config, dtype) <= budget:
+        if estimate(w, h, config, dtype, regions) <= budget:
             lo = mid
         else:
             hi = mid - 1
@@ -123,36 +177,39 @@ class Budget:
     advice: str  # what else the user can do
 
 
+def show(size: float) -> str:
+    """Bytes for a message: MB below 10 GB, so a need and a cap a few MB apart never read the same."""
+    return f"{size / 1e6:.0f} MB" if size < 10e9 else f"{size / 1e9:.1f} GB"
+
+
 def budget(device: torch.device, max_memory: int | None = None) -> Budget | None:
     """`max_memory` (the user's cap, which replaces what is free), else what is free plus what this process
     already holds; on CUDA the GPU's free memory (plus `BASE`, mostly host memory there), for planning print
     sizes only (the model was measured on a CPU; CUDA reports out-of-memory itself at once). None where
     free memory is unknown (not Linux, other devices)."""
     if max_memory is not None:
-        return Budget(max_memory, f"--max-memory allows {max_memory / 1e9:.1f} GB", "or raise --max-memory")
+        return Budget(max_memory, f"--max-memory allows {show(max_memory)}", "or raise --max-memory")
     if device.type == "cuda":
         free_gpu = torch.cuda.mem_get_info(device)[0]
-        return Budget(int(free_gpu + BASE), f"{free_gpu / 1e9:.1f} GB of GPU memory is free", "or free the GPU")
+        return Budget(int(free_gpu + BASE), f"{show(free_gpu)} of GPU memory is free", "or free the GPU")
     free = available()
     if device.type != "cpu" or free is None:
         return None
     held = resident()
-    return Budget(free + held, f"{free / 1e9:.1f} GB is free (this process holds {held / 1e9:.1f} GB)",
+    return Budget(free + held, f"{show(free)} is free (this process holds {show(held)})",
                   "or close other programs")
 
 
 def refuse(what: str, need: int, limit: Budget, fits: int) -> MemoryLimitError:
     """The one-line error: what needs how much, what there is, and the --size that fits (if any)."""
     advice = f"--size {fits} fits, {limit.advice}" if fits >= 16 else limit.advice.removeprefix("or ")
-    return MemoryLimitError(f"{what} needs about {need / 1e9:.1f} GB of memory but {limit.have}; {advice}")
+    return MemoryLimitError(f"{what} needs about {show(need)} of memory but {limit.have}; {advice}")
 
 
 def check(width: int, height: int, config: Config, dtype: torch.dtype, device: torch.device,
           max_memory: int | None = None, processes: int = 1) -> None:
     """Raise MemoryLimitError if `processes` whole-picture runs at width x height would need more than
-    `budget` gives, all together."""
-    if device.type != "cpu" and max_memory is None:
-        return
+    `budget` gives, all together (on CUDA: the GPU's free memory, unless `max_memory`)."""
     limit = budget(device, max_memory)
     need = estimate(width, height, config, dtype) * processes
     if limit is None or need <= limit.bytes:

@@ -29,6 +29,19 @@ def layer_names(arch: str) -> list[str]:
     return names
 
 
+def layer_geometry(arch: str) -> dict[str, tuple[int, int]]:
+    """Each layer's (channels, stride in input pixels): how large its feature map is per input pixel."""
+    geometry, channels, stride, items = {}, 3, 1, iter(CONFIGS[arch])
+    for name in layer_names(arch):
+        item = item if name.startswith("relu") else next(items)  # a relu follows its conv
+        if item == "M":
+            stride *= 2
+        else:
+            channels = int(item)
+        geometry[name] = (channels, stride)
+    return geometry
+
+
 def conv_layers(arch: str) -> list[str]:
     return [n for n in layer_names(arch) if n.startswith("conv")]
 

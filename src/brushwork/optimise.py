@@ -253,7 +253,7 @@ class Stylizer(Perceptual):
             init: str | Path | Image.Image | torch.Tensor | None = None,
             extra_terms: Sequence[tuple[Term, float]] = (), callback: Callback | None = None,
             seed: int | None = None, masks: Sequence[ImageInput] | None = None,
-            keep_mask: ImageInput | None = None, resume: tiles.Partial | None = None) -> Result:
+            keep_mask: ImageInput | None = None, resume: tiles.Partial | None = None, whole: bool = False) -> Result:
         """Stylise `content` with `styles`; returns the best image found (also when interrupted).
 
         `init` overrides the config's; `extra_terms` are added to the loss at the finest level (video's
@@ -263,7 +263,9 @@ class Stylizer(Perceptual):
 
         A picture too large for memory is solved whole at a size that fits, then refined tile by tile
         (tiles.py); Ctrl-C then returns the finished tiles and `Result.partial`, and a call with the same
-        inputs, `init=` that picture and `resume=` that partial finishes the remaining tiles.
+        inputs, `init=` that picture and `resume=` that partial finishes the remaining tiles. `whole` (implied by
+        `extra_terms`, which see whole pictures only): refuse such a picture at once (MemoryLimitError) instead;
+        a video's frames must all be solved the same way.
         """
         c = self.config
         check_range("seed", seed)
@@ -286,15 +288,17 @@ class Stylizer(Perceptual):
         plan = self.levels(content_img)
         width, height = images.fit_size(content_img.size, plan[-1][0])
         limit = memory.budget(self.device, self.max_memory)
-        tiling = tiles.choose(width, height, c, self.dtype, limit) if resume is None else resume.tiling
+        regions = len(mask_ts) if mask_ts is not None else int(keep is not None)  # masked style terms
+        tiling = tiles.choose(width, height, c, self.dtype, limit, regions) if resume is None else resume.tiling
         if tiling is not None:
-            if extra_terms:
-                raise OptionError(f"a {width}x{height} picture needs tiles to fit in memory, and extra loss terms "
-                                  f"(video's) work on whole pictures only; use a smaller --size")
+            if extra_terms or whole:
+                raise memory.refuse(f"a {width}x{height} picture, whole (video frames are not tiled),",
+                                    memory.estimate(width, height, c, self.dtype, regions), limit,
+                                    memory.largest_side(width, height, c, self.dtype, limit.bytes, regions))
             if (tiling.width, tiling.height) != (width, height) or (resume is not None and init is None):
                 raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
                                   f"as init; this one is {width}x{height}: use the same --size")
-            plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes)
+            plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes, regions)
         first = resume.done if resume is not None else 0
         total = sum(n for _, n in plan) + ((len(tiling.boxes) - first) * c.iterations if tiling else 0)
         start, done, history = time.perf_counter(), 0, []
@@ -340,16 +344,17 @@ class Stylizer(Perceptual):
             out = images.luminance_transfer(out, images.to_tensor(content_img, self.device))
         return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history, partial)
 
-    def _whole_levels(self, content: Image.Image, plan: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
+    def _whole_levels(self, content: Image.Image, plan: list[tuple[int, int]], budget: int,
+                      regions: int) -> list[tuple[int, int]]:
         """The levels of a print-size run solved on the whole picture before its tiles: the pyramid's that
         fit in `budget` bytes, or, without any, the whole picture once at the largest size that fits (at
         most half the print's side), with the full size's iterations."""
         fits = [(side, n) for side, n in plan[:-1]
-                if memory.estimate(*images.fit_size(content.size, side), self.config, self.dtype) <= budget]
+                if memory.estimate(*images.fit_size(content.size, side), self.config, self.dtype, regions) <= budget]
         if fits:
             return fits
         side = min(plan[-1][0] // 2, memory.largest_side(*images.fit_size(content.size, plan[-1][0]), self.config,
-                                                          self.dtype, budget))
+                                                          self.dtype, budget, regions))
         return [(side, self.config.iterations)] if min(images.fit_size(content.size, side)) >= self.min_side else []
 
     def _refine_tiles(self, x: torch.Tensor | None, tiling: tiles.Tiling, first: int, content: Image.Image,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -130,7 +131,7 @@ class Perceptual:
             grams = []
             content_t = images.to_tensor(content, self.device) if matched else None
             for style in styles:
-                t = images.to_tensor(images.fit(style, size), self.device)
+                t = images.to_tensor(images.fit(style, self._style_side(style, size)), self.device)
                 if content_t is not None:
                     t = images.match_histogram(t, content_t)
                 grams.append(self._grams(t))
@@ -138,6 +139,11 @@ class Perceptual:
                 self._style_cache.pop(next(iter(self._style_cache)))  # drop the oldest, so memory stays flat
             self._style_cache[key] = blend_grams(grams, blend)
         return self._style_cache[key]
+
+    def _style_side(self, style: Image.Image, size: int) -> int:
+        """`size`, raised so the painting's shorter side still reaches `min_side`: a target may be larger than
+        a small pyramid level, but the network cannot measure a painting thinner than its deepest pooling."""
+        return max(size, math.ceil(self.min_side * max(style.size) / min(style.size)))
 
     def _grams(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
         """A style image's Gram targets at every style layer (tile by tile when larger than a print run's tiles)."""

@@ -103,38 +103,45 @@ def network_layers(config: Config) -> list[str]:
     return names[:names.index(deepest(config.arch, (*config.content_layers, *config.style_layers))) + 1]
 
 
-def choose(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget | None) -> Tiling | None:
+def choose(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget | None,
+           regions: int = 0) -> Tiling | None:
     """None when the whole picture fits in `limit` (None: memory is not checked, see memory.budget), else
-    the tiling with the largest tiles that fit; MemoryLimitError, naming a size that fits, when none does."""
-    if limit is None or memory.estimate(width, height, config, dtype) <= limit.bytes:
+    the tiling with the largest tiles that fit; MemoryLimitError, naming a size that fits, when none does.
+    `regions`: masked style regions (memory.estimate)."""
+    if limit is None or memory.estimate(width, height, config, dtype, regions) <= limit.bytes:
         return None
-    return plan(width, height, config, dtype, limit)
+    return plan(width, height, config, dtype, limit, regions)
 
 
-def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget) -> Tiling:
+def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget,
+         regions: int = 0) -> Tiling:
     """The largest tiles whose windows fit in `limit` beside the full-size buffers; raises
-    MemoryLimitError naming the largest print size that fits when even the smallest tile does not."""
+    MemoryLimitError naming the largest print size that fits when even the smallest tile does not.
+
+    A tile's own square is at least twice its margin (`smallest`): below that a window is mostly context,
+    solved again by each neighbour, and a print would take hundreds of thousands of tiles."""
     field, stride = receptive_field(network_layers(config))
     margin = math.ceil(field / stride) * stride
+    smallest = 2 * margin
     per_tile = config.with_(style_scale=1.0) if config.style_size is None else config  # styles are tiled too
 
     def need(core: int, w: int = width, h: int = height) -> int:
         return FULL_PER_PIXEL * w * h + memory.estimate(min(w, core + 2 * margin), min(h, core + 2 * margin),
-                                                        per_tile, dtype)
+                                                        per_tile, dtype, regions)
 
-    if need(stride) > limit.bytes:
+    if need(smallest) > limit.bytes:
         lo, hi = 0, max(width, height)  # the longest print side whose smallest tile fits
         while lo < hi:
             mid = (lo + hi + 1) // 2
             w, h = (max(1, round(width * mid / max(width, height))), max(1, round(height * mid / max(width, height))))
-            lo, hi = (mid, hi) if need(stride, w, h) <= limit.bytes else (lo, mid - 1)
-        raise memory.refuse(f"a {width}x{height} picture, even in tiles,", need(stride), limit, lo)
-    lo, hi = 1, math.ceil(max(width, height) / stride)  # in strides
+            lo, hi = (mid, hi) if need(smallest, w, h) <= limit.bytes else (lo, mid - 1)
+        raise memory.refuse(f"a {width}x{height} picture, even in tiles of {smallest} px,", need(smallest), limit, lo)
+    lo, hi = smallest // stride, max(smallest // stride, math.ceil(max(width, height) / stride))  # in strides
     while lo < hi:
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if need(mid * stride) <= limit.bytes else (lo, mid - 1)
     across = math.ceil(max(width, height) / (lo * stride))  # as few tiles as that allows, of even sizes
-    return Tiling(height, width, math.ceil(max(width, height) / across / stride) * stride, margin)
+    return Tiling(height, width, max(smallest, math.ceil(max(width, height) / across / stride) * stride), margin)
 
 
 def grams(features: Callable[[torch.Tensor], dict[str, torch.Tensor]], image: torch.Tensor, tiling: Tiling,

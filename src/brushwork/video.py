@@ -598,7 +598,7 @@ def stylize_video(input: str | os.PathLike,
                     bar.set_postfix_str(f"frame {_index} it {s.iteration}/{s.total}")
 
             result = stylizer.run(Image.fromarray(frame), style_imgs, style_blend=style_blend, init=init,
-                                  extra_terms=extra, callback=step, seed=seed)
+                                  extra_terms=extra, callback=step, seed=seed, whole=True)
             if result.interrupted:
                 raise KeyboardInterrupt  # a half-finished frame is not saved; --resume redoes it
             try:
