@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import whitening
 from .errors import BrushworkError
 
 MAX_PIXELS = 10_000 * 10_000  # larger than any sensible input; beyond it we suspect a decompression bomb
@@ -155,28 +156,14 @@ def luminance_transfer(stylised: torch.Tensor, content: torch.Tensor) -> torch.T
     return _yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 255)
 
 
-def match_histogram(source: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Give `source` the colour mean and covariance of `target` (Gatys 2016, colour histogram matching).
+def match_histogram(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Give `source` (1, 3, H, W) the colour mean and covariance of `target` (Gatys 2016, colour histogram
+    matching): the whitening and colouring the arbitrary-style network applies to features (whitening.py).
 
     Used before stylisation: the style image is recoloured to the content's palette so the painting's
     strokes transfer but the photo's colours stay.
     """
-    src = source.reshape(3, -1)
-    tgt = target.reshape(3, -1)
-    mu_s, mu_t = src.mean(1, keepdim=True), tgt.mean(1, keepdim=True)
-    cov_s = torch.cov(src) + eps * torch.eye(3, device=src.device)
-    cov_t = torch.cov(tgt) + eps * torch.eye(3, device=src.device)
-
-    def sqrtm(m: torch.Tensor, inverse: bool = False) -> torch.Tensor:
-        vals, vecs = torch.linalg.eigh(m)
-        vals = vals.clamp_min(eps).sqrt()
-        if inverse:
-            vals = 1 / vals
-        return vecs @ torch.diag(vals) @ vecs.T
-
-    a = sqrtm(cov_t) @ sqrtm(cov_s, inverse=True)
-    out = a @ (src - mu_s) + mu_t
-    return out.reshape(source.shape).clamp(0, 255)
+    return whitening.transform(source, whitening.statistics(target, 0.5), 1.0).clamp(0, 255)
 
 
 # --- saving -------------------------------------------------------------------------------------
