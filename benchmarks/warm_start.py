@@ -9,8 +9,9 @@ below neural-style's 500-iteration result (benchmarks/baseline/ns_<pair>_<size>.
 way) is reported with the seconds it took: the setup (the optimiser's network loaded, and for the warm
 start the fast picture painted) plus the iterations. --with-default also runs the default preset (with
 its pyramid) for reference.
-Seconds are wall time in this process, one torch thread by default; add the interpreter's start and
-imports (printed) for a whole command.
+Seconds are CPU seconds of this process (the machine is shared: wall time would measure the other
+jobs), one torch thread by default; add the interpreter's start and imports (printed) for a whole command.
+--set changes the recipe both starts run (quality.py's syntax), e.g. --set style_weight=5.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-from quality import HELD_OUT, PAIRS, SHARED
+from quality import HELD_OUT, PAIRS, SHARED, parse_set
 
 from brushwork import Stylizer, distances, images, presets
+from brushwork.evaluate import judge
 from brushwork.feedforward.wct import DECODERS, WCTStylizer
 
 BASELINE = Path(__file__).resolve().parent / "baseline"
@@ -32,16 +34,20 @@ BASELINE = Path(__file__).resolve().parent / "baseline"
 
 def judged_run(config: presets.Config, content: Path, style: Path, init, setup: float) -> list[dict]:
     """Each image the run went through (the start, then after each iteration but the last): iterations done,
-    seconds (setup included) and judged distances."""
-    t0 = time.perf_counter()
+    CPU seconds (setup included) and judged distances."""
+    t0 = time.process_time()
     stylizer = Stylizer(config)
     steps: list[tuple[float, object]] = []
     stylizer.run(content, [style], init=init, seed=0,
-                 callback=lambda step: steps.append((time.perf_counter() - t0, step.image.detach().clone())))
+                 callback=lambda step: steps.append((time.process_time() - t0, step.image.detach().clone())))
+    final = images.to_image(steps[-1][1]).size
+    measure = judge(content, style, final)
     rows = []
     for i, (seconds, image) in enumerate(steps, 1):
-        d = distances(images.to_image(image), content, style)
-        rows.append({"iteration": i - 1, "seconds": setup + seconds, "content": d.content, "style": d.style})
+        picture = images.to_image(image)
+        if picture.size == final:  # a pyramid's coarser levels are not outputs of this size
+            d = measure(picture)
+            rows.append({"iteration": i - 1, "seconds": setup + seconds, "content": d.content, "style": d.style})
     return rows
 
 
@@ -54,6 +60,9 @@ def main() -> None:
     p.add_argument("--decoders", type=Path, default=DECODERS)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--with-default", action="store_true", help="also run the default preset (its pyramid)")
+    p.add_argument("--starts", default="photo,fast", help="comma-separated: photo, fast (or one of them)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field of the recipe both starts run (e.g. style_weight=5)")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
 
@@ -64,24 +73,30 @@ def main() -> None:
                             "brushwork.feedforward.wct, torch; print(time.perf_counter() - t)"],
                            capture_output=True, text=True, check=True)
     print(f"imports: {float(start.stdout):.2f} s (plus the interpreter's start)")
-    plain = presets.DEFAULT.with_(size=a.size, iterations=a.iterations, pyramid=(), pyramid_iterations=())
+    plain = presets.DEFAULT.with_(size=a.size, iterations=a.iterations, pyramid=(), pyramid_iterations=(),
+                                  **parse_set(a.set))
+    starts = a.starts.split(",")
     results = []
     for name in a.pairs.split(","):
         content, style = (SHARED / f for f in {**PAIRS, **HELD_OUT}[name])
         ns = distances(BASELINE / f"ns_{name.replace('+', '_')}_{a.size}.png", content, style)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fast = WCTStylizer([style], decoders=a.decoders, strength=a.strength)(content, a.size)
-        fast_seconds = time.perf_counter() - t0
+        fast_seconds = time.process_time() - t0
         d = distances(fast, content, style)
-        runs = {"photo start": judged_run(plain, content, style, "content", 0.0),
-                "fast start": judged_run(plain, content, style, fast, fast_seconds)}
+        runs = {}
+        if "photo" in starts:
+            runs["photo start"] = judged_run(plain, content, style, "content", 0.0)
+        if "fast" in starts:
+            runs["fast start"] = judged_run(plain, content, style, fast, fast_seconds)
         if a.with_default:
             runs["default preset"] = judged_run(presets.DEFAULT.with_(size=a.size), content, style, None, 0.0)
         for label, rows in runs.items():
             hit = next((r for r in rows if r["content"] <= ns.content and r["style"] <= ns.style), None)
             last = rows[-1]
             results.append({"pair": name, "start": label, "ns": [ns.content, ns.style],
-                            "fast": [d.content, d.style, fast_seconds], "reached": hit, "last": last})
+                            "fast": [d.content, d.style, fast_seconds], "reached": hit, "last": last,
+                            "rows": rows})
             where = (f"iteration {hit['iteration']}, {hit['seconds']:.1f} s ({hit['content']:.3f} / {hit['style']:.3f})"
                      if hit else "not reached")
             print(f"{name:18} {label:15} ns {ns.content:.3f} / {ns.style:.3f}: {where}; after {last['iteration']}: "
