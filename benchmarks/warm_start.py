@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import judges
 from quality import HELD_OUT, PAIRS, SHARED, parse_set
 
 from brushwork import Stylizer, distances, images, presets
@@ -32,9 +33,9 @@ from brushwork.feedforward.wct import DECODERS, WCTStylizer
 BASELINE = Path(__file__).resolve().parent / "baseline"
 
 
-def judged_run(config: presets.Config, content: Path, style: Path, init, setup: float) -> list[dict]:
-    """Each image the run went through (the start, then after each iteration but the last): iterations done,
-    CPU seconds (setup included) and judged distances."""
+def judged_run(config: presets.Config, content: Path, style: Path, init, setup: float) -> tuple[list[dict], list]:
+    """Each image the run went through (the start, then after each iteration but the last) at the output's
+    size: iterations done, CPU seconds (setup included) and judged distances; and the images."""
     t0 = time.process_time()
     stylizer = Stylizer(config)
     steps: list[tuple[float, object]] = []
@@ -42,13 +43,14 @@ def judged_run(config: presets.Config, content: Path, style: Path, init, setup: 
                  callback=lambda step: steps.append((time.process_time() - t0, step.image.detach().clone())))
     final = images.to_image(steps[-1][1]).size
     measure = judge(content, style, final)
-    rows = []
+    rows, pictures = [], []
     for i, (seconds, image) in enumerate(steps, 1):
         picture = images.to_image(image)
         if picture.size == final:  # a pyramid's coarser levels are not outputs of this size
             d = measure(picture)
             rows.append({"iteration": i - 1, "seconds": setup + seconds, "content": d.content, "style": d.style})
-    return rows
+            pictures.append(picture)
+    return rows, pictures
 
 
 def main() -> None:
@@ -64,6 +66,8 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a field of the recipe both starts run (e.g. style_weight=5)")
     p.add_argument("--json", type=Path)
+    p.add_argument("--out", type=Path, default=Path("out/warm_start"), help="the pictures where each run "
+                   "first reached neural-style, and its last; judged by all four judges (benchmarks/judges.py)")
     a = p.parse_args()
 
     import torch
@@ -73,6 +77,8 @@ def main() -> None:
                             "brushwork.feedforward.wct, torch; print(time.perf_counter() - t)"],
                            capture_output=True, text=True, check=True)
     print(f"imports: {float(start.stdout):.2f} s (plus the interpreter's start)")
+    a.out.mkdir(parents=True, exist_ok=True)
+    embed = judges.available()
     plain = presets.DEFAULT.with_(size=a.size, iterations=a.iterations, pyramid=(), pyramid_iterations=(),
                                   **parse_set(a.set))
     starts = a.starts.split(",")
@@ -91,9 +97,15 @@ def main() -> None:
             runs["fast start"] = judged_run(plain, content, style, fast, fast_seconds)
         if a.with_default:
             runs["default preset"] = judged_run(presets.DEFAULT.with_(size=a.size), content, style, None, 0.0)
-        for label, rows in runs.items():
-            hit = next((r for r in rows if r["content"] <= ns.content and r["style"] <= ns.style), None)
+        for label, (rows, pictures) in runs.items():
+            at = next((i for i, r in enumerate(rows) if r["content"] <= ns.content and r["style"] <= ns.style), None)
+            hit = None if at is None else rows[at]
             last = rows[-1]
+            for row, what in ((hit, "reached"), (last, "last")):
+                if row is not None:  # all four judges, the embedding among them: the one neither run optimises
+                    path = a.out / f"{name}_{label.split()[0]}_{what}.png"
+                    images.save(pictures[rows.index(row)], path)
+                    row.update(judges.score(path, content, style, embed=embed))
             results.append({"pair": name, "start": label, "ns": [ns.content, ns.style],
                             "fast": [d.content, d.style, fast_seconds], "reached": hit, "last": last,
                             "rows": rows})
