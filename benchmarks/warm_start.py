@@ -11,7 +11,8 @@ start the fast picture painted) plus the iterations. --with-default also runs th
 its pyramid) for reference.
 Seconds are CPU seconds of this process (the machine is shared: wall time would measure the other
 jobs), one torch thread by default; add the interpreter's start and imports (printed) for a whole command.
---set changes the recipe both starts run (quality.py's syntax), e.g. --set style_weight=5.
+--set changes the recipe both starts run (quality.py's syntax), e.g. --set style_weight=5, or a short
+pyramid: --set pyramid=0.125,0.25,0.5 --set pyramid_iterations=20,20,20 --set pyramid_px=32.
 """
 
 from __future__ import annotations
@@ -53,6 +54,21 @@ def judged_run(config: presets.Config, content: Path, style: Path, init, setup: 
     return rows, pictures
 
 
+def table(results: list[dict]) -> str:
+    """Markdown: per pair and start, where the run first reached neural-style (iteration, CPU seconds, the
+    four judges there) and where it ended."""
+    def judged(r: dict) -> str:
+        return " / ".join(f"{r[k]:.3f}" for k in ("content", "style", "edges", "embedding") if k in r)
+    lines = ["| pair | start | neural-style content / style | first at or below both: iteration (CPU s) | "
+             "judges there | last: iteration (CPU s) | judges there |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        hit, last = r["reached"], r["last"]
+        lines.append(f"| {r['pair']} | {r['start']} | {r['ns'][0]:.3f} / {r['ns'][1]:.3f} | "
+                     + (f"{hit['iteration']} ({hit['seconds']:.1f}) | {judged(hit)}" if hit else "not reached | ")
+                     + f" | {last['iteration']} ({last['seconds']:.1f}) | {judged(last)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", default="astronaut+starry")
@@ -65,10 +81,15 @@ def main() -> None:
     p.add_argument("--starts", default="photo,fast", help="comma-separated: photo, fast (or one of them)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a field of the recipe both starts run (e.g. style_weight=5)")
-    p.add_argument("--json", type=Path)
+    p.add_argument("--json", type=Path, help="every judged iteration, written after each pair")
+    p.add_argument("--table", type=Path, nargs="+", metavar="JSON", help="print the markdown table of "
+                   "earlier runs' --json files and stop")
     p.add_argument("--out", type=Path, default=Path("out/warm_start"), help="the pictures where each run "
                    "first reached neural-style, and its last; judged by all four judges (benchmarks/judges.py)")
     a = p.parse_args()
+    if a.table:
+        print(table([r for path in a.table for r in json.loads(path.read_text())]))
+        return
 
     import torch
 
@@ -79,8 +100,8 @@ def main() -> None:
     print(f"imports: {float(start.stdout):.2f} s (plus the interpreter's start)")
     a.out.mkdir(parents=True, exist_ok=True)
     embed = judges.available()
-    plain = presets.DEFAULT.with_(size=a.size, iterations=a.iterations, pyramid=(), pyramid_iterations=(),
-                                  **parse_set(a.set))
+    plain = presets.DEFAULT.with_(size=a.size, iterations=a.iterations,
+                                  **{"pyramid": (), "pyramid_iterations": (), **parse_set(a.set)})
     starts = a.starts.split(",")
     results = []
     for name in a.pairs.split(","):
@@ -114,8 +135,9 @@ def main() -> None:
             print(f"{name:18} {label:15} ns {ns.content:.3f} / {ns.style:.3f}: {where}; after {last['iteration']}: "
                   f"{last['content']:.3f} / {last['style']:.3f} in {last['seconds']:.1f} s", flush=True)
         print(f"{name:18} fast picture alone: {d.content:.3f} / {d.style:.3f} in {fast_seconds:.2f} s", flush=True)
-    if a.json:
-        a.json.write_text(json.dumps(results, indent=1) + "\n")
+        if a.json:
+            a.json.write_text(json.dumps(results, indent=1) + "\n")
+    print(table(results))
 
 
 if __name__ == "__main__":
