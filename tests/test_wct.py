@@ -172,7 +172,7 @@ def test_init_fast_starts_the_optimiser_from_the_fast_picture(decoders, content_
     Stylizer(fast.with_(init="fast", iterations=1)).run(content_path, [style_path], seed=0,
                                                         callback=lambda step: first.append(step.image.clone()))
     photo = images.to_tensor(images.fit(images.load(content_path), fast.size))
-    expected = WCTStylizer([style_path], precision="float32").tensor(photo)
+    expected = WCTStylizer([style_path], strength=1.0, precision="float32").tensor(photo)
     assert torch.allclose(first[0], expected, atol=1e-3)
 
 

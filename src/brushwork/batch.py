@@ -36,6 +36,7 @@ from . import images, memory
 from .errors import BrushworkError
 from .feedforward.data import EXTENSIONS
 from .feedforward.modelfile import resolve, write_atomically
+from .feedforward.wct import DECODERS, STRENGTH
 from .presets import DEFAULT, Config, check_range
 from .weights import file_hash
 
@@ -61,7 +62,7 @@ class Settings:
     style_blend: tuple[float, ...] | None = None  # one job per photo with the paintings mixed; None: one per painting
     model: str | None = None  # a trained network (name or file) instead of the optimiser
     fast: bool = False  # the paintings through the arbitrary-style network (feedforward/wct.py), not the optimiser
-    strength: float = 1.0  # with fast: 0 the photo, 1 the painting's statistics in full
+    strength: float = STRENGTH  # with fast: 0 the photo, 1 the painting's statistics in full
     decoders: str | None = None  # with fast: a file from `brushwork train-decoders` (None: the bundled ones)
     size: int | None = None  # with a model or fast: the output's longest side (None keeps the photo's)
     seed: int | None = None
@@ -161,8 +162,6 @@ def settings_key(settings: Settings) -> str:
         method = {"model": file_hash(resolve(settings.model), "sha256"), "size": settings.size,
                   "precision": c.precision}
     elif settings.method == "fast":
-        from .feedforward.wct import DECODERS
-
         method = {"decoders": file_hash(Path(settings.decoders or DECODERS), "sha256"), "size": settings.size,
                   "strength": settings.strength, "preserve_colors": c.preserve_colors,
                   "style_scale": c.style_scale, "precision": c.precision}

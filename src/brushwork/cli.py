@@ -79,7 +79,7 @@ def _method_options(p: argparse.ArgumentParser, model_help: str, fast: bool = Fa
                             "no optimisation; keeps --size, --style-blend, --style-scale, --preserve-colors "
                             "luminance, --precision and --device")
         p.add_argument("--strength", type=_number("strength"), metavar="A",
-                       help="with --fast: 0 the photo, 1 the painting's statistics in full (default 1)")
+                       help="with --fast: 0 the photo, 1 the painting's statistics in full (default 0.8)")
         p.add_argument("--decoders", metavar="FILE",
                        help="with --fast: decoders from `brushwork train-decoders` (default: the bundled ones)")
 
@@ -284,9 +284,9 @@ def _method(args: argparse.Namespace) -> str:
 
 def _fast_painter(args: argparse.Namespace):
     """The arbitrary-style network for --fast, with the run's paintings and options."""
-    from .feedforward.wct import WCTStylizer
+    from .feedforward.wct import STRENGTH, WCTStylizer
 
-    return WCTStylizer(args.style, blend=args.style_blend, strength=1.0 if args.strength is None else args.strength,
+    return WCTStylizer(args.style, blend=args.style_blend, strength=STRENGTH if args.strength is None else args.strength,
                        preserve_colors=args.preserve_colors, style_scale=args.style_scale or 1.0,
                        decoders=args.decoders, device=args.device, precision=args.precision or "auto")
 
@@ -354,7 +354,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         _refuse_fast_options(args)
     config = _config(args)
     settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model, fast=args.fast,
-                              strength=1.0 if args.strength is None else args.strength, decoders=args.decoders,
+                              **({} if args.strength is None else {"strength": args.strength}), decoders=args.decoders,
                               size=args.size if method != "optimise" else None, seed=args.seed,
                               weights=args.weights, device=args.device, max_memory=args.max_memory)
     plan = batch.plan(args.photos, args.style or (), args.output, settings, retry_failed=args.retry_failed,
