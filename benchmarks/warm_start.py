@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 import judges
+from PIL import Image
 from quality import HELD_OUT, PAIRS, SHARED, parse_set
+from side_by_side import tile
 
 from brushwork import Stylizer, distances, images, presets
 from brushwork.evaluate import judge
@@ -69,6 +71,29 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def picture(results: list[dict], folder: Path, output: Path, cell: int = 128) -> None:
+    """A row per pair: neural-style's picture, then each start's first picture at its quality and its last
+    (the --out pictures of the runs in `results`)."""
+    sheet_rows = []
+    for name in dict.fromkeys(r["pair"] for r in results):
+        cells = [tile(images.load(BASELINE / f"ns_{name.replace('+', '_')}_256.png"), cell, [name, "neural-style 500"])]
+        for r in (r for r in results if r["pair"] == name):
+            start = r["start"].split()[0]
+            for what, row in (("reached", r["reached"]), ("last", r["last"])):
+                path = folder / f"{name}_{start}_{what}.png"
+                blank = Image.new("RGB", (cell, cell), "white")
+                cells.append(tile(images.load(path) if row else blank, cell,
+                                  [f"{r['start']}, iteration {row['iteration']}" if row else f"{r['start']}: not reached",
+                                   f"{row['content']:.3f} / {row['style']:.3f}" if row else ""]))
+        sheet_rows.append(cells)
+    width = max(len(c) for c in sheet_rows)
+    sheet = Image.new("RGB", (width * cell, sum(c[0].height for c in sheet_rows)), "white")
+    for i, cells in enumerate(sheet_rows):
+        for j, c in enumerate(cells):
+            sheet.paste(c, (j * cell, i * c.height))
+    images.save(sheet, output)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", default="astronaut+starry")
@@ -84,11 +109,16 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="every judged iteration, written after each pair")
     p.add_argument("--table", type=Path, nargs="+", metavar="JSON", help="print the markdown table of "
                    "earlier runs' --json files and stop")
+    p.add_argument("--picture", type=Path, help="with --table: a sheet of neural-style's picture and each "
+                   "start's, from the pictures in --out")
     p.add_argument("--out", type=Path, default=Path("out/warm_start"), help="the pictures where each run "
                    "first reached neural-style, and its last; judged by all four judges (benchmarks/judges.py)")
     a = p.parse_args()
     if a.table:
-        print(table([r for path in a.table for r in json.loads(path.read_text())]))
+        results = [r for path in a.table for r in json.loads(path.read_text())]
+        print(table(results))
+        if a.picture:
+            picture(results, a.out, a.picture)
         return
 
     import torch
