@@ -258,3 +258,23 @@ def test_cli_video_with_a_model_keeps_frames_and_audio(tmp_path, trained, shared
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]  # no frames folder left behind
     _fails(["video", str(shared / "images/video/cockatoo.mp4"), "--model", str(model), "--style", "x.jpg",
             "-o", str(tmp_path / "w.mp4")], capsys, "not both")
+
+
+@pytest.mark.parametrize("fails_after", [0, 2])
+def test_video_whose_encoder_fails_leaves_nothing(tmp_path, trained, shared, monkeypatch, fails_after) -> None:
+    """Frames stream into ffmpeg as they are painted: an encoder that stops at once or after some frames
+    (a full disk) gives one line naming the output, and neither the output nor its partial file remains."""
+    from brushwork import video
+    from brushwork.feedforward.infer import stylize_video
+
+    real = video.ffmpeg_exe()
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *libx264*) head -c {fails_after * 64 * 36 * 3} >/dev/null; '
+                    f'echo "No space left on device" >&2; exit 1;; esac\nexec "{real}" "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(video, "ffmpeg_exe", lambda: str(fake))
+    out = tmp_path / "out" / "v.mp4"
+    out.parent.mkdir()
+    with pytest.raises(video.VideoError, match=r"v\.mp4: encoding failed \(No space left on device\)"):
+        stylize_video(shared / "images/video/cockatoo.mp4", trained[0], out, size=64, max_frames=40)
+    assert list(out.parent.iterdir()) == []
