@@ -94,17 +94,25 @@ BUNDLED = sorted(modelfile.BUNDLED_DIR.glob(f"*{modelfile.SUFFIX}"))
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
-def test_bundled_models_are_small_float16_and_trained_with_the_defaults(path) -> None:
+def test_bundled_models_are_small_float16_and_made_by_their_recorded_command(path) -> None:
+    """The command the README and `models list` show for a bundled model asks for exactly the settings
+    its header says it was trained with, and the run finished."""
+    import shlex
     from dataclasses import asdict
+
+    from brushwork.cli import parser, train_settings
 
     assert path.stat().st_size <= 4 * 1024 * 1024
     assert all(t.dtype == torch.float16 for t in load_file(path).values())
     h = modelfile.read(path)[0]
     assert h["arch"] == "johnson" and h["styles"][0]["thumbnail_jpeg"]
+    command = shlex.split(h["recipe"]["command"])
+    assert command[:2] == ["brushwork", "train"] and h["recipe"]["minutes"] > 0
+    asked = asdict(train_settings(parser().parse_args(command[1:])))
     trained_with = {k: v for k, v in h["training"].items() if k not in ("steps_done", "style_blend")}
-    assert trained_with == {k: v for k, v in asdict(TrainSettings()).items() if k != "style_blend"}
-    assert h["training"]["steps_done"] == TrainSettings().steps
-    assert h["recipe"]["command"].startswith("brushwork train ") and h["recipe"]["minutes"] > 0
+    assert trained_with == {k: v for k, v in asked.items() if k != "style_blend"}
+    assert h["training"]["steps_done"] == asked["steps"]
+    assert h["styles"][0]["name"] == Path(command[2]).name
 
 
 def test_a_bundled_model_is_found_by_name_unless_the_user_has_one_so_named(tmp_path, monkeypatch, trained,
