@@ -83,7 +83,7 @@ def _method_options(p: argparse.ArgumentParser, model_help: str, fast: bool = Fa
                             "no optimisation; keeps --size, --style-blend, --style-scale, --preserve-colors "
                             "luminance, --precision and --device")
         p.add_argument("--strength", type=_number("strength"), metavar="A",
-                       help="with --fast: 0 the photo, 1 the painting's statistics in full (default 1)")
+                       help="with --fast: 0 the photo, 1 the painting's statistics in full (default 0.8)")
         p.add_argument("--decoders", metavar="FILE",
                        help="with --fast: decoders from `brushwork train-decoders` (default: the bundled ones)")
 
@@ -288,9 +288,9 @@ def _method(args: argparse.Namespace) -> str:
 
 def _fast_painter(args: argparse.Namespace):
     """The arbitrary-style network for --fast, with the run's paintings and options."""
-    from .feedforward.wct import WCTStylizer
+    from .feedforward.wct import STRENGTH, WCTStylizer
 
-    return WCTStylizer(args.style, blend=args.style_blend, strength=1.0 if args.strength is None else args.strength,
+    return WCTStylizer(args.style, blend=args.style_blend, strength=STRENGTH if args.strength is None else args.strength,
                        preserve_colors=args.preserve_colors, style_scale=args.style_scale or 1.0,
                        decoders=args.decoders, device=args.device, precision=args.precision or "auto")
 
@@ -301,10 +301,16 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return _instant(args)
     if method == "fast":
         return _fast(args)
-    for flag, value in (("--decoders", getattr(args, "decoders", None)), ("--strength", getattr(args, "strength", None))):
-        if value is not None:  # the optimiser has neither (its warm start, --init fast, uses the bundled decoders)
-            raise OptionError(f"{flag} applies to --fast only; add --fast, or leave {flag} out")
+    _refuse_fast_options(args)
     return _stylize(args, args.content, args.style)
+
+
+def _refuse_fast_options(args: argparse.Namespace) -> None:
+    """--decoders and --strength without --fast: the optimiser has neither (its warm start, --init fast,
+    uses the bundled decoders)."""
+    for flag, value in (("--decoders", getattr(args, "decoders", None)), ("--strength", getattr(args, "strength", None))):
+        if value is not None:
+            raise OptionError(f"{flag} applies to --fast only; add --fast, or leave {flag} out")
 
 
 def _instant(args: argparse.Namespace) -> int:
@@ -347,11 +353,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from . import batch
 
-    model = _method(args) == "model"
+    method = _method(args)
+    if not args.fast:
+        _refuse_fast_options(args)
     config = _config(args)
-    settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model,
-                              size=args.size if model else None, seed=args.seed, weights=args.weights,
-                              device=args.device, max_memory=args.max_memory)
+    settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model, fast=args.fast,
+                              **({} if args.strength is None else {"strength": args.strength}), decoders=args.decoders,
+                              size=args.size if method != "optimise" else None, seed=args.seed,
+                              weights=args.weights, device=args.device, max_memory=args.max_memory)
     plan = batch.plan(args.photos, args.style or (), args.output, settings, retry_failed=args.retry_failed,
                       overwrite=args.overwrite)
     skipped = len(plan.jobs) - len(plan.todo)
@@ -692,7 +701,7 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("batch", help="every photo of a folder times every painting (or a --model), resumable")
     b.add_argument("photos", nargs="+", help="photos, or folders of photos (the images directly inside)")
-    _method_options(b, "instead of --style: a trained network's name or .safetensors file")
+    _method_options(b, "instead of --style: a trained network's name or .safetensors file", fast=True)
     b.add_argument("-o", "--output", required=True, help="output folder (made if missing): the results, "
                    "manifest.json (what is done, for reruns) and index.html (a contact sheet)")
     b.add_argument("--workers", type=_number("workers"), metavar="N",
