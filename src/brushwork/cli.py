@@ -78,8 +78,6 @@ def _method_options(p: argparse.ArgumentParser, model_help: str, fast: bool = Fa
                        help="paint --style in one pass with the arbitrary-style network (WCT), no training and "
                             "no optimisation; keeps --size, --style-blend, --style-scale, --preserve-colors "
                             "luminance, --precision and --device")
-        p.add_argument("--strength", type=_number("strength"), metavar="A",
-                       help="with --fast: 0 the photo, 1 the painting's statistics in full (default 1)")
         p.add_argument("--decoders", metavar="FILE",
                        help="with --fast: decoders from `brushwork train-decoders` (default: the bundled ones)")
 
@@ -92,8 +90,13 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                         "look, 'seed' the livestream's)")
     g.add_argument("--size", type=_number("size"), help="longest side of the output in pixels")
     g.add_argument("--iterations", type=_number("iterations"), help="optimisation steps at full size")
-    g.add_argument("--content-weight", type=_number("content_weight"))
-    g.add_argument("--style-weight", type=_number("style_weight"))
+    g.add_argument("--strength", type=_number("strength"), metavar="S",
+                   help="how far towards the painting, 0 (the photo) to 1 (all painting), calibrated so a strength "
+                        "strikes about the same balance on every photo and painting (0.5: the default's on an "
+                        "average pair; default: the preset's own weights); with --fast, the share of the "
+                        "painting's statistics (default 1)")
+    g.add_argument("--content-weight", type=_number("content_weight"), help="instead of --strength")
+    g.add_argument("--style-weight", type=_number("style_weight"), help="instead of --strength")
     g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])
     g.add_argument("--lr", type=_number("lr"),
@@ -135,10 +138,15 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> presets.Config:
     config = presets.get(args.preset)
+    given = [flag for flag, value in (("--content-weight", args.content_weight), ("--style-weight", args.style_weight))
+             if value is not None]
+    if args.strength is not None and given:
+        raise OptionError(f"--strength sets the loss weights for each photo and painting; give --strength or "
+                          f"{' and '.join(given)}, not both")
     if args.pyramid is not None and args.pyramid_iterations is None:
         args.pyramid_iterations = ()  # --pyramid alone: the engine's per-level default, or off with ''
     return config.with_(
-        size=args.size, iterations=args.iterations, content_weight=args.content_weight,
+        size=args.size, iterations=args.iterations, strength=args.strength, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,
         history=args.history, init=args.init, style_scale=args.style_scale,
         preserve_colors=args.preserve_colors,
@@ -276,6 +284,9 @@ def _method(args: argparse.Namespace) -> str:
         raise ValueError("give --style or --model, not both: a model already holds its style")
     if args.model is not None and fast:
         raise ValueError("give --fast or --model, not both: --fast paints any --style without a trained model")
+    if args.model is not None and args.strength is not None:
+        raise ValueError("--strength applies to --style (the optimiser, or --fast); a --model's strength was set "
+                         "when it was trained: leave --strength out")
     if args.model is None and args.style is None:
         raise ValueError("give --style IMAGE (the optimiser; with --fast the arbitrary-style network) or "
                          "--model NAME (a trained network)")
@@ -297,9 +308,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return _instant(args)
     if method == "fast":
         return _fast(args)
-    for flag, value in (("--decoders", getattr(args, "decoders", None)), ("--strength", getattr(args, "strength", None))):
-        if value is not None:  # the optimiser has neither (its warm start, --init fast, uses the bundled decoders)
-            raise OptionError(f"{flag} applies to --fast only; add --fast, or leave {flag} out")
+    if getattr(args, "decoders", None) is not None:  # the optimiser's warm start (--init fast) uses the bundled ones
+        raise OptionError("--decoders applies to --fast only; add --fast, or leave --decoders out")
     return _stylize(args, args.content, args.style)
 
 

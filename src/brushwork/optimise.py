@@ -20,7 +20,7 @@ from typing import Protocol
 import torch
 from PIL import Image
 
-from . import images, memory, tiles
+from . import images, memory, strength, tiles
 from .errors import OptionError
 from .losses import Term, resize_mask
 from .perceptual import Perceptual
@@ -183,6 +183,18 @@ class Stylizer(Perceptual):
 
     # --- the run ----------------------------------------------------------------------------------
 
+    def loss_weights(self, content: ImageInput, styles: Sequence[ImageInput],
+                     blend: Sequence[float] | None = None) -> tuple[float, float]:
+        """(content, style) weights of a run on this photo and these paintings: the config's, or those its
+        `strength` means for this pair (strength.py). A video measures its first frame once, so every frame
+        gets the same weights."""
+        c = self.config
+        if c.strength is None:
+            return c.content_weight, c.style_weight
+        loaded = [images.load(s) for s in styles]
+        measured = strength.disturbance(self, images.load(content), loaded, blend or [1.0] * len(loaded))
+        return strength.weights(c.strength, measured)
+
     def initial(self, init: str | Path | Image.Image | torch.Tensor, content: torch.Tensor,
                 styles: Sequence[Image.Image], generator: torch.Generator, blend: Sequence[float] | None = None,
                 masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
@@ -299,6 +311,7 @@ class Stylizer(Perceptual):
                 raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
                                   f"as init; this one is {width}x{height}: use the same --size")
             plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes, regions)
+        weighting = self.loss_weights(content_img, style_imgs, blend)
         first = resume.done if resume is not None else 0
         total = sum(n for _, n in plan) + ((len(tiling.boxes) - first) * c.iterations if tiling else 0)
         start, done, history = time.perf_counter(), 0, []
@@ -318,7 +331,7 @@ class Stylizer(Perceptual):
         try:
             for level, (longest, iterations) in enumerate(plan):
                 target = images.to_tensor(images.fit(content_img, longest), self.device)
-                terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep)
+                terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep, weights=weighting)
                 if level == len(plan) - 1 and tiling is None:
                     terms += list(extra_terms)
                 if x is None:
@@ -332,7 +345,7 @@ class Stylizer(Perceptual):
                     break
             if tiling is not None and not interrupted:
                 x, finished = self._refine_tiles(x, tiling, first, content_img, style_imgs, blend, mask_ts, keep,
-                                                 init, generator, lambda tile: record_at(len(plan), tile))
+                                                 init, generator, lambda tile: record_at(len(plan), tile), weighting)
                 interrupted = finished < len(tiling.boxes)
                 partial = tiles.Partial(tiling, finished) if interrupted else None
         except KeyboardInterrupt:
@@ -360,8 +373,8 @@ class Stylizer(Perceptual):
     def _refine_tiles(self, x: torch.Tensor | None, tiling: tiles.Tiling, first: int, content: Image.Image,
                       styles: Sequence[Image.Image], blend: Sequence[float], masks: list[torch.Tensor] | None,
                       keep: torch.Tensor | None, init: str | Path | Image.Image | torch.Tensor | None,
-                      generator: torch.Generator,
-                      record: Callable[[tuple[int, int]], Callable[[Step], None]]) -> tuple[torch.Tensor, int]:
+                      generator: torch.Generator, record: Callable[[tuple[int, int]], Callable[[Step], None]],
+                      weighting: tuple[float, float]) -> tuple[torch.Tensor, int]:
         """Refine the whole-picture solve `x` at full size, tile by tile from tile `first` (tiles.py); returns
         the picture and the number of tiles finished (fewer than all: Ctrl-C stopped it between tiles)."""
         c, size = self.config, (tiling.height, tiling.width)
@@ -378,7 +391,7 @@ class Stylizer(Perceptual):
             crop = (Ellipsis, slice(top, bottom), slice(left, right))
             terms = self.terms(full[crop], styles, blend, content, longest=max(size),
                                masks=None if masks is None else [m[crop] for m in masks],
-                               keep=None if keep is None else keep[crop])
+                               keep=None if keep is None else keep[crop], weights=weighting)
             return keep_best(self._optimise(pixels, terms, c.iterations), c.balance, record((index + 1, count)))
 
         self.gram_tiling = tiling  # style targets at the print's size, in tiles
