@@ -51,6 +51,7 @@ class Result:
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     partial: tiles.Partial | None = None  # a print-size run stopped between tiles: what is left to do
+    weights: tuple[float, float] | None = None  # (content, style) weights at the end (a strength steers them)
 
 
 Callback = Callable[[Step], None]
@@ -183,18 +184,6 @@ class Stylizer(Perceptual):
 
     # --- the run ----------------------------------------------------------------------------------
 
-    def loss_weights(self, content: ImageInput, styles: Sequence[ImageInput],
-                     blend: Sequence[float] | None = None) -> tuple[float, float]:
-        """(content, style) weights of a run on this photo and these paintings: the config's, or those its
-        `strength` means for this pair (strength.py). A video measures its first frame once, so every frame
-        gets the same weights."""
-        c = self.config
-        if c.strength is None:
-            return c.content_weight, c.style_weight
-        loaded = [images.load(s) for s in styles]
-        measured = strength.disturbance(self, images.load(content), loaded, blend or [1.0] * len(loaded))
-        return strength.weights(c.strength, measured)
-
     def initial(self, init: str | Path | Image.Image | torch.Tensor, content: torch.Tensor,
                 styles: Sequence[Image.Image], generator: torch.Generator, blend: Sequence[float] | None = None,
                 masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
@@ -311,14 +300,17 @@ class Stylizer(Perceptual):
                 raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
                                   f"as init; this one is {width}x{height}: use the same --size")
             plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes, regions)
-        weighting = self.loss_weights(content_img, style_imgs, blend)
+        # a strength: weights that start from its uncalibrated balance and are steered to its content distance
+        steer = c.strength is not None and strength.steered(c.strength)
+        weighting = strength.start(c.strength) if c.strength is not None else (c.content_weight, c.style_weight)
         first = resume.done if resume is not None else 0
         total = sum(n for _, n in plan) + ((len(tiling.boxes) - first) * c.iterations if tiling else 0)
         start, done, history = time.perf_counter(), 0, []
         x: torch.Tensor | None = None
         interrupted, partial = False, None
 
-        def record_at(level: int, tile: tuple[int, int] | None = None) -> Callable[[Step], None]:
+        def record_at(level: int, tile: tuple[int, int] | None = None,
+                      then: Callable[[Step], None] | None = None) -> Callable[[Step], None]:
             def record(step: Step) -> None:
                 nonlocal done
                 done += 1
@@ -326,7 +318,23 @@ class Stylizer(Perceptual):
                 if callback is not None:
                     step.iteration, step.total, step.level, step.tile = done, total, level, tile
                     callback(step)
+                if then is not None:
+                    then(step)
             return record
+
+        def steering(terms: list[tuple[Term, float]]) -> Callable[[Step], None]:
+            """Every strength.EVERY iterations, move the style weight (terms[1]) towards the strength's content
+            distance; the loop reads `terms` afresh each iteration, and the next level starts where this ends."""
+            count = 0
+
+            def adjust(step: Step) -> None:
+                nonlocal count, weighting
+                count += 1
+                if count % strength.EVERY == 0:
+                    term, weight = terms[1]
+                    terms[1] = term, strength.adjust(weight, step.losses["content"], strength.target(c.strength))
+                    weighting = weighting[0], terms[1][1]
+            return adjust
 
         try:
             for level, (longest, iterations) in enumerate(plan):
@@ -338,8 +346,10 @@ class Stylizer(Perceptual):
                     x = self.initial(init if init is not None else c.init, target, style_imgs, generator, blend, mask_ts)
                 else:
                     x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
-                # a coarser level's image is not a candidate at this size: each level keeps its own best
-                best, interrupted = keep_best(self._optimise(x, terms, iterations), c.balance, record_at(level))
+                # a coarser level's image is not a candidate at this size: each level keeps its own best (steered
+                # runs change their loss as they go, so, as with balancing, the last is the best)
+                best, interrupted = keep_best(self._optimise(x, terms, iterations), c.balance or steer,
+                                              record_at(level, then=steering(terms) if steer else None))
                 x = best if best is not None else x
                 if interrupted:
                     break
@@ -355,7 +365,8 @@ class Stylizer(Perceptual):
         out = images.resize_tensor(x.detach(), (height, width)).clamp(0, 255)
         if c.preserve_colors == "luminance":
             out = images.luminance_transfer(out, images.to_tensor(content_img, self.device))
-        return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history, partial)
+        return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history, partial,
+                      weighting)
 
     def _whole_levels(self, content: Image.Image, plan: list[tuple[int, int]], budget: int,
                       regions: int) -> list[tuple[int, int]]:

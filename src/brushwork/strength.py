@@ -1,55 +1,51 @@
 """`strength`: one number from 0 (the photo) to 1 (all painting) that means about the same on every pair.
 
 Fixed loss weights strike a different balance on every photo and painting: at the default's style weight 2
-the content distance ran from 0.28 (astronaut + Starry Night) to 0.54 (brick + Turner). A strength S sets
-the style weight (content weight 1) to
+the content distance ran from 0.28 (astronaut + Starry Night) to 0.54 (brick + Turner), and at weight 0.5
+the order of the pairs changed. No quantity measured before the run predicted it on the shared pairs
+(benchmarks/results/strength.md), so a strength is a target instead: the content distance that the shared
+pairs reach on average at style weight w0 = MIDDLE * (S / (1 - S)) ** GAIN (content weight 1),
 
-    MIDDLE * (S / (1 - S)) ** SLOPE * (disturbance / REFERENCE) ** -EXPONENT
+    target(S) = exp(A + B * log w0)        (fitted on the shared pairs: benchmarks/strength.py fit)
 
-where `disturbance` is measured before the run: how far the photo's content moves when the photo takes one
-small step down the painting's style gradient. A pair whose content gives way easily gets less style weight.
-S = 0.5 on a pair of average disturbance is the default preset's balance (style weight 2); S = 0 leaves
-only the content loss, S = 1 only the style loss. EXPONENT and REFERENCE were fitted on the three shared
-pairs and checked on four held-out ones (benchmarks/strength.py, benchmarks/results/strength.md).
+and the run steers to it: every EVERY iterations the style weight is multiplied by
+(target / content distance now) ** (DAMPING / B), B being how content distance grows with the weight.
+S = 0.5 is the default preset's style weight 2 on an average pair; S = 0 leaves only the content loss,
+S = 1 only the style loss. Checked on four held-out pairs never fitted on.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-import torch
-from PIL import Image
-
-from . import images
-from .perceptual import Perceptual
-
-MIDDLE = 2.0  # style weight at strength 0.5 on a pair of average disturbance: the default preset's
-SLOPE = math.log(4) / math.log(3)  # strength 0.25 / 0.75: a quarter / four times MIDDLE before calibration
-EXPONENT = 0.4  # PROVISIONAL
-REFERENCE = 0.148  # PROVISIONAL
-SIDE = 256  # the disturbance is measured at the run's size up to this (the size it was fitted at)
-STEP = 0.01 * 255  # root-mean-square size of the probing step, in pixels
+MIDDLE = 2.0  # style weight at strength 0.5 before steering: the default preset's
+GAIN = math.log(4) / math.log(3)  # strength 0.25 / 0.75 start at a quarter / four times MIDDLE
+A, B = -1.70, 0.80  # log content distance = A + B log style weight, on average over the shared pairs (256 px)
+EVERY = 5  # iterations between adjustments of the style weight
+DAMPING = 0.7  # share of the full correction made at each adjustment, so the weight settles
+MOST = 4.0  # largest factor one adjustment may change the weight by
 
 
-def weights(strength: float, disturbance: float = REFERENCE) -> tuple[float, float]:
-    """(content weight, style weight) for `strength` on a pair of this `disturbance`."""
+def start(strength: float) -> tuple[float, float]:
+    """(content weight, style weight) a run at `strength` starts from."""
     if strength >= 1:
         return 0.0, MIDDLE
-    ratio = MIDDLE * (strength / (1 - strength)) ** SLOPE * (disturbance / REFERENCE) ** -EXPONENT
-    return 1.0, ratio
+    if strength <= 0:
+        return 1.0, 0.0
+    return 1.0, MIDDLE * (strength / (1 - strength)) ** GAIN
 
 
-def disturbance(criterion: Perceptual, content: Image.Image, styles: Sequence[Image.Image],
-                blend: Sequence[float]) -> float:
-    """The relative content distance of the photo after one step of STEP pixels (RMS) down the style loss's
-    gradient: one forward and backward pass and one forward pass at up to SIDE pixels."""
-    side = min(SIDE, criterion.config.size or max(content.size))
-    photo = images.to_tensor(images.fit(content, side), criterion.device)
-    terms = criterion.terms(photo, styles, blend, content, weights=(1.0, 1.0))
-    x = photo.clone().requires_grad_(True)
-    criterion.evaluate(x, terms)["style"].backward()
-    grad = x.grad
-    step = grad * (STEP * math.sqrt(grad.numel()) / grad.norm().clamp_min(1e-30))
-    with torch.no_grad():
-        return float(criterion.evaluate((photo - step).clamp(0, 255), terms)["content"])
+def target(strength: float) -> float:
+    """The relative content distance `strength` means (strength.py's docstring)."""
+    return math.exp(A + B * math.log(start(strength)[1]))
+
+
+def steered(strength: float) -> bool:
+    """Whether a run at `strength` adjusts its style weight (the ends have only one loss each)."""
+    return 0 < strength < 1
+
+
+def adjust(weight: float, content: float, goal: float) -> float:
+    """The style weight after one adjustment, the content distance being `content` with `weight`."""
+    factor = (goal / max(content, 1e-6)) ** (DAMPING / B)
+    return weight * min(max(factor, 1 / MOST), MOST)
