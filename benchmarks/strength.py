@@ -9,10 +9,10 @@ Runs come from benchmarks/quality.py (256 px, the default's iterations), one JSO
 
     python benchmarks/strength.py fit out/strength/fixed_*.json          # the constants of strength.py
     python benchmarks/strength.py table out/strength/*.json --markdown   # spread before and after
+    python benchmarks/strength.py picture out/strength/cal_*.json --pair brick+turner --out strip.jpg
 
-`fit` regresses log content distance on log style weight and log disturbance (strength.disturbance,
-measured before a run) over the shared pairs only: log d = a + b log w + c log D, so equal d needs
-w proportional to D ** (-c / b): strength.EXPONENT = c / b, REFERENCE = the shared pairs' geometric mean D.
+`fit` regresses log content distance on log style weight over the shared pairs only (strength.A, strength.B):
+the content distance a strength means, which a run then steers to.
 """
 
 from __future__ import annotations
@@ -25,15 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import quality
-from brushwork import Stylizer, images, presets, strength
+from PIL import Image
+from side_by_side import tile
 
-
-def disturbances(pairs: list[str]) -> dict[str, float]:
-    """strength.disturbance of each pair, as a run at 256 px measures it."""
-    probe = Stylizer(presets.DEFAULT.with_(size=256))
-    every = {**quality.PAIRS, **quality.HELD_OUT}
-    return {name: strength.disturbance(probe, images.load(quality.SHARED / every[name][0]),
-                                       [images.load(quality.SHARED / every[name][1])], [1.0]) for name in pairs}
+from brushwork import images, presets, strength
 
 
 def rows(paths: list[Path]) -> list[dict]:
@@ -50,22 +45,22 @@ def rows(paths: list[Path]) -> list[dict]:
 
 
 def uncalibrated(weight: float) -> float:
-    """The strength whose weight before calibration is `weight` (strength.weights with D = REFERENCE)."""
-    r = (weight / strength.MIDDLE) ** (1 / strength.SLOPE)
+    """The strength whose starting weight is `weight` (strength.start)."""
+    r = (weight / strength.MIDDLE) ** (1 / strength.GAIN)
     return r / (1 + r)
 
 
 def fit(found: list[dict]) -> None:
+    """strength.A and strength.B: least squares of log content distance on log style weight over the shared
+    pairs' fixed-weight runs (their average pair's curve), and how far each run lies from that line."""
     shared = [r for r in found if r["strength"] is None and r["pair"] in quality.PAIRS]
-    d = disturbances(sorted({r["pair"] for r in shared}))
-    x = np.array([[1.0, math.log(r["style_weight"]), math.log(d[r["pair"]])] for r in shared])
+    w = np.log([r["style_weight"] for r in shared])
     y = np.log([r["content"] for r in shared])
-    (a, b, c), *_ = np.linalg.lstsq(x, y, rcond=None)
-    residual = y - x @ np.array([a, b, c])
-    print(f"{len(shared)} runs on {len(d)} shared pairs: log d = {a:.3f} + {b:.3f} log w + {c:.3f} log D "
-          f"(residual RMS {np.sqrt(np.mean(residual ** 2)):.3f})")
-    print("disturbance: " + ", ".join(f"{k} {v:.4f}" for k, v in d.items()))
-    print(f"EXPONENT = {c / b:.3f}\nREFERENCE = {math.exp(np.mean(np.log(list(d.values())))):.4f}")
+    (a, b), *_ = np.linalg.lstsq(np.stack([np.ones_like(w), w], 1), y, rcond=None)
+    for r, residual in zip(shared, y - a - b * w):
+        print(f"{r['pair']:18} style weight {r['style_weight']:g}: content {r['content']:.3f}, "
+              f"{math.exp(residual):.2f} x the line")
+    print(f"{len(shared)} runs on {len({r['pair'] for r in shared})} shared pairs: A, B = {a:.2f}, {b:.2f}")
 
 
 def table(found: list[dict], markdown: bool) -> None:
@@ -86,14 +81,42 @@ def table(found: list[dict], markdown: bool) -> None:
         print(("| " + " | ".join(line) + " |") if markdown else "  ".join(line))
 
 
+def picture(found: list[dict], pair: str, images_from: str, out: Path) -> None:
+    """The photo, the calibrated runs on `pair` at each strength (images under `images_from`, formatted with
+    the strength) and the painting, in one strip with each run's content / Gram style / embedding."""
+    content, style = ({**quality.PAIRS, **quality.HELD_OUT}[pair])
+    runs = sorted((r for r in found if r["pair"] == pair and r["strength"] is not None), key=lambda r: r["strength"])
+    cells = [tile(images.load(quality.SHARED / content), 256, ["photo"])]
+    for r in runs:
+        path = Path(images_from.format(strength=r["strength"])) / f"{pair}_{r['size']}_{r['iterations']}.png"
+        cells.append(tile(images.load(path), 256, [f"--strength {r['strength']:g}",
+                                                  f"content {r['content']:.2f}, style {r['style']:.2f}",
+                                                  f"embedding {r['embedding']:.2f}"]))
+    cells.append(tile(images.load(quality.SHARED / style), 256, ["painting"]))
+    strip = Image.new("RGB", (sum(c.width for c in cells), cells[0].height), "white")
+    for i, c in enumerate(cells):
+        strip.paste(c, (i * c.width, 0))
+    strip.save(out, quality=90)
+    print(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["fit", "table"])
+    p.add_argument("what", choices=["fit", "table", "picture"])
     p.add_argument("runs", nargs="+", type=Path, help="quality.py --json files")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--pair", default="brick+turner", help="picture: the pair to show")
+    p.add_argument("--images", default="out/strength/img_s{strength:g}", help="picture: quality.py --out of "
+                   "the run at each strength")
+    p.add_argument("--out", type=Path, default=Path("docs/strength.jpg"))
     args = p.parse_args()
     found = rows(args.runs)
-    fit(found) if args.what == "fit" else table(found, args.markdown)
+    if args.what == "fit":
+        fit(found)
+    elif args.what == "table":
+        table(found, args.markdown)
+    else:
+        picture(found, args.pair, args.images, args.out)
 
 
 if __name__ == "__main__":
