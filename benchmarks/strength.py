@@ -76,7 +76,8 @@ def table(found: list[dict], markdown: bool) -> None:
         values = [got[p] for p in pairs if p in got]
         spread = [f"{max(values) / min(values):.2f}", f"{statistics.pstdev(values):.3f}",
                   f"{statistics.pstdev(values) / statistics.mean(values):.2f}"] if len(values) > 1 else ["", "", ""]
-        line = [f"{s:g}", f"{when} ({len(values)} pairs)", *(f"{got[p]:.3f}" if p in got else "" for p in pairs),
+        aim = f", target {strength.target(s):.3f}" if when == "after" else ""
+        line = [f"{s:g}", f"{when} ({len(values)} pairs{aim})", *(f"{got[p]:.3f}" if p in got else "" for p in pairs),
                 *spread]
         print(("| " + " | ".join(line) + " |") if markdown else "  ".join(line))
 
