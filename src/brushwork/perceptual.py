@@ -204,7 +204,7 @@ class Perceptual:
         pixels (losses.KeepTerm) and leaves the style out of it. Both are (1, 1, H, W)
         in [0, 1] at any size: they are resized to the content's. `longest`: the whole picture's longest
         side, which sets the style's scale, when `content` is a tile of it. `weights`: (content, style) weights
-        instead of the config's (a strength's, calibrated for this photo and painting)."""
+        instead of the config's (a strength's, which the run steers as it goes)."""
         c = self.config
         content_weight, style_weight = weights or (c.content_weight, c.style_weight)
         size = tuple(content.shape[-2:])

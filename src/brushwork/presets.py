@@ -95,7 +95,7 @@ RANGES: dict[str, Range] = {
     "levels": Range(int, 1, 4, meaning="VGG levels with a decoder, relu1_1 up to relu4_1"),
     "feature_weight": Range(float, 0, meaning="weight of the decoders' feature loss against the pixel loss's 1"),
     "strength": Range(float, 0, 1, meaning="how far towards the painting: 0 the photo, 1 all painting (the "
-                                           "optimiser: calibrated loss weights; --fast: the share of the "
+                                           "optimiser: a content distance it steers to; --fast: the share of the "
                                            "painting's feature statistics)"),
     # many photos (batch.py)
     "workers": Range(int, 1, 1024, meaning="worker processes (or Ray actors), each with its own network"),
@@ -140,7 +140,7 @@ class Config:
     tv_kind: str = "l2"
     loss_form: str = "relative"  # "relative" (scale-free distances) or "mse" (the seed's raw MSEs)
     balance: bool = False  # the seed's adjustment values: each loss divided by its own magnitude
-    # None: the two weights above as given; 0-1: weights calibrated for each photo and painting (strength.py)
+    # None: the two weights above as given; 0-1: a content distance the run steers its style weight to (strength.py)
     strength: float | None = None
     # optimisation
     optimizer: str = "lbfgs"  # "lbfgs" | "adam" | "gd" (the seed's normalised gradient descent)
