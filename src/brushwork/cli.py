@@ -11,11 +11,15 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import images, presets
 from .assets import DEMO_CONTENT, DEMO_MODEL, DEMO_STYLE
 from .video import FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
 from .errors import BrushworkError, OptionError, raise_interrupt
+
+if TYPE_CHECKING:
+    from .feedforward.train import TrainSettings
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 DEMO_IMAGE_OUTPUT = "brushwork-demo.png"
@@ -418,17 +422,25 @@ def _training(args: argparse.Namespace, run: Callable) -> int:
     return 0
 
 
+def train_settings(args: argparse.Namespace) -> TrainSettings:
+    """The recipe a `brushwork train` command line asks for (also how a bundled model's recorded
+    command is checked against its header)."""
+    from .feedforward.train import TrainSettings
+
+    return TrainSettings().with_(
+        steps=args.steps, batch=args.batch, crop=args.crop, style_size=args.style_size, lr=args.lr,
+        width=args.width, skip=args.skip, content_weight=args.content_weight, style_weight=args.style_weight,
+        tv_weight=args.tv_weight, precision=args.precision, seed=args.seed, style_blend=args.style_blend)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .feedforward import modelfile
-    from .feedforward.train import TrainSettings, train
+    from .feedforward.train import train
 
     if args.output is None:
         modelfile.user_dir().mkdir(parents=True, exist_ok=True)
         args.output = modelfile.user_dir() / f"{Path(args.style[0]).stem}{modelfile.SUFFIX}"
-    settings = TrainSettings().with_(
-        steps=args.steps, batch=args.batch, crop=args.crop, style_size=args.style_size, lr=args.lr,
-        width=args.width, skip=args.skip, content_weight=args.content_weight, style_weight=args.style_weight,
-        tv_weight=args.tv_weight, precision=args.precision, seed=args.seed, style_blend=args.style_blend)
+    settings = train_settings(args)
     return _training(args, lambda samples, progress: train(
         args.style, args.photos, args.output, settings, samples=samples, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, resume=args.resume, callback=progress, device=args.device))
