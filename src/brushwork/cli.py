@@ -95,10 +95,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--size", type=_number("size"), help="longest side of the output in pixels")
     g.add_argument("--iterations", type=_number("iterations"), help="optimisation steps at full size")
     g.add_argument("--strength", type=_number("strength"), metavar="S",
-                   help="how far towards the painting, 0 (the photo) to 1 (all painting), calibrated so a strength "
-                        "strikes about the same balance on every photo and painting (0.5: the default's on an "
-                        "average pair; default: the preset's own weights); with --fast, the share of the "
-                        "painting's statistics (default 1)")
+                   help="how far towards the painting, 0 (the photo) to 1 (all painting): a content distance fitted "
+                        "on the shared pairs that the run steers its style weight to, so about the same balance "
+                        "on every photo and painting (0.5: the default's on an average pair; default: the "
+                        "preset's own weights); with --fast, the share of the painting's statistics (default 1)")
     g.add_argument("--content-weight", type=_number("content_weight"), help="instead of --strength")
     g.add_argument("--style-weight", type=_number("style_weight"), help="instead of --strength")
     g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
