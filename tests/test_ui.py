@@ -97,7 +97,7 @@ def photo(tmp_path, request) -> Path:
 
 def paint_args(picture_path: Path, **changes) -> list:
     args = dict(photo=handle_file(str(picture_path)), painting=SCREAM, painting_upload=None, mode=ui.BEST, model=None,
-                size=32, style_weight=2, keep_colours=False, iterations=2, seed=0)
+                size=32, strength=0.5, keep_colours=False, iterations=2, seed=0)
     args.update(changes)
     return list(args.values())
 
@@ -132,9 +132,9 @@ def test_keep_colours_and_an_uploaded_painting(server, photo, tmp_path) -> None:
     Image.new("RGB", (40, 40), (220, 30, 30)).save(red)
     client = Client(url, verbose=False)
     plain = client.predict(*paint_args(photo, painting=ui.UPLOADED, painting_upload=handle_file(str(red)),
-                                       style_weight=10, iterations=20), api_name="/paint")[0]
+                                       strength=0.9, iterations=20), api_name="/paint")[0]
     kept = client.predict(*paint_args(photo, painting=ui.UPLOADED, painting_upload=handle_file(str(red)),
-                                      style_weight=10, iterations=20, keep_colours=True), api_name="/paint")[0]
+                                      strength=0.9, iterations=20, keep_colours=True), api_name="/paint")[0]
     original = np.asarray(Image.open(photo).resize((32, 21), Image.LANCZOS), dtype=float)
     redness = [np.asarray(Image.open(p), dtype=float) for p in (plain, kept)]
     # the red painting pulls the colours towards red; keeping the photo's colours undoes that

@@ -109,11 +109,9 @@ def test_cli_fast_writes_the_picture_and_refuses_bad_input_in_one_line(decoders,
     _fails(["stylize", str(content_path), "--style", str(style_path), "--model", "m", *fast], capsys, "not both")
     _fails(["stylize", str(content_path), "--style", str(style_path), "--fast", "--decoders",
             str(tmp_path / "none.safetensors"), "-o", str(new)], capsys, "none.safetensors", "no such decoder file")
-    # the optimiser has neither option: refused, not silently ignored
+    # the optimiser has no decoders: refused, not silently ignored (its --strength: tests/test_strength.py)
     _fails(["stylize", str(content_path), "--style", str(style_path), "--decoders", str(path), "-o", str(new)],
            capsys, "--decoders applies to --fast")
-    _fails(["stylize", str(content_path), "--style", str(style_path), "--strength", "0.5", "-o", str(new)],
-           capsys, "--strength applies to --fast")
     assert not new.exists()
 
 

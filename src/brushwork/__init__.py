@@ -20,7 +20,7 @@ def stylize(content, style, *, preset: str = "default", style_blend=None, weight
             seed: int | None = None, callback=None, init=None, **options):
     """One-liner: stylise `content` with one style image (or a list) and return a PIL image.
 
-    `options` are any `Config` fields (size=512, iterations=300, style_weight=..., ...).
+    `options` are any `Config` fields (size=512, iterations=300, strength=0.7, style_weight=..., ...).
     """
     config = _presets.get(preset).with_(**options)
     result = Stylizer(config, weights=weights, device=device).run(

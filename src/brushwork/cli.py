@@ -82,8 +82,6 @@ def _method_options(p: argparse.ArgumentParser, model_help: str, fast: bool = Fa
                        help="paint --style in one pass with the arbitrary-style network (WCT), no training and "
                             "no optimisation; keeps --size, --style-blend, --style-scale, --preserve-colors "
                             "luminance, --precision and --device")
-        p.add_argument("--strength", type=_number("strength"), metavar="A",
-                       help="with --fast: 0 the photo, 1 the painting's statistics in full (default 0.8)")
         p.add_argument("--decoders", metavar="FILE",
                        help="with --fast: decoders from `brushwork train-decoders` (default: the bundled ones)")
 
@@ -96,8 +94,13 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                         "look, 'seed' the livestream's)")
     g.add_argument("--size", type=_number("size"), help="longest side of the output in pixels")
     g.add_argument("--iterations", type=_number("iterations"), help="optimisation steps at full size")
-    g.add_argument("--content-weight", type=_number("content_weight"))
-    g.add_argument("--style-weight", type=_number("style_weight"))
+    g.add_argument("--strength", type=_number("strength"), metavar="S",
+                   help="how far towards the painting, 0 (the photo) to 1 (all painting): a content distance fitted "
+                        "on the shared pairs that the run steers its style weight to, so about the same balance "
+                        "on every photo and painting (0.5: the default's on an average pair; default: the "
+                        "preset's own weights); with --fast, the share of the painting's statistics (default 0.8)")
+    g.add_argument("--content-weight", type=_number("content_weight"), help="instead of --strength")
+    g.add_argument("--style-weight", type=_number("style_weight"), help="instead of --strength")
     g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])
     g.add_argument("--lr", type=_number("lr"),
@@ -139,10 +142,15 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> presets.Config:
     config = presets.get(args.preset)
+    given = [flag for flag, value in (("--content-weight", args.content_weight), ("--style-weight", args.style_weight))
+             if value is not None]
+    if args.strength is not None and given:
+        raise OptionError(f"--strength sets the loss weights for each photo and painting; give --strength or "
+                          f"{' and '.join(given)}, not both")
     if args.pyramid is not None and args.pyramid_iterations is None:
         args.pyramid_iterations = ()  # --pyramid alone: the engine's per-level default, or off with ''
     return config.with_(
-        size=args.size, iterations=args.iterations, content_weight=args.content_weight,
+        size=args.size, iterations=args.iterations, strength=args.strength, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,
         history=args.history, init=args.init, style_scale=args.style_scale,
         preserve_colors=args.preserve_colors,
@@ -280,6 +288,9 @@ def _method(args: argparse.Namespace) -> str:
         raise ValueError("give --style or --model, not both: a model already holds its style")
     if args.model is not None and fast:
         raise ValueError("give --fast or --model, not both: --fast paints any --style without a trained model")
+    if args.model is not None and args.strength is not None:
+        raise ValueError("--strength applies to --style (the optimiser, or --fast); a --model's strength was set "
+                         "when it was trained: leave --strength out")
     if args.model is None and args.style is None:
         raise ValueError("give --style IMAGE (the optimiser; with --fast the arbitrary-style network) or "
                          "--model NAME (a trained network)")
@@ -306,11 +317,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def _refuse_fast_options(args: argparse.Namespace) -> None:
-    """--decoders and --strength without --fast: the optimiser has neither (its warm start, --init fast,
-    uses the bundled decoders)."""
-    for flag, value in (("--decoders", getattr(args, "decoders", None)), ("--strength", getattr(args, "strength", None))):
-        if value is not None:
-            raise OptionError(f"{flag} applies to --fast only; add --fast, or leave {flag} out")
+    """--decoders without --fast: the optimiser has none to choose (its warm start, --init fast, uses the
+    bundled decoders)."""
+    if getattr(args, "decoders", None) is not None:
+        raise OptionError("--decoders applies to --fast only; add --fast, or leave --decoders out")
 
 
 def _instant(args: argparse.Namespace) -> int:

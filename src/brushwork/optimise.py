@@ -20,7 +20,7 @@ from typing import Protocol
 import torch
 from PIL import Image
 
-from . import images, memory, tiles
+from . import images, memory, strength, tiles
 from .errors import OptionError
 from .losses import Term, resize_mask
 from .perceptual import Perceptual
@@ -51,6 +51,7 @@ class Result:
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
     partial: tiles.Partial | None = None  # a print-size run stopped between tiles: what is left to do
+    weights: tuple[float, float] | None = None  # (content, style) weights at the end (a strength steers them)
 
 
 Callback = Callable[[Step], None]
@@ -300,13 +301,17 @@ class Stylizer(Perceptual):
                 raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
                                   f"as init; this one is {width}x{height}: use the same --size")
             plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes, regions)
+        # a strength: weights that start from its uncalibrated balance and are steered to its content distance
+        steer = c.strength is not None and strength.steered(c.strength)
+        weighting = strength.start(c.strength) if c.strength is not None else (c.content_weight, c.style_weight)
         first = resume.done if resume is not None else 0
         total = sum(n for _, n in plan) + ((len(tiling.boxes) - first) * c.iterations if tiling else 0)
         start, done, history = time.perf_counter(), 0, []
         x: torch.Tensor | None = None
         interrupted, partial = False, None
 
-        def record_at(level: int, tile: tuple[int, int] | None = None) -> Callable[[Step], None]:
+        def record_at(level: int, tile: tuple[int, int] | None = None,
+                      then: Callable[[Step], None] | None = None) -> Callable[[Step], None]:
             def record(step: Step) -> None:
                 nonlocal done
                 done += 1
@@ -314,26 +319,44 @@ class Stylizer(Perceptual):
                 if callback is not None:
                     step.iteration, step.total, step.level, step.tile = done, total, level, tile
                     callback(step)
+                if then is not None:
+                    then(step)
             return record
+
+        def steering(terms: list[tuple[Term, float]]) -> Callable[[Step], None]:
+            """Every strength.EVERY iterations, move the style weight (terms[1]) towards the strength's content
+            distance; the loop reads `terms` afresh each iteration, and the next level starts where this ends."""
+            count = 0
+
+            def adjust(step: Step) -> None:
+                nonlocal count, weighting
+                count += 1
+                if count % strength.EVERY == 0:
+                    term, weight = terms[1]
+                    terms[1] = term, strength.adjust(weight, step.losses["content"], strength.target(c.strength))
+                    weighting = weighting[0], terms[1][1]
+            return adjust
 
         try:
             for level, (longest, iterations) in enumerate(plan):
                 target = images.to_tensor(images.fit(content_img, longest), self.device)
-                terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep)
+                terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep, weights=weighting)
                 if level == len(plan) - 1 and tiling is None:
                     terms += list(extra_terms)
                 if x is None:
                     x = self.initial(init if init is not None else c.init, target, style_imgs, generator, blend, mask_ts)
                 else:
                     x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
-                # a coarser level's image is not a candidate at this size: each level keeps its own best
-                best, interrupted = keep_best(self._optimise(x, terms, iterations), c.balance, record_at(level))
+                # a coarser level's image is not a candidate at this size: each level keeps its own best (steered
+                # runs change their loss as they go, so, as with balancing, the last is the best)
+                best, interrupted = keep_best(self._optimise(x, terms, iterations), c.balance or steer,
+                                              record_at(level, then=steering(terms) if steer else None))
                 x = best if best is not None else x
                 if interrupted:
                     break
             if tiling is not None and not interrupted:
                 x, finished = self._refine_tiles(x, tiling, first, content_img, style_imgs, blend, mask_ts, keep,
-                                                 init, generator, lambda tile: record_at(len(plan), tile))
+                                                 init, generator, lambda tile: record_at(len(plan), tile), weighting)
                 interrupted = finished < len(tiling.boxes)
                 partial = tiles.Partial(tiling, finished) if interrupted else None
         except KeyboardInterrupt:
@@ -343,7 +366,8 @@ class Stylizer(Perceptual):
         out = images.resize_tensor(x.detach(), (height, width)).clamp(0, 255)
         if c.preserve_colors == "luminance":
             out = images.luminance_transfer(out, images.to_tensor(content_img, self.device))
-        return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history, partial)
+        return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history, partial,
+                      weighting)
 
     def _whole_levels(self, content: Image.Image, plan: list[tuple[int, int]], budget: int,
                       regions: int) -> list[tuple[int, int]]:
@@ -361,8 +385,8 @@ class Stylizer(Perceptual):
     def _refine_tiles(self, x: torch.Tensor | None, tiling: tiles.Tiling, first: int, content: Image.Image,
                       styles: Sequence[Image.Image], blend: Sequence[float], masks: list[torch.Tensor] | None,
                       keep: torch.Tensor | None, init: str | Path | Image.Image | torch.Tensor | None,
-                      generator: torch.Generator,
-                      record: Callable[[tuple[int, int]], Callable[[Step], None]]) -> tuple[torch.Tensor, int]:
+                      generator: torch.Generator, record: Callable[[tuple[int, int]], Callable[[Step], None]],
+                      weighting: tuple[float, float]) -> tuple[torch.Tensor, int]:
         """Refine the whole-picture solve `x` at full size, tile by tile from tile `first` (tiles.py); returns
         the picture and the number of tiles finished (fewer than all: Ctrl-C stopped it between tiles)."""
         c, size = self.config, (tiling.height, tiling.width)
@@ -379,7 +403,7 @@ class Stylizer(Perceptual):
             crop = (Ellipsis, slice(top, bottom), slice(left, right))
             terms = self.terms(full[crop], styles, blend, content, longest=max(size),
                                masks=None if masks is None else [m[crop] for m in masks],
-                               keep=None if keep is None else keep[crop])
+                               keep=None if keep is None else keep[crop], weights=weighting)
             return keep_best(self._optimise(pixels, terms, c.iterations), c.balance, record((index + 1, count)))
 
         self.gram_tiling = tiling  # style targets at the print's size, in tiles

@@ -196,14 +196,17 @@ class Perceptual:
 
     def terms(self, content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequence[float],
               content_image: Image.Image | None = None, *, masks: Sequence[torch.Tensor] | None = None,
-              keep: torch.Tensor | None = None, longest: int | None = None) -> WeightedTerms:
+              keep: torch.Tensor | None = None, longest: int | None = None,
+              weights: tuple[float, float] | None = None) -> WeightedTerms:
         """The weighted loss terms for one output size (content already at that size).
 
         `masks` (one per style) paint each style in its own region; `keep` holds its region to the photo's
         pixels (losses.KeepTerm) and leaves the style out of it. Both are (1, 1, H, W)
         in [0, 1] at any size: they are resized to the content's. `longest`: the whole picture's longest
-        side, which sets the style's scale, when `content` is a tile of it."""
+        side, which sets the style's scale, when `content` is a tile of it. `weights`: (content, style) weights
+        instead of the config's (a strength's, which the run steers as it goes)."""
         c = self.config
+        content_weight, style_weight = weights or (c.content_weight, c.style_weight)
         size = tuple(content.shape[-2:])
         longest = longest or max(size)
         masks = None if masks is None else [resize_mask(m, size) for m in masks]
@@ -212,7 +215,7 @@ class Perceptual:
             style: Term = self.style_term(styles, blend, longest, content_image)
         else:
             style = self.regions_term(styles, blend, longest, masks, keep, content_image)
-        terms: WeightedTerms = [(self.content_term(content), c.content_weight), (style, c.style_weight)]
+        terms: WeightedTerms = [(self.content_term(content), content_weight), (style, style_weight)]
         if keep is not None:
             terms.append((KeepTerm(content, keep), KEEP_WEIGHT))
         if c.tv_weight:

@@ -94,8 +94,9 @@ RANGES: dict[str, Range] = {
     # the arbitrary-style network (feedforward.wct)
     "levels": Range(int, 1, 4, meaning="VGG levels with a decoder, relu1_1 up to relu4_1"),
     "feature_weight": Range(float, 0, meaning="weight of the decoders' feature loss against the pixel loss's 1"),
-    "strength": Range(float, 0, 1, meaning="share of the painting in the features: 0 the photo's, 1 the "
-                                           "painting's statistics"),
+    "strength": Range(float, 0, 1, meaning="how far towards the painting: 0 the photo, 1 all painting (the "
+                                           "optimiser: a content distance it steers to; --fast: the share of the "
+                                           "painting's feature statistics)"),
     # many photos (batch.py)
     "workers": Range(int, 1, 1024, meaning="worker processes (or Ray actors), each with its own network"),
     # a sound run (audio.AudioSettings; also iterations, content_weight, style_weight, history above)
@@ -139,6 +140,8 @@ class Config:
     tv_kind: str = "l2"
     loss_form: str = "relative"  # "relative" (scale-free distances) or "mse" (the seed's raw MSEs)
     balance: bool = False  # the seed's adjustment values: each loss divided by its own magnitude
+    # None: the two weights above as given; 0-1: a content distance the run steers its style weight to (strength.py)
+    strength: float | None = None
     # optimisation
     optimizer: str = "lbfgs"  # "lbfgs" | "adam" | "gd" (the seed's normalised gradient descent)
     iterations: int = 100
@@ -165,6 +168,9 @@ class Config:
         for f in fields(self):
             if f.name in RANGES:
                 check_range(f.name, getattr(self, f.name))
+        if self.strength is not None and (self.loss_form != "relative" or self.balance):
+            raise OptionError("strength is calibrated for the relative losses without balancing (every preset "
+                              "but seed); leave strength out, or set the weights themselves")
 
     def init_file(self) -> str | None:
         """The image file `init` names, None for the built-in starts (content, palette, noise, style, fast)."""

@@ -301,16 +301,16 @@ class Studio:
     # --- one photo ---------------------------------------------------------------------------------
 
     def paint(self, photo: str | None, painting: str, painting_upload: str | None, mode: str,
-              model: str | None, size: float, style_weight: float, keep_colours: bool, iterations: float,
+              model: str | None, size: float, strength: float, keep_colours: bool, iterations: float,
               seed: float, request: gr.Request, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
         """Yield (image, status, download) as the run goes: previews, then the full-size PNG."""
         session = request.session_hash
         with self.sessions.job(session) as stop:
             yield from self._paint(session, stop, photo, painting, painting_upload, mode, model, size,
-                                   style_weight, keep_colours, iterations, seed, progress)
+                                   strength, keep_colours, iterations, seed, progress)
 
     def _paint(self, session: str, stop: threading.Event, photo: str | None, painting: str,
-               painting_upload: str | None, mode: str, model: str | None, size: float, style_weight: float,
+               painting_upload: str | None, mode: str, model: str | None, size: float, strength: float,
                keep_colours: bool, iterations: float, seed: float, progress: gr.Progress) -> Iterator[tuple]:
         try:
             self.sessions.remember_upload(session, photo)
@@ -330,7 +330,7 @@ class Studio:
             else:
                 style = self.painting(painting, painting_upload, session)
                 config = presets.get("default").with_(
-                    size=side, style_weight=float(style_weight),
+                    size=side, strength=float(strength),
                     iterations=as_int(iterations, "iterations", 1, self.limits.iterations),
                     preserve_colors="luminance" if keep_colours else None)
                 with self.stylizer(config) as stylizer:
@@ -564,8 +564,8 @@ def build(studio: Studio, jobs: int = 1) -> gr.Blocks:
                 mode, model = _mode_picker(models)
                 size = gr.Slider(32, limits.size, value=256, step=16, label="Size (longest side, pixels)",
                                  elem_id="size")
-                strength = gr.Slider(0.5, 10, value=presets.DEFAULT.style_weight, step=0.5,
-                                     label="Style strength (style weight)")
+                strength = gr.Slider(0, 1, value=0.5, step=0.05,
+                                     label="Strength (0 the photo, 1 all painting; the same on every painting)")
                 iterations = gr.Slider(1, limits.iterations, value=presets.DEFAULT.iterations, step=1,
                                        label="Iterations at full size (after 3 x 50 at smaller sizes)",
                                        elem_id="iterations")

@@ -578,6 +578,12 @@ def stylize_video(input: str | os.PathLike,
                 break
             count = index + 1
             recent.pop(index - reach - 1, None)
+            if index == 0 and base.strength is not None:  # one balance for the whole clip, from its first frame
+                stylizer.config = first_config
+                content_weight, style_weight = stylizer.loss_weights(Image.fromarray(frame), style_imgs, style_blend)
+                first_config, later_config = (dataclasses.replace(k, strength=None, content_weight=content_weight,
+                                                                  style_weight=style_weight)
+                                              for k in (first_config, later_config))
             if index < done:
                 if index >= done - reach:  # finished frames the next ones are held to
                     recent[index] = frame_at_flow, np.asarray(images.load(_frame_path(work, index)))

@@ -1,0 +1,85 @@
+"""--strength for the optimiser: its ends, a monotone effect, the per-pair calibration, bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from brushwork import Stylizer, distances, presets, strength
+from brushwork.cli import main
+from brushwork.errors import OptionError
+
+SMALL = presets.DEFAULT.with_(size=64, iterations=20, pyramid_iterations=(10, 10, 10), precision="float32")
+
+
+@pytest.fixture(scope="module")
+def runs(content_path: Path, style_path: Path) -> dict[float, object]:
+    """Content and Gram distances of 64 px runs at five strengths, one network for all."""
+    stylizer = Stylizer(SMALL)
+    found = {}
+    for s in (0.0, 0.25, 0.5, 0.75, 1.0):
+        stylizer.config = SMALL.with_(strength=s)
+        found[s] = distances(stylizer.run(content_path, style_path, seed=0).image, content_path, style_path)
+    return found
+
+
+def test_strength_zero_is_the_photo_and_one_all_painting(runs) -> None:
+    assert runs[0.0].content < 0.01  # only the content loss: the photo comes back
+    assert strength.start(1.0) == (0.0, strength.MIDDLE)  # only the style loss
+    assert runs[1.0].content > max(runs[s].content for s in (0.0, 0.25, 0.5, 0.75))
+    assert runs[1.0].style < runs[0.5].style
+
+
+def test_more_strength_moves_further_from_the_photo_towards_the_painting(runs) -> None:
+    levels = sorted(runs)
+    assert all(runs[a].content < runs[b].content for a, b in zip(levels, levels[1:]))
+    steered = [0.0, 0.25, 0.5, 0.75]  # at 1 the style loss is alone, but no lower at 64 px and 50 iterations
+    assert all(runs[a].style > runs[b].style for a, b in zip(steered, steered[1:]))
+
+
+def test_middle_strength_starts_from_the_default_balance() -> None:
+    assert strength.start(0.5) == (presets.DEFAULT.content_weight, presets.DEFAULT.style_weight)
+
+
+@pytest.mark.parametrize("photo, painting", [
+    ("chelsea.png", "vangogh_starry_night.jpg"),
+    # a known failure, kept so a fix shows: on the flat grey clock the steering overshoots (content 0.17
+    # against 0.32 at 64 px, fixed weights 0.45; 0.188 at 256 px, benchmarks/results/strength.md)
+    pytest.param("clock_motion.png", "picabia_udnie.jpg",
+                 marks=pytest.mark.xfail(strict=True, reason="steering overshoots on a flat grey photo")),
+])
+def test_the_run_steers_each_pair_to_the_content_distance_of_its_strength(photo, painting, shared: Path) -> None:
+    """Fixed weights miss the strength's content distance by a pair-dependent amount; the steered run lands
+    near it, each pair with its own style weight (this fails if run() does not steer)."""
+    content, style = shared / "images/content" / photo, shared / "images/style" / painting
+    config = SMALL.with_(pyramid=(), pyramid_iterations=(), iterations=60)
+    goal = strength.target(0.5)
+    fixed = distances(Stylizer(config).run(content, style, seed=0).image, content, style).content
+    result = Stylizer(config.with_(strength=0.5)).run(content, style, seed=0)
+    steered = distances(result.image, content, style).content
+    assert abs(steered - goal) < 0.08 * goal < abs(fixed - goal)
+    assert result.weights[1] != pytest.approx(strength.start(0.5)[1], rel=0.1)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--strength", "1.5"], "--strength: must be a number at least 0 and at most 1"),
+    (["--strength", "0.5", "--style-weight", "3"], "give --strength or --style-weight, not both"),
+    (["--strength", "0.5", "--preset", "seed"], "strength is calibrated for the relative losses"),
+])
+def test_bad_strength_is_one_clear_line_and_no_output(argv, needle, tmp_path, content_path, style_path,
+                                                      capsys) -> None:
+    out = tmp_path / "o.png"
+    try:  # argparse's own check exits with 2, the engine's errors return 1
+        code = main(["stylize", str(content_path), "--style", str(style_path), "--size", "32", "-o", str(out), *argv])
+    except SystemExit as exc:
+        code = exc.code
+    assert code in (1, 2)
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert needle in err, err
+    assert not out.exists()
+
+
+def test_config_refuses_a_strength_outside_zero_to_one() -> None:
+    with pytest.raises(OptionError, match="strength must be a number at least 0 and at most 1"):
+        presets.DEFAULT.with_(strength=-0.1)
