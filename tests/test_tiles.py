@@ -80,7 +80,8 @@ def criterion(shared):
     """The shallow network, a photo and the terms of a run at 100 x 136: plain, or two regions and a keep mask."""
     net = Perceptual(SHALLOW, load_weights())
     photo = images.load(shared / "images/content/chelsea.png").resize((136, 100))
-    paintings = [images.load(shared / f"images/style/{name}") for name in ("munch_the_scream.jpg", "matisse_woman_with_a_hat.jpg")]
+    paintings = [images.load(shared / f"images/style/{name}")
+                 for name in ("munch_the_scream.jpg", "matisse_woman_with_a_hat.jpg")]
     content = images.to_tensor(photo, net.device)
     left = torch.zeros(1, 1, 100, 136)
     left[..., :60] = 1

@@ -260,7 +260,8 @@ class RegionsTerm(Term):
         self.layers = tuple(dict.fromkeys(layer for term, _ in self.regions for layer in term.layers))
 
     def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
-        return {(i, *key): v for i, (term, _) in enumerate(self.regions) for key, v in term.sums(feats, image, part).items()}
+        return {(i, *key): v for i, (term, _) in enumerate(self.regions)
+                for key, v in term.sums(feats, image, part).items()}
 
     def finish(self, sums: Sums) -> torch.Tensor:
         return _reduce([term.finish({key[1:]: v for key, v in sums.items() if key[0] == i})

@@ -159,7 +159,7 @@ class Perceptual:
         return self.features(pixels, layers, exact=True)
 
     def _tiled(self, pixels: torch.Tensor) -> bool:
-        """Whether targets of `pixels` are to be computed tile by tile (a print-size run, an image larger than its windows)."""
+        """Whether targets of `pixels` are computed tile by tile (a print-size run, an image larger than its windows)."""
         return self.tiling is not None and max(pixels.shape[-2:]) > self.tiling.core + 2 * self.tiling.margin
 
     def check_size(self, pixels: torch.Tensor) -> None:

@@ -127,8 +127,8 @@ def full_per_pixel(config: Config, history: int) -> int:
 def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget,
          regions: int = 0) -> Tiling:
     """The largest tiles whose windows fit in `limit` beside the full-size buffers, with as many of the
-    config's L-BFGS pairs as fit beside the smallest tile (at least one); raises MemoryLimitError naming
-    the largest print size that fits when even the smallest tile does not.
+    config's L-BFGS pairs as fit beside tiles of twice the smallest side (at least one pair); raises
+    MemoryLimitError naming the largest print size that fits when even the smallest tile does not.
 
     A tile's own square is at least twice its margin (`smallest`): below that a window is mostly context,
     passed again by each neighbour, and a print would take hundreds of thousands of tiles."""
@@ -143,8 +143,8 @@ def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: mem
         return full_per_pixel(config, history) * w * h + memory.estimate(
             min(w, core + 2 * margin), min(h, core + 2 * margin), per_tile, dtype, regions)
 
-    while history > 1 and need(smallest) > limit.bytes:
-        history -= 1
+    while history > 1 and need(2 * smallest) > limit.bytes:  # L-BFGS pairs give way to tiles of 4 margins:
+        history -= 1  # smaller ones pass each pixel (1 + 2 margin / side)^2 times, over 2.25
 
     if need(smallest) > limit.bytes:
         lo, hi = 0, max(width, height)  # the longest print side whose smallest tile fits
@@ -165,7 +165,8 @@ def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: mem
 Features = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
 
 
-def own_features(features: Features, window: torch.Tensor, part: Part, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+def own_features(features: Features, window: torch.Tensor, part: Part,
+                 layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """The features at `layers` of a tile's window, cut to the tile's own square (channels-last, as the
     network hands them on and the Gram reads them)."""
     feats = features(window, layers) if layers else {}
@@ -287,7 +288,8 @@ def read_partial(output: Path, key: str) -> Partial:
     path = partial_path(output)
     try:
         record = json.loads(path.read_text())
-        partial = Partial(Tiling(record["height"], record["width"], record["core"], record["margin"], record["history"]), record["done"])
+        tiling = Tiling(record["height"], record["width"], record["core"], record["margin"], record["history"])
+        partial = Partial(tiling, record["done"])
     except FileNotFoundError:
         raise ResumeError(f"{path}: not found, so there is no stopped print-size run to resume for "
                           f"{output.name}; run without --resume") from None
