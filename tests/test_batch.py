@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -223,3 +224,45 @@ def test_a_model_batch_loads_the_network_once_and_matches_instant_stylizer(work,
     assert len(loads) == 1 and sorted(o.job.output for o in outcomes) == [f"p{i}--m.png" for i in range(3)]
     expected = infer.InstantStylizer(model, precision="float32")(photos / "p1.png", 40)
     assert np.array_equal(np.asarray(Image.open(out / "p1--m.png")), np.asarray(expected))
+
+
+def test_a_fast_batch_loads_the_network_once_and_matches_the_fast_picture(work, monkeypatch) -> None:
+    from brushwork.feedforward import wct
+
+    photos, styles, out = work
+    loads, load = [], wct.load_decoders
+    monkeypatch.setattr(wct, "load_decoders", lambda *a, **k: loads.append(a) or load(*a, **k))
+    settings = batch.Settings(config=CONFIG, fast=True, strength=0.7, size=40)
+    outcomes = list(batch.stylize_batch([photos], styles, out, settings))
+    assert len(loads) == 1  # one network for both paintings
+    assert sorted(o.job.output for o in outcomes) == sorted(f"p{i}--style{s}.png" for i in range(3) for s in range(2))
+    for s in range(2):
+        expected = wct.WCTStylizer([styles[s]], strength=0.7, precision="float32")(photos / "p1.png", 40)
+        assert np.array_equal(np.asarray(Image.open(out / f"p1--style{s}.png")), np.asarray(expected))
+    # the strength is part of every job's key; the optimiser's jobs are other jobs again
+    again = batch.plan([photos], styles, out, settings)
+    assert not again.todo
+    assert len(batch.plan([photos], styles, out, dataclasses.replace(settings, strength=0.5)).todo) == 6
+    assert len(batch.plan([photos], styles, out, SETTINGS).todo) == 6
+
+
+def test_a_fast_batch_fails_a_thin_painting_alone_and_refuses_what_it_cannot_do(work, capsys) -> None:
+    photos, styles, out = work
+    thin = _image(styles[0].parent / "thin.png", 3, (40, 4))
+    outcomes = list(batch.stylize_batch([photos], [styles[0], thin], out,
+                                        batch.Settings(config=CONFIG, fast=True, size=40)))
+    failed = [o for o in outcomes if o.error is not None]
+    assert len(outcomes) == 6 and len(failed) == 3 and all("too thin" in o.error for o in failed)
+    with pytest.raises(batch.BatchError, match="not both"):
+        batch.Settings(config=CONFIG, fast=True, model="m")
+    with pytest.raises(ValueError, match="luminance only"):
+        batch.Settings(config=CONFIG.with_(preserve_colors="histogram"), fast=True)
+    args = ["batch", str(photos), "--style", str(styles[0]), "-o", str(out / "cli"), "--size", "40", "-q"]
+    assert main([*args, "--fast", "--strength", "0.5"]) == 0
+    assert "3 of 3 done" in capsys.readouterr().out
+    for extra, needle in ((["--strength", "0.5"], "--strength applies to --fast"),
+                          (["--fast", "--decoders", str(out / "none.safetensors")], "no such decoder file"),
+                          (["--fast", "--model", "m"], "not both")):
+        assert main([*args, *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and needle in err, err

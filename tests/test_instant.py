@@ -94,17 +94,25 @@ BUNDLED = sorted(modelfile.BUNDLED_DIR.glob(f"*{modelfile.SUFFIX}"))
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
-def test_bundled_models_are_small_float16_and_trained_with_the_defaults(path) -> None:
+def test_bundled_models_are_small_float16_and_made_by_their_recorded_command(path) -> None:
+    """The command the README and `models list` show for a bundled model asks for exactly the settings
+    its header says it was trained with, and the run finished."""
+    import shlex
     from dataclasses import asdict
+
+    from brushwork.cli import parser, train_settings
 
     assert path.stat().st_size <= 4 * 1024 * 1024
     assert all(t.dtype == torch.float16 for t in load_file(path).values())
     h = modelfile.read(path)[0]
     assert h["arch"] == "johnson" and h["styles"][0]["thumbnail_jpeg"]
+    command = shlex.split(h["recipe"]["command"])
+    assert command[:2] == ["brushwork", "train"] and h["recipe"]["minutes"] > 0
+    asked = asdict(train_settings(parser().parse_args(command[1:])))
     trained_with = {k: v for k, v in h["training"].items() if k not in ("steps_done", "style_blend")}
-    assert trained_with == {k: v for k, v in asdict(TrainSettings()).items() if k != "style_blend"}
-    assert h["training"]["steps_done"] == TrainSettings().steps
-    assert h["recipe"]["command"].startswith("brushwork train ") and h["recipe"]["minutes"] > 0
+    assert trained_with == {k: v for k, v in asked.items() if k != "style_blend"}
+    assert h["training"]["steps_done"] == asked["steps"]
+    assert h["styles"][0]["name"] == Path(command[2]).name
 
 
 def test_a_bundled_model_is_found_by_name_unless_the_user_has_one_so_named(tmp_path, monkeypatch, trained,
@@ -258,3 +266,23 @@ def test_cli_video_with_a_model_keeps_frames_and_audio(tmp_path, trained, shared
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]  # no frames folder left behind
     _fails(["video", str(shared / "images/video/cockatoo.mp4"), "--model", str(model), "--style", "x.jpg",
             "-o", str(tmp_path / "w.mp4")], capsys, "not both")
+
+
+@pytest.mark.parametrize("fails_after", [0, 2])
+def test_video_whose_encoder_fails_leaves_nothing(tmp_path, trained, shared, monkeypatch, fails_after) -> None:
+    """Frames stream into ffmpeg as they are painted: an encoder that stops at once or after some frames
+    (a full disk) gives one line naming the output, and neither the output nor its partial file remains."""
+    from brushwork import video
+    from brushwork.feedforward.infer import stylize_video
+
+    real = video.ffmpeg_exe()
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *libx264*) head -c {fails_after * 64 * 36 * 3} >/dev/null; '
+                    f'echo "No space left on device" >&2; exit 1;; esac\nexec "{real}" "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(video, "ffmpeg_exe", lambda: str(fake))
+    out = tmp_path / "out" / "v.mp4"
+    out.parent.mkdir()
+    with pytest.raises(video.VideoError, match=r"v\.mp4: encoding failed \(No space left on device\)"):
+        stylize_video(shared / "images/video/cockatoo.mp4", trained[0], out, size=64, max_frames=40)
+    assert list(out.parent.iterdir()) == []

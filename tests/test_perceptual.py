@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 
@@ -30,6 +31,17 @@ def test_the_judge_is_the_criterion(content_path, style_path) -> None:
     assert distances(content, content_path, style_path).content < 1e-6  # itself, resized the same way
     d = distances(content.transpose(0), content_path, style_path)  # mirrored: far in content
     assert d.content > 0.1 and d.style > 0
+
+
+def test_a_judge_for_many_outputs_measures_as_distances_does(content_path, style_path) -> None:
+    from brushwork.evaluate import distances, judge
+
+    content = images.load(content_path).resize((60, 40), Image.LANCZOS)
+    measure = judge(content_path, style_path, (60, 40))
+    for out in (content, content.transpose(0)):
+        assert measure(out) == distances(out, content_path, style_path)
+    with pytest.raises(ValueError, match="60x40 outputs, not 40x60"):
+        measure(content.transpose(2))  # transposed: another size
 
 
 def test_a_tall_painting_at_a_tiny_level_is_raised_to_the_networks_minimum() -> None:

@@ -438,9 +438,23 @@ def test_instant_mode_is_hidden_without_a_model(tmp_path, monkeypatch) -> None:
     page, _, root, before = start(tmp_path / "no-models")
     try:
         modes = [c for c in components(page, "radio") if c["props"].get("label") == "Mode"]
-        assert modes and not any(c["props"]["visible"] for c in modes)
+        assert modes and all([choice[0] for choice in c["props"]["choices"]] == [ui.BEST, ui.FAST] for c in modes)
     finally:
         stop_server(page, root, before)
+
+
+def test_fast_mode_paints_any_painting_photo_and_clip(server, photo, clip) -> None:
+    from brushwork.feedforward.wct import WCTStylizer
+
+    _, url, _ = server
+    client = Client(url, verbose=False)
+    final, status, _ = client.predict(*paint_args(photo, mode=ui.FAST, size=40), api_name="/paint")
+    assert "arbitrary-style network" in status
+    expected = WCTStylizer([ui.PAINTINGS[SCREAM]])(photo, 40)  # the page's picture is the --fast one
+    assert np.array_equal(np.asarray(Image.open(final)), np.asarray(expected))
+    video, status, _ = client.predict(handle_file(str(clip)), SCREAM, None, ui.FAST, None, ui.CONSISTENT, 32, 2,
+                                      api_name="/paint_video")
+    assert status.startswith("4 frames, 32x24 px")
 
 
 def test_instant_mode_with_a_user_trained_model(tmp_path, photo, clip) -> None:

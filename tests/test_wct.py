@@ -81,14 +81,14 @@ def test_stylizer_paints_any_size_blends_and_keeps_colours(decoders, content_pat
     path, _ = decoders
     red = tmp_path / "red.png"
     Image.new("RGB", (30, 20), (220, 20, 20)).save(red)
-    paint = WCTStylizer([style_path, red], blend=[1, 3], decoders=path, precision="float32")
+    full = dict(decoders=path, precision="float32", strength=1.0)  # the paintings' statistics in full
+    paint = WCTStylizer([style_path, red], blend=[1, 3], **full)
     out = paint(content_path, 45)
     assert out.size == (45, 30)
-    kept = WCTStylizer([style_path, red], blend=[1, 3], decoders=path, precision="float32",
-                       preserve_colors="luminance")(content_path, 45)
+    kept = WCTStylizer([style_path, red], blend=[1, 3], preserve_colors="luminance", **full)(content_path, 45)
     assert not np.array_equal(np.asarray(out), np.asarray(kept))
     # the flat red painting alone: a flat picture (the painting's one colour through the decoders), never NaN
-    flat = np.asarray(WCTStylizer([red], decoders=path, precision="float32")(content_path, 45), dtype=float)
+    flat = np.asarray(WCTStylizer([red], **full)(content_path, 45), dtype=float)
     assert flat.std(axis=(0, 1)).max() < 10 < np.asarray(out, dtype=float).std(axis=(0, 1)).max()
 
 
@@ -172,7 +172,7 @@ def test_init_fast_starts_the_optimiser_from_the_fast_picture(decoders, content_
     Stylizer(fast.with_(init="fast", iterations=1)).run(content_path, [style_path], seed=0,
                                                         callback=lambda step: first.append(step.image.clone()))
     photo = images.to_tensor(images.fit(images.load(content_path), fast.size))
-    expected = WCTStylizer([style_path], precision="float32").tensor(photo)
+    expected = WCTStylizer([style_path], strength=1.0, precision="float32").tensor(photo)
     assert torch.allclose(first[0], expected, atol=1e-3)
 
 

@@ -1,5 +1,7 @@
 """Many photos: every photo times every painting (or a trained model) as resumable jobs.
 
+The paintings are painted by the optimiser, or with `fast` in one pass by the arbitrary-style network.
+
 A job is data (`Job`): one photo, the painting(s), the output's file name and a key hashed from the
 inputs' content and every setting that changes the output. The output folder's manifest records each
 finished or failed job under its output name with that key, rewritten atomically after every job, so a
@@ -22,6 +24,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -33,8 +36,12 @@ from . import images, memory
 from .errors import BrushworkError
 from .feedforward.data import EXTENSIONS
 from .feedforward.modelfile import resolve, write_atomically
+from .feedforward.wct import DECODERS, STRENGTH
 from .presets import DEFAULT, Config, check_range
 from .weights import file_hash
+
+if TYPE_CHECKING:
+    from .feedforward.wct import WCTStylizer
 
 MANIFEST = "manifest.json"
 INDEX = "index.html"
@@ -54,7 +61,10 @@ class Settings:
     config: Config = DEFAULT  # the optimiser's recipe (its size is the output's)
     style_blend: tuple[float, ...] | None = None  # one job per photo with the paintings mixed; None: one per painting
     model: str | None = None  # a trained network (name or file) instead of the optimiser
-    size: int | None = None  # with a model: the output's longest side (None keeps the photo's)
+    fast: bool = False  # the paintings through the arbitrary-style network (feedforward/wct.py), not the optimiser
+    strength: float = STRENGTH  # with fast: 0 the photo, 1 the painting's statistics in full
+    decoders: str | None = None  # with fast: a file from `brushwork train-decoders` (None: the bundled ones)
+    size: int | None = None  # with a model or fast: the output's longest side (None keeps the photo's)
     seed: int | None = None
     weights: str | None = None  # the optimiser's VGG weights (registry name or file)
     device: str | None = None
@@ -65,6 +75,20 @@ class Settings:
         check_range("size", self.size)
         check_range("seed", self.seed)
         check_range("max_memory", self.max_memory)
+        if self.fast:
+            from .feedforward.wct import check_options
+
+            if self.model is not None:
+                raise BatchError("give fast or a model, not both: fast paints any painting without a trained model")
+            check_options(self.strength, self.config.preserve_colors, self.config.style_scale)
+            if self.decoders is not None and not Path(self.decoders).is_file():
+                raise BatchError(f"{self.decoders}: no such decoder file; train decoders with "
+                                 f"`brushwork train-decoders` or leave --decoders out for the bundled ones")
+
+    @property
+    def method(self) -> str:
+        """"model" (a trained network), "fast" (the arbitrary-style network) or "optimise"."""
+        return "model" if self.model is not None else "fast" if self.fast else "optimise"
 
 
 @dataclass(frozen=True)
@@ -133,9 +157,14 @@ def _digest(*parts: object) -> str:
 def settings_key(settings: Settings) -> str:
     """The part of every job's key that the shared settings make: the recipe or the model's content, the
     seed and the VGG weights (device left out: it changes pixels by rounding, not by intent)."""
-    if settings.model is not None:
+    c = settings.config
+    if settings.method == "model":
         method = {"model": file_hash(resolve(settings.model), "sha256"), "size": settings.size,
-                  "precision": settings.config.precision}
+                  "precision": c.precision}
+    elif settings.method == "fast":
+        method = {"decoders": file_hash(Path(settings.decoders or DECODERS), "sha256"), "size": settings.size,
+                  "strength": settings.strength, "preserve_colors": c.preserve_colors,
+                  "style_scale": c.style_scale, "precision": c.precision}
     else:
         method = {"config": dataclasses.asdict(settings.config), "weights": _identity(settings.weights),
                   "init": _identity(settings.config.init_file())}
@@ -191,7 +220,7 @@ def plan(photos: Sequence[str | os.PathLike], styles: Sequence[str | os.PathLike
             target = out / name
             if not overwrite and target.resolve() in inputs:
                 raise BatchError(f"{target}: is also an input of this batch; choose another output folder")
-            images.check_not_an_input(target, [photo, *group, settings.model, settings.weights,
+            images.check_not_an_input(target, [photo, *group, settings.model, settings.weights, settings.decoders,
                                                settings.config.init_file()], overwrite)
             key = _digest(common, photo_hash, [style_hash[s] for s in group])
             jobs.append(Job(str(photo), tuple(map(str, group)), name, key))
@@ -243,10 +272,13 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        if settings.model is not None:
+        c = settings.config
+        if settings.method == "model":
             from .feedforward.infer import InstantStylizer
 
-            self.paint = InstantStylizer(settings.model, device=settings.device, precision=settings.config.precision)
+            self.paint = InstantStylizer(settings.model, device=settings.device, precision=c.precision)
+        elif settings.method == "fast":  # built with the first job's paintings: a bad painting fails its job
+            self.painters: dict[tuple[str, ...], WCTStylizer] = {}
         else:
             from .optimise import Stylizer
 
@@ -255,14 +287,30 @@ class Engine:
 
     def __call__(self, job: Job) -> Image.Image:
         s = self.settings
-        if s.model is not None:
+        if s.method == "model":
             _crash_hook()
             return self.paint(job.photo, s.size)
+        if s.method == "fast":
+            _crash_hook()
+            return self._fast_painter(job.styles)(job.photo, s.size)
         result = self.stylizer.run(job.photo, list(job.styles), style_blend=s.style_blend, seed=s.seed,
                                    callback=lambda step: _crash_hook() if step.iteration == 1 else None)
         if result.interrupted:
             raise KeyboardInterrupt
         return result.image
+
+    def _fast_painter(self, styles: tuple[str, ...]) -> WCTStylizer:
+        """The arbitrary-style network with these paintings: loaded once, restyled for each further painting
+        (or blend), each painting's statistics read once per output size."""
+        from .feedforward.wct import WCTStylizer
+
+        if styles not in self.painters:
+            s = self.settings
+            first = next(iter(self.painters.values()), None)
+            self.painters[styles] = first.restyled(styles, s.style_blend) if first is not None else WCTStylizer(
+                styles, blend=s.style_blend, strength=s.strength, preserve_colors=s.config.preserve_colors,
+                style_scale=s.config.style_scale, decoders=s.decoders, device=s.device, precision=s.config.precision)
+        return self.painters[styles]
 
     def attempt(self, job: Job) -> tuple[bytes | None, str | None, float]:
         """(PNG bytes, None, seconds) or (None, one-line reason, seconds): a bad photo fails its job, not
@@ -439,7 +487,7 @@ def run(plan: Plan, *, workers: int | None = None, ray: str | bool | None = None
         write_index(plan)
         return
     settings = plan.settings
-    if ray is None and settings.model is None:
+    if ray is None and settings.method == "optimise":
         settings = _share_memory(plan.todo, settings, workers or 1)
     results = (_local(plan.todo, settings, workers or 1) if ray is None else
                _ray(plan.todo, plan.settings, workers, None if ray is True else ray))

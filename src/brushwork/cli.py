@@ -11,11 +11,15 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import images, presets
 from .assets import DEMO_CONTENT, DEMO_MODEL, DEMO_STYLE
 from .video import FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
 from .errors import BrushworkError, OptionError, raise_interrupt
+
+if TYPE_CHECKING:
+    from .feedforward.train import TrainSettings
 
 EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 2, 1, 130
 DEMO_IMAGE_OUTPUT = "brushwork-demo.png"
@@ -79,7 +83,7 @@ def _method_options(p: argparse.ArgumentParser, model_help: str, fast: bool = Fa
                             "no optimisation; keeps --size, --style-blend, --style-scale, --preserve-colors "
                             "luminance, --precision and --device")
         p.add_argument("--strength", type=_number("strength"), metavar="A",
-                       help="with --fast: 0 the photo, 1 the painting's statistics in full (default 1)")
+                       help="with --fast: 0 the photo, 1 the painting's statistics in full (default 0.8)")
         p.add_argument("--decoders", metavar="FILE",
                        help="with --fast: decoders from `brushwork train-decoders` (default: the bundled ones)")
 
@@ -283,9 +287,9 @@ def _method(args: argparse.Namespace) -> str:
 
 def _fast_painter(args: argparse.Namespace):
     """The arbitrary-style network for --fast, with the run's paintings and options."""
-    from .feedforward.wct import WCTStylizer
+    from .feedforward.wct import STRENGTH, WCTStylizer
 
-    return WCTStylizer(args.style, blend=args.style_blend, strength=1.0 if args.strength is None else args.strength,
+    return WCTStylizer(args.style, blend=args.style_blend, strength=STRENGTH if args.strength is None else args.strength,
                        preserve_colors=args.preserve_colors, style_scale=args.style_scale or 1.0,
                        decoders=args.decoders, device=args.device, precision=args.precision or "auto")
 
@@ -296,10 +300,16 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         return _instant(args)
     if method == "fast":
         return _fast(args)
-    for flag, value in (("--decoders", getattr(args, "decoders", None)), ("--strength", getattr(args, "strength", None))):
-        if value is not None:  # the optimiser has neither (its warm start, --init fast, uses the bundled decoders)
-            raise OptionError(f"{flag} applies to --fast only; add --fast, or leave {flag} out")
+    _refuse_fast_options(args)
     return _stylize(args, args.content, args.style)
+
+
+def _refuse_fast_options(args: argparse.Namespace) -> None:
+    """--decoders and --strength without --fast: the optimiser has neither (its warm start, --init fast,
+    uses the bundled decoders)."""
+    for flag, value in (("--decoders", getattr(args, "decoders", None)), ("--strength", getattr(args, "strength", None))):
+        if value is not None:
+            raise OptionError(f"{flag} applies to --fast only; add --fast, or leave {flag} out")
 
 
 def _instant(args: argparse.Namespace) -> int:
@@ -342,11 +352,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from . import batch
 
-    model = _method(args) == "model"
+    method = _method(args)
+    if not args.fast:
+        _refuse_fast_options(args)
     config = _config(args)
-    settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model,
-                              size=args.size if model else None, seed=args.seed, weights=args.weights,
-                              device=args.device, max_memory=args.max_memory)
+    settings = batch.Settings(config=config, style_blend=args.style_blend, model=args.model, fast=args.fast,
+                              **({} if args.strength is None else {"strength": args.strength}), decoders=args.decoders,
+                              size=args.size if method != "optimise" else None, seed=args.seed,
+                              weights=args.weights, device=args.device, max_memory=args.max_memory)
     plan = batch.plan(args.photos, args.style or (), args.output, settings, retry_failed=args.retry_failed,
                       overwrite=args.overwrite)
     skipped = len(plan.jobs) - len(plan.todo)
@@ -407,17 +420,25 @@ def _training(args: argparse.Namespace, run: Callable) -> int:
     return 0
 
 
+def train_settings(args: argparse.Namespace) -> TrainSettings:
+    """The recipe a `brushwork train` command line asks for (also how a bundled model's recorded
+    command is checked against its header)."""
+    from .feedforward.train import TrainSettings
+
+    return TrainSettings().with_(
+        steps=args.steps, batch=args.batch, crop=args.crop, style_size=args.style_size, lr=args.lr,
+        width=args.width, skip=args.skip, content_weight=args.content_weight, style_weight=args.style_weight,
+        tv_weight=args.tv_weight, precision=args.precision, seed=args.seed, style_blend=args.style_blend)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .feedforward import modelfile
-    from .feedforward.train import TrainSettings, train
+    from .feedforward.train import train
 
     if args.output is None:
         modelfile.user_dir().mkdir(parents=True, exist_ok=True)
         args.output = modelfile.user_dir() / f"{Path(args.style[0]).stem}{modelfile.SUFFIX}"
-    settings = TrainSettings().with_(
-        steps=args.steps, batch=args.batch, crop=args.crop, style_size=args.style_size, lr=args.lr,
-        width=args.width, skip=args.skip, content_weight=args.content_weight, style_weight=args.style_weight,
-        tv_weight=args.tv_weight, precision=args.precision, seed=args.seed, style_blend=args.style_blend)
+    settings = train_settings(args)
     return _training(args, lambda samples, progress: train(
         args.style, args.photos, args.output, settings, samples=samples, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, resume=args.resume, callback=progress, device=args.device))
@@ -680,7 +701,7 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("batch", help="every photo of a folder times every painting (or a --model), resumable")
     b.add_argument("photos", nargs="+", help="photos, or folders of photos (the images directly inside)")
-    _method_options(b, "instead of --style: a trained network's name or .safetensors file")
+    _method_options(b, "instead of --style: a trained network's name or .safetensors file", fast=True)
     b.add_argument("-o", "--output", required=True, help="output folder (made if missing): the results, "
                    "manifest.json (what is done, for reruns) and index.html (a contact sheet)")
     b.add_argument("--workers", type=_number("workers"), metavar="N",

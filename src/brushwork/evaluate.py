@@ -9,6 +9,7 @@ style image so that its longest side equals the output's (Lanczos).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -46,10 +47,24 @@ def distances(output: str | os.PathLike | Image.Image, content: str | os.PathLik
               style: str | os.PathLike | Image.Image, device: str = "cpu") -> Distances:
     """Relative content and style distances of `output` (see the module docstring)."""
     out = images.load(output)
-    content_img = images.load(content).resize(out.size, Image.LANCZOS)
-    judge = _judge(device)
+    return judge(content, style, out.size, device)(out)
+
+
+def judge(content: str | os.PathLike | Image.Image, style: str | os.PathLike | Image.Image,
+          size: tuple[int, int], device: str = "cpu") -> Callable[[str | os.PathLike | Image.Image], Distances]:
+    """`distances` for many outputs of one `size` (width, height) against the same photo and painting:
+    their features are computed once, so judging each further output costs one network pass."""
+    judge_net = _judge(device)
     with torch.no_grad():
-        terms = [(judge.content_term(images.to_tensor(content_img, judge.device)), 1.0),
-                 (judge.style_term([images.load(style)], [1.0], max(out.size)), 1.0)]
-        values = judge.evaluate(images.to_tensor(out, judge.device), terms)
-    return Distances(values["content"].item(), values["style"].item())
+        terms = [(judge_net.content_term(images.to_tensor(images.load(content).resize(size, Image.LANCZOS),
+                                                          judge_net.device)), 1.0),
+                 (judge_net.style_term([images.load(style)], [1.0], max(size)), 1.0)]
+
+    def measure(output: str | os.PathLike | Image.Image) -> Distances:
+        out = images.load(output)
+        if out.size != tuple(size):
+            raise ValueError(f"this judge measures {size[0]}x{size[1]} outputs, not {out.size[0]}x{out.size[1]}")
+        with torch.no_grad():
+            values = judge_net.evaluate(images.to_tensor(out, judge_net.device), terms)
+        return Distances(values["content"].item(), values["style"].item())
+    return measure

@@ -189,8 +189,9 @@ class Stylizer(Perceptual):
         if init == "fast":  # a warm start: the arbitrary-style network's picture (feedforward/wct.py)
             from .feedforward.wct import WCTStylizer
 
-            paint = WCTStylizer(styles, blend=blend, style_scale=self.config.style_scale, device=self.device,
-                                precision=self.config.precision)
+            # at full strength, as measured (benchmarks/results/warm-start.md): the most style to start from
+            paint = WCTStylizer(styles, blend=blend, strength=1.0, style_scale=self.config.style_scale,
+                                device=self.device, precision=self.config.precision)
             return paint.tensor(content)
         if isinstance(init, torch.Tensor):
             return images.resize_tensor(init.to(self.device, torch.float32), (h, w)).clone()

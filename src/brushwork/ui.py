@@ -38,7 +38,7 @@ from .errors import BrushworkError, raise_interrupt
 from .weights import LoadedWeights, load_weights
 
 UPLOADED = "Your painting (upload below)"
-BEST, INSTANT = "Best quality", "Instant"
+BEST, FAST, INSTANT = "Best quality", "Fast (any painting, one pass)", "Instant"
 CONSISTENT, FRAME_BY_FRAME = "Consistent (optical flow)", "Frame by frame"
 PREVIEWS = 20  # live previews per run, about: every few iterations, whatever the length
 
@@ -244,6 +244,7 @@ class Studio:
         self.sessions = Sessions(root, limits.session_idle_s)
         self.weights = weights or load_weights()  # read once
         self._idle: list[Any] = []  # optimisers not in use: at most one per job that ran at once
+        self._fast: Any = None  # the arbitrary-style network, loaded by the first fast job
         self._lock = threading.Lock()
 
     # --- choices -----------------------------------------------------------------------------------
@@ -268,6 +269,16 @@ class Studio:
         if choice not in known:
             raise UIError(f"unknown instant style {choice!r}; pick one of: {', '.join(known) or 'none'}")
         return _instant(str(known[choice]), self.device)
+
+    def fast(self, style: Image.Image) -> Any:
+        """The arbitrary-style network (`--fast`) with `style`: loaded once, restyled for each job."""
+        from .feedforward.wct import WCTStylizer
+
+        with self._lock:
+            if self._fast is None:
+                self._fast = WCTStylizer([style], device=self.device)
+            base = self._fast
+        return base.restyled([style])
 
     @contextmanager
     def stylizer(self, config: presets.Config) -> Iterator[Any]:
@@ -306,14 +317,16 @@ class Studio:
             content = check_image(photo, "photo", self.limits)
             side = as_int(size, "size", 32, self.limits.size)
             folder = self.sessions.folder(session)
-            if mode == INSTANT:
-                paint = self.model(model)
+            if mode in (INSTANT, FAST):
+                paint = self.model(model) if mode == INSTANT else \
+                    self.fast(self.painting(painting, painting_upload, session))
                 progress(0.5, desc="painting")
                 out = images.to_tensor(paint(content, side), paint.device)
                 if keep_colours:
                     out = images.luminance_transfer(out, images.to_tensor(images.fit(content, side), paint.device))
                 result = images.to_image(out)
-                note = f"painted in one pass by the network **{model}**"
+                note = f"painted in one pass by the network **{model}**" if mode == INSTANT else \
+                    "painted in one pass by the arbitrary-style network (**fast**)"
             else:
                 style = self.painting(painting, painting_upload, session)
                 config = presets.get("default").with_(
@@ -406,10 +419,11 @@ class Studio:
                     if stop.is_set():
                         raise KeyboardInterrupt
                 try:
-                    if mode == INSTANT:
+                    if mode in (INSTANT, FAST):
                         from .feedforward.infer import TEMPORAL, stylize_video
-                        paint = self.model(model)
-                        return stylize_video(clip, paint.model, output, size=side, max_frames=max_frames,
+                        paint = self.model(model).model if mode == INSTANT else \
+                            self.fast(self.painting(painting, painting_upload, session))
+                        return stylize_video(clip, paint, output, size=side, max_frames=max_frames,
                                              temporal=TEMPORAL if consistency == CONSISTENT else 0.0,
                                              callback=callback, device=self.device)
                     style = self.painting(painting, painting_upload, session)
@@ -518,8 +532,9 @@ def _style_picker(key: str) -> tuple[gr.Dropdown, gr.Image]:
 
 
 def _mode_picker(models: list[str]) -> tuple[gr.Radio, gr.Dropdown]:
-    """Instant mode exists only when a trained network does: hidden, not faked, before that."""
-    mode = gr.Radio([BEST, INSTANT], value=BEST, label="Mode", visible=bool(models))
+    """Best quality (the optimiser), fast (any painting, one pass) and, only when a trained network exists
+    (not faked before that), instant."""
+    mode = gr.Radio([BEST, FAST, *([INSTANT] if models else [])], value=BEST, label="Mode")
     model = gr.Dropdown(models, value=models[0] if models else None, label="Instant style", visible=False)
     mode.change(lambda m: gr.Dropdown(visible=m == INSTANT), mode, model, queue=False, api_name=False)
     return mode, model

@@ -630,33 +630,85 @@ def stylize_video(input: str | os.PathLike,
     return VideoResult(output, count, info.fps, size, audio, time.perf_counter() - start, stylised)
 
 
-def encode(work: Path, frames: int, info: VideoInfo, output: Path, trimmed: bool) -> bool:
-    """Encode the PNGs to H.264/yuv420p at the source rate with the source's audio, atomically.
+class Encoder:
+    """ffmpeg encoding H.264/yuv420p at the source rate with the source's audio into a temporary file
+    beside `output`, renamed into place by `finish` only when complete; `abort` (or a failure) leaves
+    nothing behind. AAC audio is copied; other codecs are re-encoded to AAC so the file plays in browsers.
 
-    Returns whether an audio track was written. AAC audio is copied; other codecs are re-encoded to AAC
-    so the file plays in browsers.
+    `frames_input` is ffmpeg's input for the pictures: numbered PNGs (`encode`) or raw frames written to
+    its stdin as they are made (`stream`), so encoding runs beside the painting instead of after it.
     """
-    has_audio = info.audio is not None and not info.folder
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
-           "-framerate", str(info.fps), "-start_number", "0", "-i", str(work / "%06d.png")]
-    if has_audio:
-        cmd += ["-i", str(info.path), "-map", "0:v:0", "-map", "1:a:0",
-                "-c:a", "copy" if info.audio == "aac" else "aac"]
-        if trimmed:
-            cmd += ["-t", f"{float(Fraction(frames) / info.fps):.6f}"]
-    cmd += ["-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18",
-            "-preset", "medium", "-movflags", "+faststart", "-f", OUTPUT_FORMATS[output.suffix.lower()]]
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
-    os.close(fd)
-    os.chmod(tmp, images.readable_mode())  # mkstemp's 0600 would make the video private to this user
-    try:
-        run = subprocess.run(cmd + [tmp], capture_output=True, text=True, errors="replace")
-        if run.returncode != 0:
-            detail = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else "unknown error"
-            raise VideoError(f"{output}: encoding failed ({detail}); the stylised frames are kept in "
-                             f"{work}, rerun with --resume to retry")
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return has_audio
+
+    def __init__(self, frames_input: list[str], info: VideoInfo, output: Path, *, seconds: float | None,
+                 frames: int | None, on_failure: str, piped: bool = False, speed: str = "medium") -> None:
+        self.output, self.on_failure = output, on_failure
+        self.audio = info.audio is not None and not info.folder
+        cmd = [ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", *frames_input]
+        if self.audio:
+            cmd += ["-i", str(info.path), "-map", "0:v:0", "-map", "1:a:0",
+                    "-c:a", "copy" if info.audio == "aac" else "aac"]
+            if seconds is not None:
+                cmd += ["-t", f"{seconds:.6f}"]
+        if frames is not None:
+            cmd += ["-frames:v", str(frames)]
+        cmd += ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", "-preset", speed,
+                "-movflags", "+faststart", "-f", OUTPUT_FORMATS[output.suffix.lower()]]
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
+        os.close(fd)
+        os.chmod(self.tmp, images.readable_mode())  # mkstemp's 0600 would make the video private to this user
+        self.log = tempfile.TemporaryFile()  # a file, not a pipe: ffmpeg never blocks on what it says
+        self.proc = subprocess.Popen(cmd + [self.tmp], stdin=subprocess.PIPE if piped else subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
+
+    @classmethod
+    def stream(cls, info: VideoInfo, size: tuple[int, int], output: Path, max_frames: int | None) -> Encoder:
+        """An encoder fed (H, W, 3) uint8 RGB frames of `size` through `write`."""
+        trimmed = max_frames is not None and (info.frames is None or max_frames < info.frames)
+        raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size[0]}x{size[1]}", "-framerate", str(info.fps),
+               "-i", "pipe:0"]
+        return cls(raw, info, output, seconds=float(Fraction(max_frames) / info.fps) if trimmed else None,
+                   frames=None, on_failure="nothing was written", piped=True, speed="veryfast")
+
+    def write(self, frame: np.ndarray) -> None:
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+        except BrokenPipeError:
+            self.proc.wait()
+            self.abort()
+            raise self._failure() from None
+
+    def _failure(self) -> VideoError:
+        self.log.seek(0)
+        said = self.log.read().decode(errors="replace").strip()
+        detail = said.splitlines()[-1] if said else "ffmpeg stopped early"
+        return VideoError(f"{self.output}: encoding failed ({detail}); {self.on_failure}")
+
+    def finish(self) -> bool:
+        """Wait for ffmpeg and move the file into place; returns whether an audio track was written."""
+        try:
+            if self.proc.stdin is not None:
+                try:
+                    self.proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            if self.proc.wait() != 0:
+                raise self._failure()
+            os.replace(self.tmp, self.output)
+        except BaseException:
+            self.abort()
+            raise
+        return self.audio
+
+    def abort(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        Path(self.tmp).unlink(missing_ok=True)
+
+
+def encode(work: Path, frames: int, info: VideoInfo, output: Path, trimmed: bool) -> bool:
+    """Encode the work folder's PNGs (see Encoder); returns whether an audio track was written."""
+    pngs = ["-framerate", str(info.fps), "-start_number", "0", "-i", str(work / "%06d.png")]
+    return Encoder(pngs, info, output, seconds=float(Fraction(frames) / info.fps) if trimmed else None,
+                   frames=frames, on_failure=f"the stylised frames are kept in {work}, rerun with --resume to retry"
+                   ).finish()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import copy
 import itertools
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -171,26 +169,25 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | P
     paint = model if ready else InstantStylizer(model, device=device, precision=precision, compile=compile)
     dims = video.frame_size(info, size)
     total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
-    # frames wait for the encoder in a private folder: the optimiser's resumable work folder for the same
-    # output (minutes of work per frame) is left alone
-    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".frames", dir=output.parent))
     frames = video.read_frames(info, dims)
+    encoder = video.Encoder.stream(info, dims, output, max_frames)
     count, reliable = 0, []
     try:
         chosen = frames if max_frames is None else itertools.islice(frames, max_frames)
         for index, (out, share) in enumerate(stylize_frames(paint, chosen, temporal, flow_method)):
             if index:
                 reliable.append(share)
-            Image.fromarray(out.round().clip(0, 255).astype(np.uint8)).save(
-                work / f"{index:06d}.png", compress_level=1)
+            encoder.write(out.round().clip(0, 255).astype(np.uint8))
             count = index + 1
             if callback is not None:
                 callback(index, total)
         if count == 0:
             raise video.VideoError(f"{info.path}: has no frames; give a video with at least one frame")
-        audio = video.encode(work, count, info, output, trimmed=info.frames is None or count < info.frames)
+        audio = encoder.finish()
+    except BaseException:
+        encoder.abort()
+        raise
     finally:
         frames.close()
-        shutil.rmtree(work, ignore_errors=True)
     return InstantVideoResult(output, count, dims, audio, time.perf_counter() - start,
                               float(np.mean(reliable)) if reliable else 0.0)

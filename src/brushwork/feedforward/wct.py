@@ -11,6 +11,7 @@ level. No painting is ever trained on: the decoders only learn to invert VGG on 
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +32,9 @@ from .modelfile import ModelError, build, check_output, read_file, save_model
 from .train import Fitting, Settings, TrainResult, TrainStep, check_fresh, fit
 
 DECODERS = Path(__file__).resolve().parents[1] / "assets" / "wct-decoders.safetensors"
+# --strength when none is given: with the bundled decoders 0.8 beat 1 on both VGG distances on 5 of the 7
+# judged pairs and on content and edges on all 7, the embedding even (benchmarks/results/warm-start.md, 3)
+STRENGTH = 0.8
 STYLE_CACHE_SIZE = 4  # style statistics kept, one set per output size
 
 
@@ -88,6 +92,15 @@ def load_decoders(path: str | os.PathLike | None = None, device: str | torch.dev
     return net.eval().requires_grad_(False).to(device)
 
 
+def check_options(strength: float, preserve_colors: str | None, style_scale: float) -> None:
+    """The options the network can honour, checked before any work (a batch checks them before its jobs)."""
+    presets.check_range("strength", strength)
+    presets.check_range("style_scale", style_scale)
+    if preserve_colors not in (None, "luminance"):
+        raise ValueError(f"the arbitrary-style network keeps colours by luminance only, not "
+                         f"{preserve_colors!r}; use --preserve-colors luminance")
+
+
 class WCTStylizer:
     """Decoders and paintings loaded once, applied to many images (a video's frames).
 
@@ -96,15 +109,20 @@ class WCTStylizer:
     """
 
     def __init__(self, styles: Sequence[str | os.PathLike | Image.Image], *,
-                 blend: Sequence[float] | None = None, strength: float = 1.0,
+                 blend: Sequence[float] | None = None, strength: float = STRENGTH,
                  preserve_colors: str | None = None, style_scale: float = 1.0,
                  decoders: str | os.PathLike | None = None, device: str | torch.device | None = None,
                  precision: str = "auto") -> None:
-        presets.check_range("strength", strength)
-        presets.check_range("style_scale", style_scale)
-        if preserve_colors not in (None, "luminance"):
-            raise ValueError(f"the arbitrary-style network keeps colours by luminance only, not "
-                             f"{preserve_colors!r}; use --preserve-colors luminance")
+        check_options(strength, preserve_colors, style_scale)
+        self.decoder_file = decoders or DECODERS
+        self._set_styles(styles, blend)
+        self.strength, self.preserve_colors, self.style_scale = strength, preserve_colors, style_scale
+        decoders_net = load_decoders(decoders)
+        self.perceptual = encoder(decoders_net.config.levels, precision, device)
+        self.device, self.dtype = self.perceptual.device, self.perceptual.dtype
+        self.decoders = decoders_net.to(self.device, self.dtype)
+
+    def _set_styles(self, styles: Sequence[str | os.PathLike | Image.Image], blend: Sequence[float] | None) -> None:
         blend = list(blend or [1.0] * len(styles))
         if not styles or len(blend) != len(styles):
             raise ValueError(f"{len(styles)} style images but {len(blend)} --style-blend weights; give one per style")
@@ -112,15 +130,18 @@ class WCTStylizer:
             presets.check_range("style_blend", w)
         if sum(blend) <= 0:
             raise ValueError("the --style-blend weights add up to 0; give at least one positive weight")
-        self.sources = [s for s in styles if isinstance(s, (str, os.PathLike))] + [decoders or DECODERS]
+        self.sources = [s for s in styles if isinstance(s, (str, os.PathLike))] + [self.decoder_file]
         self.styles = [(s, images.load(s)) for s in styles]
         self.blend = [w / sum(blend) for w in blend]
-        self.strength, self.preserve_colors, self.style_scale = strength, preserve_colors, style_scale
-        decoders_net = load_decoders(decoders)
-        self.perceptual = encoder(decoders_net.config.levels, precision, device)
-        self.device, self.dtype = self.perceptual.device, self.perceptual.dtype
-        self.decoders = decoders_net.to(self.device, self.dtype)
         self._cache: dict[tuple, dict[int, tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def restyled(self, styles: Sequence[str | os.PathLike | Image.Image],
+                 blend: Sequence[float] | None = None) -> WCTStylizer:
+        """The same networks and options with other paintings: a batch's next painting costs its
+        statistics, not a second copy of the encoder and decoders."""
+        other = copy.copy(self)
+        other._set_styles(styles, blend)
+        return other
 
     def style_statistics(self, longest: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
         """Per level, the blended paintings' mean and covariance ** 1/2, with each painting fitted to
