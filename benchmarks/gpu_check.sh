@@ -36,7 +36,7 @@ stage() {  # stage NAME SECONDS ARGS...: one speed.py run with its own report
     stage targets 90 --sizes 512,1024 --precisions bfloat16 --skip-quality
     # the rest of the table: 256 px and 2048 px (must fit in 16 GB); the limits add up to 560 s
     stage sizes 60 --sizes 256,2048 --precisions bfloat16 --skip-quality
-    # print size (issue 13): 8192 px within 16 GB of GPU memory, one iteration per tile
+    # print size (issue 13): 8192 px within 16 GB of GPU memory, one iteration at full size (in tiles)
     echo "== print size (limit 70s)"
     timeout 70 python3 benchmarks/print_size.py scale --sizes 8192 --max-memory 16G \
         --results benchmarks/results/print-size-cuda.md

@@ -1,17 +1,18 @@
 """Print sizes (tiles.py): how close a tiled run is to a whole one, whether tile borders show, and what
 memory and time 2048 / 4096 / 8192 px take on this machine.
 
-    python benchmarks/print_size.py compare --size 1024 --window 640     # tiled vs whole, seams, a corner crop
+    python benchmarks/print_size.py compare --size 2048 --window 1312    # tiled vs whole, seams, a corner crop
     python benchmarks/print_size.py scale --sizes 2048 4096 8192 --max-memory 8G   # peak memory, time
     python benchmarks/print_size.py scale --sizes 8192 --max-memory 16G --results FILE  # on CUDA (gpu_check.sh)
 
-compare: the same run (default preset, same seed) whole and tiled, the tiles forced by a memory budget
-that holds `--window` px windows; all four judges (benchmarks/judges.py) of each, and the seam measure:
+compare: the same full-size iterations (default preset, same seed, from the same start: the whole picture
+solved at `--start` px, default preset) whole and tiled, each in a fresh process, the tiles forced by a memory
+budget that holds `--window` px windows; CPU seconds an iteration, peak memory, all four judges (benchmarks/judges.py) of each, and the seam measure:
 the mean gradient magnitude of the luminance within 2 px of the tiles' borders against elsewhere (1: the
 borders are like any other place), for the tiled result and, as a control, the whole one at the same
 places. Writes a crop across the first inner tile corner, whole | tiled.
-scale: one fresh process per size, `--iterations` (default 1) at the whole-picture solve and in each tile,
-peak resident memory (ru_maxrss) and seconds per iteration of each kind. Tables go to
+scale: one fresh process per size, `--iterations` (default 1) at the whole-picture solve (half the size or
+what fits) and at full size, peak resident memory (ru_maxrss) and seconds per iteration of each kind. Tables go to
 benchmarks/results/print-size.md (appended).
 """
 
@@ -61,75 +62,89 @@ def seam(img: Image.Image, band: np.ndarray) -> float:
 
 
 def budget(config: presets.Config, width: int, height: int, window: int) -> int:
-    return tiles.FULL_PER_PIXEL * width * height + memory.estimate(window, window, config.with_(style_scale=1.0),
-                                                                   torch.float32)
+    """A --max-memory that holds the full-size buffers and windows of side `window`, not the whole picture."""
+    return (tiles.full_per_pixel(config, config.history) * width * height
+            + memory.estimate(window, window, config.with_(style_scale=1.0, optimizer="gd"), torch.float32))
 
 
 def compare(args: argparse.Namespace) -> None:
+    """Whole against tiled at full size from the same start (the whole picture solved at `--start` px), each
+    in a fresh process: judges, seams, CPU seconds, peak memory."""
     sys.path.insert(0, str(HERE))
     import judges
 
-    config = presets.DEFAULT.with_(size=args.size, iterations=args.iterations)
+    config = presets.DEFAULT.with_(size=args.size, iterations=args.iterations, pyramid=(), pyramid_iterations=())
     width, height = images.fit_size(images.load(PHOTO).size, args.size)
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = args.out / f"print-start-{args.start}.png"
+    if not start.is_file():  # the print workflow: a small whole solve first, the same for both runs
+        Stylizer(presets.DEFAULT.with_(size=args.start)).run(PHOTO, PAINTING, seed=0).image.save(start)
     cap = budget(config, width, height, args.window)
-    runs = {}
-    for name, stylizer in (("whole", Stylizer(config)), ("tiled", Stylizer(config, max_memory=cap))):
-        result = stylizer.run(PHOTO, PAINTING, seed=0)
-        result.image.save(args.out / f"print-{name}-{args.size}.png")
-        runs[name] = result
-        print(name, f"{result.seconds:.0f} s", flush=True)
+    runs, rows = {}, []
+    for name, limit in (("whole", None), ("tiled", cap)):
+        path = args.out / f"print-{name}-{args.size}.png"
+        cmd = [sys.executable, __file__, "one", "--size", str(args.size), "--iterations", str(args.iterations),
+               "--init", str(start), "--save", str(path)] + (["--max-memory", str(limit)] if limit else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        runs[name] = (images.load(path), json.loads(out.stdout.strip().splitlines()[-1]))
+        print(name, runs[name][1], flush=True)
     stylizer = Stylizer(config, max_memory=cap)
     tiling = tiles.choose(width, height, config, stylizer.dtype, memory.budget(stylizer.device, cap))
     band = border_band(tiling)
-    rows = []
-    for name, result in runs.items():
-        scores = judges.score(result.image, images.load(PHOTO), images.load(PAINTING))
-        rows.append({"run": name, **{k: round(v, 4) for k, v in scores.items()}, "seam": round(seam(result.image, band), 3),
-                     "seconds": round(result.seconds)})
+    for name, (image, figures) in runs.items():
+        scores = judges.score(image, images.load(PHOTO), images.load(PAINTING))
+        rows.append({"run": name, **{k: round(v, 4) for k, v in scores.items()}, "seam": round(seam(image, band), 3),
+                     "CPU s an iteration": figures["full-size iteration CPU s"], "peak MB": figures["peak MB"]})
         print(rows[-1], flush=True)
     top, left = tiling.boxes[0][2], tiling.boxes[0][3]  # the first inner corner
     half = 128
     box = (left - half, top - half, left + half, top + half)
     crop = Image.new("RGB", (4 * half + 8, 2 * half), "white")
-    crop.paste(runs["whole"].image.crop(box), (0, 0))
-    crop.paste(runs["tiled"].image.crop(box), (2 * half + 8, 0))
+    crop.paste(runs["whole"][0].crop(box), (0, 0))
+    crop.paste(runs["tiled"][0].crop(box), (2 * half + 8, 0))
     crop.save(HERE / "results" / f"print-corner-{args.size}.png")
     with RESULTS.open("a") as f:
-        f.write(f"\n## compare: {PHOTO.name} + {PAINTING.name}, {width}x{height}, default preset, "
-                f"{args.iterations} iterations at full size, seed 0; tiles {tiling.core} px + {tiling.margin} px "
-                f"margin ({len(tiling.boxes)} tiles, forced by a {cap / 1e9:.2f} GB budget)\n\n"
+        f.write(f"\n## compare: {PHOTO.name} + {PAINTING.name}, {width}x{height}, default preset, {args.iterations} "
+                f"iterations at full size from the same start (the whole picture solved at {args.start} px), "
+                f"seed 0, one thread; tiled: the whole picture's objective in tiles of {tiling.core} px + "
+                f"{tiling.margin} px margin ({len(tiling.boxes)} tiles, forced by a {cap / 1e9:.2f} GB budget)\n\n"
                 f"`python benchmarks/print_size.py compare --size {args.size} --iterations {args.iterations} "
-                f"--window {args.window}`\n\n| run | " + " | ".join(k for k in rows[0] if k != "run") + " |\n|---|"
+                f"--window {args.window} --start {args.start}`\n\n| run | " + " | ".join(k for k in rows[0] if k != "run") + " |\n|---|"
                 + "---|" * (len(rows[0]) - 1) + "\n")
         for row in rows:
             f.write("| " + " | ".join(str(v) for v in row.values()) + " |\n")
 
 
 def one(args: argparse.Namespace) -> None:
-    """One size in this process: JSON with the plan, peak memory and seconds per iteration."""
+    """One run in this process: JSON with the plan, peak memory and seconds (wall and CPU) per iteration."""
     config = presets.DEFAULT.with_(size=args.size, iterations=args.iterations, pyramid=(), pyramid_iterations=())
     stylizer = Stylizer(config, max_memory=args.max_memory)
     stamps = []
 
     def stamp(step) -> None:
-        stamps.append((time.perf_counter(), step.tile))
-        if args.tiles and step.tile and step.tile[0] > args.tiles:
-            raise KeyboardInterrupt  # enough tiles for the time per tile; memory peaks in the first
+        stamps.append((time.perf_counter(), time.process_time(), step.level))
 
     start = time.perf_counter()
-    result = stylizer.run(PHOTO, PAINTING, seed=0, callback=stamp)
-    width, height = result.image.size
+    width, height = images.fit_size(images.load(PHOTO).size, args.size)
     tiling = tiles.choose(width, height, config, stylizer.dtype, memory.budget(stylizer.device, args.max_memory))
-    whole = [t for t, tile in stamps if tile is None]
-    tiled = [t for t, tile in stamps if tile is not None]
+    # from a given start a print goes straight to its full-size iterations, as a resumed run does
+    resume = tiles.Partial(tiling, 0) if args.init and tiling else None
+    result = stylizer.run(PHOTO, PAINTING, seed=0, callback=stamp, resume=resume,
+                          init=str(args.init) if args.init else None)
+    if args.save:
+        result.image.save(args.save)
+    last = max(level for *_, level in stamps)
+    full = [(wall, cpu) for wall, cpu, level in stamps if level == last]
+    before = [(wall, cpu) for wall, cpu, level in stamps if level < last]
     print(json.dumps({
         "size": f"{width}x{height}", "tiles": len(tiling.boxes) if tiling else 0,
-        "tiles done": result.partial.done if result.partial else (len(tiling.boxes) if tiling else 0),
         "tile": f"{tiling.core}+2x{tiling.margin}" if tiling else "-",
-        "first whole iteration s (with set-up)": round(whole[0] - start, 1) if whole else None,
-        "first tile iteration s (with the style's Grams)": round(tiled[0] - whole[-1], 1) if tiled and whole else None,
-        "tile iteration s": round((tiled[-1] - tiled[0]) / (len(tiled) - 1), 1) if len(tiled) > 1 else None,
-        "total s": round(time.perf_counter() - start, 1),
+        "L-BFGS pairs": (tiling.history or config.history) if tiling else config.history,
+        "whole-picture solve s": round(before[-1][0] - start, 1) if before else None,
+        "first full-size iteration s (with targets)": round(full[0][0] - (before[-1][0] if before else start), 1),
+        "full-size iteration s": round((full[-1][0] - full[0][0]) / (len(full) - 1), 1) if len(full) > 1 else None,
+        "full-size iteration CPU s": round((full[-1][1] - full[0][1]) / (len(full) - 1), 1) if len(full) > 1 else None,
+        "total s": round(time.perf_counter() - start, 1), "total CPU s": round(time.process_time(), 1),
         "peak MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         **({"GPU peak MB": round(torch.cuda.max_memory_allocated() / 2**20)} if stylizer.device.type == "cuda" else {}),
         "precision": str(stylizer.dtype).removeprefix("torch.")}))
@@ -138,8 +153,7 @@ def one(args: argparse.Namespace) -> None:
 def scale(args: argparse.Namespace) -> None:
     rows = []
     for size in args.sizes:
-        cmd = [sys.executable, __file__, "one", "--size", str(size), "--iterations", str(args.iterations),
-               "--tiles", str(args.tiles)]
+        cmd = [sys.executable, __file__, "one", "--size", str(size), "--iterations", str(args.iterations)]
         if args.max_memory:
             cmd += ["--max-memory", str(args.max_memory)]
         out = subprocess.run(cmd, capture_output=True, text=True)
@@ -167,21 +181,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
     c = sub.add_parser("compare")
-    c.add_argument("--size", type=int, default=1024)
-    c.add_argument("--iterations", type=int, default=75)
-    c.add_argument("--window", type=int, default=640, help="the side of the tile windows the budget holds")
+    c.add_argument("--size", type=int, default=2048)
+    c.add_argument("--iterations", type=int, default=10)
+    c.add_argument("--window", type=int, default=1312, help="the side of the tile windows the budget holds")
+    c.add_argument("--start", type=int, default=256, help="the size of the whole solve both runs start from")
     c.add_argument("--out", type=Path, default=HERE.parent / "out")
     s = sub.add_parser("scale")
     s.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096, 8192])
     s.add_argument("--iterations", type=int, default=1)
     s.add_argument("--max-memory", type=memory.parse_size)
     s.add_argument("--results", type=Path, default=RESULTS)
-    s.add_argument("--tiles", type=int, default=0, help="stop after this many tiles (0: all)")
     o = sub.add_parser("one")
     o.add_argument("--size", type=int, required=True)
     o.add_argument("--iterations", type=int, default=1)
     o.add_argument("--max-memory", type=int)
-    o.add_argument("--tiles", type=int, default=0)
+    o.add_argument("--init", type=Path, help="start from this picture")
+    o.add_argument("--save", type=Path, help="save the result here")
     args = ap.parse_args()
     {"compare": compare, "scale": scale, "one": one}[args.mode](args)
 

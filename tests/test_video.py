@@ -193,7 +193,7 @@ def test_a_frame_that_no_longer_fits_stops_before_any_work(clip: Path, tmp_path:
     from brushwork import memory, tiles
 
     shallow = CONFIG.with_(size=160, content_layers=("relu2_2",), style_layers=("relu1_1", "relu2_1", "relu3_1"))
-    windows = tiles.FULL_PER_PIXEL * 160 * 120 + memory.estimate(96, 96, shallow, torch.float32)  # tiles fit
+    windows = tiles.full_per_pixel(shallow, shallow.history) * 160 * 120 + memory.estimate(96, 96, shallow, torch.float32)  # tiles fit
     real, calls = memory.budget, []
 
     def shrinking(device: torch.device, max_memory: int | None = None) -> memory.Budget | None:

@@ -171,8 +171,7 @@ def _progress(args: argparse.Namespace, output: Path, print_every: int = 0):
     def callback(step) -> None:
         if bar is not None:
             bar.total = step.total
-            tile = {"tile": f"{step.tile[0]}/{step.tile[1]}"} if step.tile else {}
-            bar.set_postfix({**tile, **{k: f"{v:.3g}" for k, v in step.losses.items()}}, refresh=False)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in step.losses.items()}, refresh=False)
             bar.update(1)
         i = step.iteration - 1  # the notebook counts from 0
         if print_every and step.adjustments and (i % print_every == 0 or step.iteration == step.total):
@@ -181,7 +180,7 @@ def _progress(args: argparse.Namespace, output: Path, print_every: int = 0):
                    f"Style: {a['style']:.2e}, Denoise: {a.get('tv', 0.0):.2e}")
             (bar.write if bar is not None else print)(msg)
         nonlocal every
-        if every and step.iteration % every == 0 and step.tile is None:  # a tile is not the picture
+        if every and step.iteration % every == 0:
             try:
                 images.save(step.image, _snapshot_path(output, step.iteration))
             except images.ImageError as exc:  # a full disk must not cost the run itself
@@ -233,7 +232,7 @@ def _stylize(args: argparse.Namespace, content, styles) -> int:
     _save_result(lambda path: images.save(result.image, path), output)
     if result.partial is not None:
         tiles.write_partial(output, result.partial, key)
-        print(f"interrupted: {result.partial.done} of {len(result.partial.tiling.boxes)} tiles finished; the picture "
+        print(f"interrupted: {result.partial.done} of {config.iterations} full-size iterations done; the picture "
               f"so far is in {output}: rerun the same command with --resume to finish it", file=sys.stderr)
         return EXIT_INTERRUPTED
     tiles.partial_path(output).unlink(missing_ok=True)
@@ -665,7 +664,8 @@ def parser() -> argparse.ArgumentParser:
                    help="one mask per --style: each style paints where its mask is white (grey: soft edges "
                         "and blends); resized to the photo")
     s.add_argument("--resume", action="store_true",
-                   help="finish a print-size run that Ctrl-C stopped between tiles (same command, same output)")
+                   help="finish a print-size run that Ctrl-C stopped during its full-size iterations (same command, "
+                        "same output)")
     s.add_argument("--keep-mask", metavar="MASK", help="hold the white part of this mask close to the photo "
                                                         "(a face, say): more content, no style there")
     _run_options(s)

@@ -3,6 +3,10 @@
 A term knows which feature layers it reads and turns (features, image) into one scalar. The engine
 sums `weight * term` over whatever terms it is given, so video can add a temporal term (and later
 features other terms) without the engine knowing what they are.
+
+Each of the engine's terms is a function (`finish`) of sums over the picture's positions (`sums`): Gram
+matrices, squared differences, their counts. Sums over the parts of a picture add up to the whole
+picture's, so a picture too large for one pass has exactly its whole value from tiles (tiles.py).
 """
 
 from __future__ import annotations
@@ -13,6 +17,47 @@ from dataclasses import dataclass, field
 import torch
 
 Features = Mapping[str, torch.Tensor]
+Sums = dict[tuple, "torch.Tensor | float"]  # (what, layer) -> a sum over positions, additive over parts
+Box = tuple[int, int, int, int]  # top, left, bottom, right
+
+
+@dataclass(frozen=True)
+class Part:
+    """One tile's own square of a larger picture: the positions a term sums over when handed that tile.
+
+    The term gets the features of those positions only (already cropped) and the pixels of a window
+    around them (`origin`: the window's top-left in the whole picture), and crops its own whole-picture
+    targets and masks to match."""
+
+    box: Box  # the square, in the whole picture's pixels
+    origin: tuple[int, int]  # the window's top-left
+    size: tuple[int, int]  # the whole picture's height and width
+    strides: Mapping[str, int]  # pixels per feature position at each layer
+
+    def cells(self, layer: str) -> tuple[slice, slice]:
+        """The square's positions in `layer`'s whole-picture feature map."""
+        step = self.strides[layer]
+        top, left, bottom, right = self.box
+        return slice(top // step, bottom // step), slice(left // step, right // step)
+
+    def crop(self, whole: torch.Tensor, layer: str | None = None) -> torch.Tensor:
+        """A whole-picture map (features at `layer`, or pixels) cut to the square."""
+        if layer is not None:
+            return whole[(..., *self.cells(layer))]
+        top, left, bottom, right = self.box
+        return whole[..., top:bottom, left:right]
+
+    def own(self, window: torch.Tensor, below: int = 0, right: int = 0) -> torch.Tensor:
+        """The square's pixels in `window`, with `below` rows and `right` columns more where the window has them."""
+        top, left = self.box[0] - self.origin[0], self.box[1] - self.origin[1]
+        return window[..., top:self.box[2] - self.origin[0] + below, left:self.box[3] - self.origin[1] + right]
+
+
+def add_sums(total: Sums, more: Sums) -> Sums:
+    """`total` plus `more`, key by key (`total` is updated)."""
+    for key, value in more.items():
+        total[key] = total[key] + value if key in total else value
+    return total
 
 
 class _Gram(torch.autograd.Function):
@@ -87,23 +132,26 @@ def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def total_variation(img: torch.Tensor, kind: str = "l2") -> torch.Tensor:
     """Smoothness penalty on pixels: 'l1' is the seed's sum of absolute neighbour differences,
     'l2' the mean of squared ones (smooth, L-BFGS-friendly)."""
-    dy = img[..., 1:, :] - img[..., :-1, :]
-    dx = img[..., :, 1:] - img[..., :, :-1]
-    if kind == "l1":
-        return dy.abs().sum() + dx.abs().sum()
-    if kind == "l2":
-        return dy.pow(2).mean() + dx.pow(2).mean()
-    raise ValueError(f"total variation kind must be 'l1' or 'l2', not {kind!r}")
+    return TVTerm(kind=kind)({}, img)
 
 
 class Term:
-    """One named loss term. Subclasses set `layers` and implement `__call__`."""
+    """One named loss term. Subclasses set `layers` and implement `sums` and `finish` (a term that only
+    ever sees whole pictures may implement `__call__` instead)."""
 
     name: str = "term"
     layers: tuple[str, ...] = ()
 
-    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+    def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
+        """The additive sums the value is made of, over the whole picture or over `part` of it."""
         raise NotImplementedError
+
+    def finish(self, sums: Sums) -> torch.Tensor:
+        """The value, from the whole picture's sums."""
+        raise NotImplementedError
+
+    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        return self.finish(self.sums(feats, image))
 
 
 def _reduce(values: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
@@ -123,10 +171,27 @@ class ContentTerm(Term):
     def __post_init__(self) -> None:
         self.layers = tuple(self.targets)
 
-    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        dist = relative_sq_error if self.form == "relative" else mse
-        values = [dist(feats[k], t) for k, t in self.targets.items()]
+    def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
+        sums: Sums = {}
+        for k, t in self.targets.items():
+            f = feats[k]
+            sums["sq", k] = (f.float() - (t if part is None else part.crop(t, k)).float()).pow(2).sum()
+            sums["n", k] = f.numel()  # a batch against one target counts it once per image
+        return sums
+
+    def finish(self, sums: Sums) -> torch.Tensor:
+        values = []
+        for k, t in self.targets.items():
+            if self.form == "relative":  # relative_sq_error
+                values.append(sums["sq", k] / (t.float().pow(2).sum().clamp_min(1e-12) * (sums["n", k] / t.numel())))
+            else:  # mse
+                values.append(sums["sq", k] / sums["n", k])
         return _reduce(values, self.layer_weights or [1.0] * len(values))
+
+
+def region_gram_sum(f: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The sum over positions of f's outer products, each weighted by `mask` (1, 1, H, W in [0, 1], at f's size)."""
+    return gram(f * mask.sqrt().to(f.dtype), normalise=False)
 
 
 def masked_gram(f: torch.Tensor, mask: torch.Tensor, normalise: bool = True) -> torch.Tensor:
@@ -135,7 +200,7 @@ def masked_gram(f: torch.Tensor, mask: torch.Tensor, normalise: bool = True) -> 
     spatial control, with soft masks as weights). A mask of ones is `gram`."""
     h, w = f.shape[-2:]
     area = mask.float().sum().clamp_min(1e-6)
-    return gram(f * mask.sqrt().to(f.dtype), normalise) * (h * w / area)
+    return region_gram_sum(f, mask) / (area if normalise else area / (h * w))
 
 
 @dataclass
@@ -154,15 +219,31 @@ class StyleTerm(Term):
     def __post_init__(self) -> None:
         self.layers = tuple(self.targets)
 
-    def _gram(self, f: torch.Tensor) -> torch.Tensor:
-        normalise = self.form == "relative"
-        if self.mask is None:
-            return gram(f, normalise)
-        return masked_gram(f, resize_mask(self.mask, f.shape[-2:]), normalise)
+    def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
+        """Per layer: the Gram sum over positions (masked: each weighted by the mask, as `masked_gram`), the
+        mask's area and the count of positions."""
+        sums: Sums = {}
+        for k in self.targets:
+            f = feats[k]
+            count = f.shape[-2] * f.shape[-1]
+            if self.mask is None:
+                sums["gram", k] = gram(f, normalise=False)
+            else:
+                whole = f.shape[-2:] if part is None else tuple(n // part.strides[k] for n in part.size)
+                mask = resize_mask(self.mask, whole)
+                mask = mask if part is None else part.crop(mask, k)
+                sums["gram", k], sums["area", k] = region_gram_sum(f, mask), mask.float().sum()
+            sums["n", k] = count
+        return sums
 
-    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+    def finish(self, sums: Sums) -> torch.Tensor:
         dist = relative_sq_error if self.form == "relative" else mse
-        values = [dist(self._gram(feats[k]), t) for k, t in self.targets.items()]
+        values = []
+        for k, t in self.targets.items():
+            g, n = sums["gram", k], sums["n", k]
+            if self.mask is not None:  # the region's Gram on the scale of a whole map's (masked_gram)
+                g = g * (n / sums["area", k].clamp_min(1e-6))
+            values.append(dist(g / n if self.form == "relative" else g, t))
         return _reduce(values, self.layer_weights or [1.0] * len(values))
 
 
@@ -178,8 +259,13 @@ class RegionsTerm(Term):
     def __post_init__(self) -> None:
         self.layers = tuple(dict.fromkeys(layer for term, _ in self.regions for layer in term.layers))
 
-    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        return _reduce([term(feats, image) for term, _ in self.regions], [w for _, w in self.regions])
+    def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
+        return {(i, *key): v for i, (term, _) in enumerate(self.regions)
+                for key, v in term.sums(feats, image, part).items()}
+
+    def finish(self, sums: Sums) -> torch.Tensor:
+        return _reduce([term.finish({key[1:]: v for key, v in sums.items() if key[0] == i})
+                        for i, (term, _) in enumerate(self.regions)], [w for _, w in self.regions])
 
 
 @dataclass
@@ -188,8 +274,22 @@ class TVTerm(Term):
     name: str = "tv"
     layers: tuple[str, ...] = field(default=())
 
-    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        return total_variation(image, self.kind)
+    def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
+        """Neighbour differences from each pixel to the next one down and right (a part owns those starting
+        in its square), and their counts."""
+        if self.kind not in ("l1", "l2"):
+            raise ValueError(f"total variation kind must be 'l1' or 'l2', not {self.kind!r}")
+        down = image if part is None else part.own(image, below=1)
+        across = image if part is None else part.own(image, right=1)
+        dy = down[..., 1:, :] - down[..., :-1, :]
+        dx = across[..., :, 1:] - across[..., :, :-1]
+        norm = torch.abs if self.kind == "l1" else torch.square
+        return {("dy",): norm(dy).sum(), ("ny",): dy.numel(), ("dx",): norm(dx).sum(), ("nx",): dx.numel()}
+
+    def finish(self, sums: Sums) -> torch.Tensor:
+        if self.kind == "l1":  # total_variation: the seed's sums
+            return sums["dy",] + sums["dx",]
+        return sums["dy",] / sums["ny",] + sums["dx",] / sums["nx",]
 
 
 def style_targets(per_style: Sequence[Features], blend: Sequence[float], form: str) -> dict[str, torch.Tensor]:
@@ -230,9 +330,14 @@ class TemporalTerm(Term):
     name: str = "temporal"
     layers: tuple[str, ...] = field(default=())
 
-    def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        diff = (image.float() - self.target.float()) / self.scale
-        return (diff.pow(2) * self.mask).sum(0).mean()
+    def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
+        own, target, mask = ((image, self.target, self.mask) if part is None
+                             else (part.own(image), part.crop(self.target), part.crop(self.mask)))
+        diff = (own.float() - target.float()) / self.scale
+        return {("sq",): (diff.pow(2) * mask).sum(), ("n",): diff[0].numel()}
+
+    def finish(self, sums: Sums) -> torch.Tensor:
+        return sums["sq",] / sums["n",]
 
 
 @dataclass

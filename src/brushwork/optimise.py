@@ -39,7 +39,6 @@ class Step:
     adjustments: dict[str, float] | None  # the seed's 1/(loss + 1e-10), when balancing
     level: int  # pyramid level (0 = coarsest); single-scale runs only have level 0
     image: torch.Tensor  # the variable: the mixed image in pixels (sound: log spectrogram); do not modify
-    tile: tuple[int, int] | None = None  # (tile, tiles) while a print-size run refines tile by tile
 
 
 @dataclass
@@ -50,7 +49,7 @@ class Result:
     interrupted: bool
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
-    partial: tiles.Partial | None = None  # a print-size run stopped between tiles: what is left to do
+    partial: tiles.Partial | None = None  # a print-size run stopped during its full-size iterations: what is left
     weights: tuple[float, float] | None = None  # (content, style) weights at the end (a strength steers them)
 
 
@@ -263,9 +262,10 @@ class Stylizer(Perceptual):
         edges and blends) paint each style in its own region, weighted by `style_blend`; `keep_mask` holds
         its region close to the photo. Ctrl-C stops early and still returns the best image so far.
 
-        A picture too large for memory is solved whole at a size that fits, then refined tile by tile
-        (tiles.py); Ctrl-C then returns the finished tiles and `Result.partial`, and a call with the same
-        inputs, `init=` that picture and `resume=` that partial finishes the remaining tiles. `whole` (implied by
+        A picture too large for memory is solved whole at a size that fits, then refined at full size with the
+        whole picture's objective evaluated tile by tile (tiles.py); Ctrl-C there returns the picture so far and
+        `Result.partial`, and a call with the same inputs, `init=` that picture and `resume=` that partial does
+        the remaining full-size iterations. `whole` (implied by
         `extra_terms`, which see whole pictures only): refuse such a picture at once (MemoryLimitError) instead;
         a video's frames must all be solved the same way.
         """
@@ -300,24 +300,23 @@ class Stylizer(Perceptual):
             if (tiling.width, tiling.height) != (width, height) or (resume is not None and init is None):
                 raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
                                   f"as init; this one is {width}x{height}: use the same --size")
-            plan = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes, regions)
+            whole_levels = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes, regions)
+            plan = [*whole_levels, (plan[-1][0], c.iterations - (resume.done if resume is not None else 0))]
         # a strength: weights that start from its uncalibrated balance and are steered to its content distance
         steer = c.strength is not None and strength.steered(c.strength)
         weighting = strength.start(c.strength) if c.strength is not None else (c.content_weight, c.style_weight)
-        first = resume.done if resume is not None else 0
-        total = sum(n for _, n in plan) + ((len(tiling.boxes) - first) * c.iterations if tiling else 0)
+        total = sum(n for _, n in plan)
         start, done, history = time.perf_counter(), 0, []
         x: torch.Tensor | None = None
         interrupted, partial = False, None
 
-        def record_at(level: int, tile: tuple[int, int] | None = None,
-                      then: Callable[[Step], None] | None = None) -> Callable[[Step], None]:
+        def record_at(level: int, then: Callable[[Step], None] | None = None) -> Callable[[Step], None]:
             def record(step: Step) -> None:
                 nonlocal done
                 done += 1
                 history.append({"loss": step.loss, **step.losses})
                 if callback is not None:
-                    step.iteration, step.total, step.level, step.tile = done, total, level, tile
+                    step.iteration, step.total, step.level = done, total, level
                     callback(step)
                 if then is not None:
                     then(step)
@@ -339,6 +338,8 @@ class Stylizer(Perceptual):
 
         try:
             for level, (longest, iterations) in enumerate(plan):
+                # a print's full size: targets and the objective tile by tile (tiles.py)
+                self.tiling = tiling if level == len(plan) - 1 else None
                 target = images.to_tensor(images.fit(content_img, longest), self.device)
                 terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep, weights=weighting)
                 if level == len(plan) - 1 and tiling is None:
@@ -349,18 +350,18 @@ class Stylizer(Perceptual):
                     x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
                 # a coarser level's image is not a candidate at this size: each level keeps its own best (steered
                 # runs change their loss as they go, so, as with balancing, the last is the best)
+                before = done
                 best, interrupted = keep_best(self._optimise(x, terms, iterations), c.balance or steer,
                                               record_at(level, then=steering(terms) if steer else None))
                 x = best if best is not None else x
                 if interrupted:
+                    if self.tiling is not None and done > before:  # the whole picture at full size is the checkpoint
+                        partial = tiles.Partial(tiling, c.iterations - iterations + done - before)
                     break
-            if tiling is not None and not interrupted:
-                x, finished = self._refine_tiles(x, tiling, first, content_img, style_imgs, blend, mask_ts, keep,
-                                                 init, generator, lambda tile: record_at(len(plan), tile), weighting)
-                interrupted = finished < len(tiling.boxes)
-                partial = tiles.Partial(tiling, finished) if interrupted else None
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            self.tiling = None
         if x is None:
             raise KeyboardInterrupt
         out = images.resize_tensor(x.detach(), (height, width)).clamp(0, 255)
@@ -382,43 +383,13 @@ class Stylizer(Perceptual):
                                                           self.dtype, budget, regions))
         return [(side, self.config.iterations)] if min(images.fit_size(content.size, side)) >= self.min_side else []
 
-    def _refine_tiles(self, x: torch.Tensor | None, tiling: tiles.Tiling, first: int, content: Image.Image,
-                      styles: Sequence[Image.Image], blend: Sequence[float], masks: list[torch.Tensor] | None,
-                      keep: torch.Tensor | None, init: str | Path | Image.Image | torch.Tensor | None,
-                      generator: torch.Generator, record: Callable[[tuple[int, int]], Callable[[Step], None]],
-                      weighting: tuple[float, float]) -> tuple[torch.Tensor, int]:
-        """Refine the whole-picture solve `x` at full size, tile by tile from tile `first` (tiles.py); returns
-        the picture and the number of tiles finished (fewer than all: Ctrl-C stopped it between tiles)."""
-        c, size = self.config, (tiling.height, tiling.width)
-        full = images.to_tensor(images.fit(content, max(size)), self.device)
-        if x is None:
-            x = self.initial(init if init is not None else c.init, full, styles, generator, blend, masks)
-        x = images.resize_tensor(x, size).clamp(0, 255).contiguous()
-        masks = None if masks is None else [resize_mask(m, size) for m in masks]
-        keep = None if keep is None else resize_mask(keep, size)
-        count = len(tiling.boxes)
-
-        def solve(index: int, window: tiles.Box, pixels: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
-            top, left, bottom, right = window
-            crop = (Ellipsis, slice(top, bottom), slice(left, right))
-            terms = self.terms(full[crop], styles, blend, content, longest=max(size),
-                               masks=None if masks is None else [m[crop] for m in masks],
-                               keep=None if keep is None else keep[crop], weights=weighting)
-            return keep_best(self._optimise(pixels, terms, c.iterations), c.balance, record((index + 1, count)))
-
-        self.gram_tiling = tiling  # style targets at the print's size, in tiles
-        finished = first
-        try:
-            for _ in tiles.refine(x, tiling, solve, first):
-                finished += 1
-        except KeyboardInterrupt:  # between a tile's steps or while setting one up: the finished ones stay
-            pass
-        finally:
-            self.gram_tiling = None
-        return x, finished
-
     def _optimise(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int) -> Iterator[Step]:
-        return descend(self, x, terms, iterations, self.config)
+        """The loop on the whole picture, at a print's full size tile by tile (`self.tiling`), with the L-BFGS
+        pairs that fit there."""
+        if self.tiling is None:
+            return descend(self, x, terms, iterations, self.config)
+        settings = self.config.with_(history=self.tiling.history) if self.tiling.history else self.config
+        return descend(tiles.Tiled(self.features, self.tiling, self.net.names), x, terms, iterations, settings)
 
 
 def descend(criterion: Criterion, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int,

@@ -101,9 +101,9 @@ class Perceptual:
         mode = "reduce-overhead" if self.device.type == "cuda" else None
         self._forward = torch.compile(self.net, mode=mode) if use_compile else self.net
         self._style_cache: dict[tuple, dict[str, torch.Tensor]] = {}
-        # Set during a print-size run: style images larger than its tiles get their Grams tile by tile
-        # (the same Grams, in bounded memory).
-        self.gram_tiling: Tiling | None = None
+        # Set during a print-size run's full-size iterations: style images and photos larger than its tiles get
+        # their targets tile by tile (the same targets, in bounded memory).
+        self.tiling: Tiling | None = None
 
     @property
     def min_side(self) -> int:
@@ -149,13 +149,18 @@ class Perceptual:
         """A style image's Gram targets at every style layer (tile by tile when larger than a print run's tiles)."""
         c = self.config
         normalise = c.loss_form == "relative"
-        exact = lambda t: self.features(t, c.style_layers, exact=True)  # noqa: E731
-        tiling = self.gram_tiling
-        if tiling is not None and max(style.shape[-2:]) > tiling.core + 2 * tiling.margin:
-            return tiles.grams(exact, style, tiling, self.net.names, normalise)
+        if self._tiled(style):
+            return tiles.grams(self._exact_features, style, self.tiling, self.net.names, c.style_layers, normalise)
         with torch.no_grad():
-            feats = exact(style)
+            feats = self._exact_features(style, c.style_layers)
         return {k: gram(f, normalise) for k, f in feats.items()}
+
+    def _exact_features(self, pixels: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        return self.features(pixels, layers, exact=True)
+
+    def _tiled(self, pixels: torch.Tensor) -> bool:
+        """Whether targets of `pixels` are computed tile by tile (a print-size run, an image larger than its windows)."""
+        return self.tiling is not None and max(pixels.shape[-2:]) > self.tiling.core + 2 * self.tiling.margin
 
     def check_size(self, pixels: torch.Tensor) -> None:
         need = self.min_side
@@ -167,8 +172,12 @@ class Perceptual:
     def content_term(self, content: torch.Tensor) -> ContentTerm:
         """Stay near `content`'s features (a batch: each output near its own photo)."""
         self.check_size(content)
-        with torch.no_grad():
-            targets = self.features(content, self.config.content_layers, exact=True)
+        layers = self.config.content_layers
+        if self._tiled(content):
+            targets = tiles.assemble(self._exact_features, content, self.tiling, self.net.names, layers)
+        else:
+            with torch.no_grad():
+                targets = self._exact_features(content, layers)
         return ContentTerm(targets, form=self.config.loss_form)
 
     def style_term(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,

@@ -1,23 +1,26 @@
-"""Print sizes: solve the whole picture at a size that fits in memory, then refine it at full size tile by
-tile, each tile against style targets computed once for the whole picture.
+"""Print sizes: solve the whole picture at a size that fits in memory, then refine it at full size with the
+whole picture's own objective, evaluated tile by tile so memory stays bounded.
 
 Known flaws of tiled style transfer (Neural-Tile, py-style-transfer) are seams, colour drift and a mosaic
-look when each tile gets its own statistics. Here every tile starts from the whole-picture solve
-(upsampled, so colours and large-scale layout are shared), is measured against the same Gram targets (the
-painting's, computed exactly over the whole print size in strips: `grams`), and sees a margin of context
-wider than the network's receptive field on every side; a tile's result is blended in with weights
-that rise from 0 at its window's edge to 1 at its own square, so the next tile, which starts from it,
-overlaps it smoothly.
+look, because each tile is fitted on its own to the painting's statistics. Here no tile is fitted alone:
+every loss term is a function of sums over the picture's positions (losses.Term.sums: Gram matrices,
+squared differences), and the whole picture's sums are the sums of its tiles' own squares, each passed
+with a margin of context wider than the network's receptive field so its features are exactly the
+whole picture's there. One iteration (`Tiled`) makes two passes over the tiles: the first, without
+gradients, adds up the sums and so gives the whole picture's loss and its derivative with respect to
+each sum; the second backpropagates those derivatives through each tile and adds the tiles' pixel
+gradients into one gradient of the whole picture, for the optimiser's usual step. The result is the
+untiled objective's gradient (tests/test_tiles.py), with no per-tile statistics and nothing to blend.
 
 The plan (`plan`) follows from the memory model (memory.estimate): the largest square tile whose window
-fits beside the full-size buffers.
+fits beside the full-size buffers (the picture, its gradient, the optimiser's state, the content targets).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,18 +28,20 @@ import torch
 
 from . import images, memory
 from .errors import BrushworkError
-from .losses import gram
+from .losses import Box, Part, Sums, Term, add_sums, gram
 from .models import deepest, layer_names
 from .presets import Config
 
-FULL_PER_PIXEL = 80  # bytes per output pixel beside the tiles: picture, photo, painting (float32), copies to save
-Box = tuple[int, int, int, int]  # top, left, bottom, right
+FULL_PER_PIXEL = 128  # bytes per output pixel beside the tiles and the optimiser: the picture, its gradient,
+# the step's and the best copies, the photo (float32, 3 channels: 12 each), the content targets (relu4_2:
+# 512 channels at 1/64 of the pixels, float32: 32), copies to save
 
 
 @dataclass(frozen=True)
 class Partial:
-    """A print-size run stopped between tiles (Ctrl-C): its plan and how many tiles are finished, so
-    `Stylizer.run(..., init=the saved picture, resume=partial)` does the rest."""
+    """A print-size run stopped during its full-size iterations (Ctrl-C): its plan and how many of those
+    iterations are done, so `Stylizer.run(..., init=the saved picture, resume=partial)` does the rest (the
+    whole picture is the checkpoint; L-BFGS starts its curvature memory afresh)."""
 
     tiling: "Tiling"
     done: int
@@ -74,6 +79,7 @@ class Tiling:
     width: int
     core: int  # side of a tile's own square, a multiple of the network's stride
     margin: int  # context on each side, more than the receptive field, a multiple of the stride
+    history: int = 0  # L-BFGS pairs kept at full size, as many of the config's as fit (0: the config's)
 
     @property
     def boxes(self) -> list[Box]:
@@ -82,19 +88,16 @@ class Tiling:
     def window(self, box: Box) -> Box:
         return grow(box, self.margin, self.height, self.width)
 
-    def blend_weights(self, box: Box, device: torch.device) -> torch.Tensor:
-        """(1, 1, h, w) weights over the window of `box`: 1 on the box, falling linearly to 0 at the window's
-        edges towards other tiles (not at the picture's own edges)."""
-        top, left, bottom, right = self.window(box)
-
-        def ramp(start: int, end: int, inner_start: int, inner_end: int) -> torch.Tensor:
-            pos = torch.arange(start, end, device=device, dtype=torch.float32) + 0.5
-            rise = ((pos - start) / max(1, inner_start - start)).clamp(max=1) if inner_start > start else 1
-            fall = ((end - pos) / max(1, end - inner_end)).clamp(max=1) if end > inner_end else 1
-            return torch.ones(end - start, device=device) * rise * fall
-
-        ys, xs = ramp(top, bottom, box[0], box[2]), ramp(left, right, box[1], box[3])
-        return (ys[:, None] * xs[None, :])[None, None]
+    def parts(self, names: Sequence[str]) -> list[tuple[Part, tuple]]:
+        """Each tile's own square as a losses.Part, with the index of its window in a (..., H, W) picture.
+        `names`: the network's layers in order (for each layer's stride)."""
+        strides = {name: receptive_field(names[:i + 1])[1] for i, name in enumerate(names)}
+        found = []
+        for box in self.boxes:
+            top, left, bottom, right = self.window(box)
+            found.append((Part(box, (top, left), (self.height, self.width), strides),
+                          (Ellipsis, slice(top, bottom), slice(left, right))))
+        return found
 
 
 def network_layers(config: Config) -> list[str]:
@@ -113,21 +116,35 @@ def choose(width: int, height: int, config: Config, dtype: torch.dtype, limit: m
     return plan(width, height, config, dtype, limit, regions)
 
 
+def full_per_pixel(config: Config, history: int) -> int:
+    """Bytes per output pixel of the full-size buffers: FULL_PER_PIXEL and the optimiser's state (L-BFGS:
+    `history` pairs and the last picture and gradient)."""
+    if config.optimizer == "lbfgs":
+        return FULL_PER_PIXEL + memory.PAIR_PER_PIXEL * (history + 1)
+    return FULL_PER_PIXEL + (memory.ADAM_PER_PIXEL if config.optimizer == "adam" else 0)
+
+
 def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget,
          regions: int = 0) -> Tiling:
-    """The largest tiles whose windows fit in `limit` beside the full-size buffers; raises
+    """The largest tiles whose windows fit in `limit` beside the full-size buffers, with as many of the
+    config's L-BFGS pairs as fit beside tiles of twice the smallest side (at least one pair); raises
     MemoryLimitError naming the largest print size that fits when even the smallest tile does not.
 
     A tile's own square is at least twice its margin (`smallest`): below that a window is mostly context,
-    solved again by each neighbour, and a print would take hundreds of thousands of tiles."""
+    passed again by each neighbour, and a print would take hundreds of thousands of tiles."""
     field, stride = receptive_field(network_layers(config))
     margin = math.ceil(field / stride) * stride
     smallest = 2 * margin
-    per_tile = config.with_(style_scale=1.0) if config.style_size is None else config  # styles are tiled too
+    # a window's own cost: the network's passes (its optimiser state is the picture's, counted above)
+    per_tile = config.with_(optimizer="gd", **({"style_scale": 1.0} if config.style_size is None else {}))
+    history = config.history
 
     def need(core: int, w: int = width, h: int = height) -> int:
-        return FULL_PER_PIXEL * w * h + memory.estimate(min(w, core + 2 * margin), min(h, core + 2 * margin),
-                                                        per_tile, dtype, regions)
+        return full_per_pixel(config, history) * w * h + memory.estimate(
+            min(w, core + 2 * margin), min(h, core + 2 * margin), per_tile, dtype, regions)
+
+    while history > 1 and need(2 * smallest) > limit.bytes:  # L-BFGS pairs give way to tiles of 4 margins:
+        history -= 1  # smaller ones pass each pixel (1 + 2 margin / side)^2 times, over 2.25
 
     if need(smallest) > limit.bytes:
         lo, hi = 0, max(width, height)  # the longest print side whose smallest tile fits
@@ -141,51 +158,116 @@ def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: mem
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if need(mid * stride) <= limit.bytes else (lo, mid - 1)
     across = math.ceil(max(width, height) / (lo * stride))  # as few tiles as that allows, of even sizes
-    return Tiling(height, width, max(smallest, math.ceil(max(width, height) / across / stride) * stride), margin)
+    return Tiling(height, width, max(smallest, math.ceil(max(width, height) / across / stride) * stride), margin,
+                  history if config.optimizer == "lbfgs" else 0)
 
 
-def grams(features: Callable[[torch.Tensor], dict[str, torch.Tensor]], image: torch.Tensor, tiling: Tiling,
-          names: Sequence[str], normalise: bool = True) -> dict[str, torch.Tensor]:
-    """The Gram matrices of a whole picture too large for one pass, computed over the tiles of `tiling`.
+Features = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
 
-    Each tile is passed with its margin of context (more than the receptive field), and only the features
-    of its own square are summed, so the result equals the whole picture's Grams: tile edges fall on the
-    network's pooling grid (multiples of its stride), and no feature is counted twice. `names`: the
-    network's layers in order (for each layer's stride)."""
+
+def own_features(features: Features, window: torch.Tensor, part: Part,
+                 layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The features at `layers` of a tile's window, cut to the tile's own square (channels-last, as the
+    network hands them on and the Gram reads them)."""
+    feats = features(window, layers) if layers else {}
+    top, left = part.origin
+    shifted = Part(tuple(v - o for v, o in zip(part.box, (top, left, top, left))), (0, 0), part.size, part.strides)
+    return {k: shifted.crop(f, k).contiguous(memory_format=torch.channels_last) for k, f in feats.items()}
+
+
+def grams(features: Features, image: torch.Tensor, tiling: Tiling, names: Sequence[str], layers: Sequence[str],
+          normalise: bool = True) -> dict[str, torch.Tensor]:
+    """The Gram matrices of a whole picture too large for one pass, summed over the tiles' own squares
+    (losses.Term.sums), so they equal the whole picture's. `names`: the network's layers in order."""
     total: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
-    height, width = image.shape[-2:]
-    for box in boxes(height, width, tiling.core):
-        top, left, bottom, right = grow(box, tiling.margin, height, width)
+    for part, window in Tiling(*image.shape[-2:], tiling.core, tiling.margin).parts(names):
         with torch.no_grad():
-            feats = features(image[..., top:bottom, left:right])
-        for layer, f in feats.items():
-            step = receptive_field(names[:list(names).index(layer) + 1])[1]  # this layer's stride
-            own = f[..., (box[0] - top) // step:(box[2] - top) // step, (box[1] - left) // step:(box[3] - left) // step]
-            g = gram(own.contiguous(memory_format=torch.channels_last), normalise=False)
-            total[layer] = total.get(layer, 0) + g
-            counts[layer] = counts.get(layer, 0) + own.shape[-2] * own.shape[-1]
+            for k, f in own_features(features, image[window], part, layers).items():
+                total[k] = total.get(k, 0) + gram(f, normalise=False)
+                counts[k] = counts.get(k, 0) + f.shape[-2] * f.shape[-1]
     return {k: g / counts[k] if normalise else g for k, g in total.items()}
 
 
-Solve = Callable[[int, Box, torch.Tensor], tuple[torch.Tensor | None, bool]]
+def assemble(features: Features, image: torch.Tensor, tiling: Tiling, names: Sequence[str],
+             layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The whole picture's feature maps at `layers` (content targets of a print), put together from its tiles'
+    own squares without ever passing the whole picture."""
+    whole: dict[str, torch.Tensor] = {}
+    for part, window in Tiling(*image.shape[-2:], tiling.core, tiling.margin).parts(names):
+        with torch.no_grad():
+            for k, f in own_features(features, image[window], part, layers).items():
+                if k not in whole:
+                    step = part.strides[k]
+                    whole[k] = f.new_empty((*f.shape[:2], part.size[0] // step, part.size[1] // step))
+                whole[k][(..., *part.cells(k))] = f
+    return whole
 
 
-def refine(x: torch.Tensor, tiling: Tiling, solve: Solve, start: int = 0) -> Iterator[int]:
-    """Refine the full-size picture `x` in place, tile after tile from index `start`. `solve(index, window,
-    pixels)` optimises one window's pixels: (the best, whether Ctrl-C stopped it). Yields each finished
-    tile's index; a tile stopped part-way is not blended in, so `x` only ever holds whole tiles, and stops there."""
-    for index, box in enumerate(tiling.boxes):
-        if index < start:
-            continue
-        top, left, bottom, right = tiling.window(box)
-        best, interrupted = solve(index, (top, left, bottom, right), x[..., top:bottom, left:right])
-        if interrupted or best is None:
-            return
-        weight = tiling.blend_weights(box, x.device)
-        region = x[..., top:bottom, left:right]
-        region.copy_(region * (1 - weight) + best * weight)  # one write: Ctrl-C cannot leave it half-blended
-        yield index
+class Tiled:
+    """The whole picture's objective, evaluated tile by tile: a criterion for optimise.descend (its
+    `evaluate`), whose values and gradient are the untiled ones (see the module's docstring)."""
+
+    def __init__(self, features: Features, tiling: Tiling, names: Sequence[str]) -> None:
+        self.features, self.tiling, self.parts = features, tiling, tiling.parts(names)
+
+    def evaluate(self, x: torch.Tensor, terms: Sequence[tuple[Term, float]]) -> dict[str, torch.Tensor]:
+        own = tuple(term for term, _ in terms)
+        return dict(zip((term.name for term in own), _Values.apply(x, self, own).unbind()))
+
+    def sums(self, x: torch.Tensor, terms: Sequence[Term]) -> Sums:
+        """Pass 1: every term's sums over the whole picture, tile by tile, without gradients."""
+        total: Sums = {}
+        with torch.no_grad():
+            for part, window in self.parts:
+                add_sums(total, self._part_sums(x[window], part, terms))
+        return total
+
+    def gradient(self, x: torch.Tensor, terms: Sequence[Term], slopes: Sums) -> torch.Tensor:
+        """Pass 2: the gradient of sum(slope * sum) over the whole picture (`slopes`: the loss's derivatives
+        with respect to the sums), tile by tile; each tile's window takes the gradient of its own square's
+        sums, margins included, and the windows' gradients add up."""
+        grad = torch.zeros_like(x)
+        for part, window in self.parts:
+            pixels = x[window].detach().requires_grad_(True)
+            with torch.enable_grad():
+                sums = self._part_sums(pixels, part, terms)
+                linear = [(slopes[k] * v).sum() for k, v in sums.items()
+                          if slopes.get(k) is not None and isinstance(v, torch.Tensor) and v.requires_grad]
+                if linear:
+                    sum(linear).backward()
+                    grad[window] += pixels.grad
+        return grad
+
+    def _part_sums(self, window: torch.Tensor, part: Part, terms: Sequence[Term]) -> Sums:
+        feats = own_features(self.features, window, part, sorted({k for term in terms for k in term.layers}))
+        return {(i, *key): v for i, term in enumerate(terms) for key, v in term.sums(feats, window, part).items()}
+
+
+class _Values(torch.autograd.Function):
+    """The terms' values from pass 1; their backward is pass 2, given how much each value weighs in the
+    loss the optimiser differentiates (any weighting, balanced runs' included)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, tiled: Tiled, terms: tuple[Term, ...]) -> torch.Tensor:
+        leaves = {k: v.detach().requires_grad_(v.is_floating_point()) if isinstance(v, torch.Tensor) else v
+                  for k, v in tiled.sums(x, terms).items()}
+        with torch.enable_grad():
+            values = [term.finish({key[1:]: v for key, v in leaves.items() if key[0] == i})
+                      for i, term in enumerate(terms)]
+        ctx.state = tiled, terms, leaves, values
+        ctx.save_for_backward(x)
+        return torch.stack([v.detach().float() for v in values])
+
+    @staticmethod
+    def backward(ctx, weights: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (x,) = ctx.saved_tensors
+        tiled, terms, leaves, values = ctx.state
+        keys = [k for k, v in leaves.items() if isinstance(v, torch.Tensor) and v.requires_grad]
+        with torch.enable_grad():
+            total = sum(w * v for w, v in zip(weights, values) if v.requires_grad)
+            slopes = dict(zip(keys, torch.autograd.grad(total, [leaves[k] for k in keys], allow_unused=True)))
+        return tiled.gradient(x, terms, slopes), None, None
 
 
 def partial_path(output: Path) -> Path:
@@ -197,7 +279,7 @@ def write_partial(output: Path, partial: Partial, key: str) -> Path:
     """Record `partial` beside `output` (which holds the picture so far); `key` names the run's inputs."""
     t = partial.tiling
     record = {"key": key, "done": partial.done, "width": t.width, "height": t.height, "core": t.core,
-              "margin": t.margin}
+              "margin": t.margin, "history": t.history}
     return images.write_atomic(partial_path(output), lambda f: f.write(json.dumps(record).encode()))
 
 
@@ -206,7 +288,8 @@ def read_partial(output: Path, key: str) -> Partial:
     path = partial_path(output)
     try:
         record = json.loads(path.read_text())
-        partial = Partial(Tiling(record["height"], record["width"], record["core"], record["margin"]), record["done"])
+        tiling = Tiling(record["height"], record["width"], record["core"], record["margin"], record["history"])
+        partial = Partial(tiling, record["done"])
     except FileNotFoundError:
         raise ResumeError(f"{path}: not found, so there is no stopped print-size run to resume for "
                           f"{output.name}; run without --resume") from None
