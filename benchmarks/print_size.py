@@ -166,11 +166,10 @@ def scale(args: argparse.Namespace) -> None:
     keys = list(dict.fromkeys(k for row in rows for k in row))
     with args.results.open("a") as f:
         f.write(f"\n## scale: {PHOTO.name} + {PAINTING.name}, {args.iterations} iteration(s) at the whole-picture solve "
-                f"(half the size or what fits) and in each tile" + (f", stopped after {args.tiles} tiles" if args.tiles
-                                                                    else "") + ", --max-memory "
+                f"(half the size or what fits) and at full size, --max-memory "
                 f"{args.max_memory / 1e9 if args.max_memory else 'free'} GB, one thread\n\n"
                 f"`python benchmarks/print_size.py scale --sizes {' '.join(map(str, args.sizes))} --iterations "
-                f"{args.iterations} --tiles {args.tiles}" + (f" --max-memory {args.max_memory}" if args.max_memory else "")
+                f"{args.iterations}" + (f" --max-memory {args.max_memory}" if args.max_memory else "")
                 + "`\n\n| "
                 + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n")
         for row in rows:

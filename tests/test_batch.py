@@ -260,7 +260,11 @@ def test_a_fast_batch_fails_a_thin_painting_alone_and_refuses_what_it_cannot_do(
     args = ["batch", str(photos), "--style", str(styles[0]), "-o", str(out / "cli"), "--size", "40", "-q"]
     assert main([*args, "--fast", "--strength", "0.5"]) == 0
     assert "3 of 3 done" in capsys.readouterr().out
-    for extra, needle in ((["--strength", "0.5"], "--strength applies to --fast"),
+    # the network's strength, not the optimiser's: no clash with the seed preset or a style weight
+    assert main([*args, "--fast", "--strength", "0.5", "--preset", "seed", "--style-weight", "3"]) == 0
+    capsys.readouterr()
+    for extra, needle in ((["--decoders", str(out / "none.safetensors")], "--decoders applies to --fast"),
+
                           (["--fast", "--decoders", str(out / "none.safetensors")], "no such decoder file"),
                           (["--fast", "--model", "m"], "not both")):
         assert main([*args, *extra]) == 1

@@ -349,6 +349,17 @@ def test_failed_encode_leaves_no_output_and_keeps_frames(clip: Path, tmp_path: P
     assert len(list(video.work_folder(out).glob("*.png"))) == 2
 
 
+def test_cli_video_with_a_strength(clip: Path, tmp_path: Path, capsys) -> None:
+    """Each frame steers its own style weight to the strength's content distance (strength.py)."""
+    from brushwork.cli import main
+
+    out = tmp_path / "strong.mp4"
+    code = main(["video", str(clip), "--style", str(DEMO_STYLE), "-o", str(out), "--size", "48", "--strength", "0.5",
+                 "--iterations", "6", "--later-iterations", "5", "--max-frames", "2", "--precision", "float32", "-q"])
+    assert code == 0 and capsys.readouterr().out.strip() == str(out)
+    assert video.probe(out).frames == 2
+
+
 def test_cli_video_command(clip: Path, tmp_path: Path, capsys) -> None:
     from brushwork.cli import main
 

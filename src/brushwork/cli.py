@@ -144,13 +144,15 @@ def _config(args: argparse.Namespace) -> presets.Config:
     config = presets.get(args.preset)
     given = [flag for flag, value in (("--content-weight", args.content_weight), ("--style-weight", args.style_weight))
              if value is not None]
-    if args.strength is not None and given:
+    # with --fast, --strength is the network's (cmd_batch passes it on), not the optimiser's
+    strength = None if getattr(args, "fast", False) else args.strength
+    if strength is not None and given:
         raise OptionError(f"--strength sets the loss weights for each photo and painting; give --strength or "
                           f"{' and '.join(given)}, not both")
     if args.pyramid is not None and args.pyramid_iterations is None:
         args.pyramid_iterations = ()  # --pyramid alone: the engine's per-level default, or off with ''
     return config.with_(
-        size=args.size, iterations=args.iterations, strength=args.strength, content_weight=args.content_weight,
+        size=args.size, iterations=args.iterations, strength=strength, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,
         history=args.history, init=args.init, style_scale=args.style_scale,
         preserve_colors=args.preserve_colors,

@@ -305,6 +305,8 @@ class Stylizer(Perceptual):
         # a strength: weights that start from its uncalibrated balance and are steered to its content distance
         steer = c.strength is not None and strength.steered(c.strength)
         weighting = strength.start(c.strength) if c.strength is not None else (c.content_weight, c.style_weight)
+        if resume is not None and resume.weights is not None:  # where the stopped run had steered them
+            weighting = resume.weights
         total = sum(n for _, n in plan)
         start, done, history = time.perf_counter(), 0, []
         x: torch.Tensor | None = None
@@ -355,8 +357,9 @@ class Stylizer(Perceptual):
                                               record_at(level, then=steering(terms) if steer else None))
                 x = best if best is not None else x
                 if interrupted:
-                    if self.tiling is not None and done > before:  # the whole picture at full size is the checkpoint
-                        partial = tiles.Partial(tiling, c.iterations - iterations + done - before)
+                    if self.tiling is not None:  # the whole picture at full size is the checkpoint, even unchanged
+                        partial = tiles.Partial(tiling, c.iterations - iterations + done - before,
+                                                weighting if c.strength is not None else None)
                     break
         except KeyboardInterrupt:
             interrupted = True

@@ -45,6 +45,7 @@ class Partial:
 
     tiling: "Tiling"
     done: int
+    weights: tuple[float, float] | None = None  # (content, style) as a --strength run had steered them
 
 
 def receptive_field(names: Sequence[str]) -> tuple[int, int]:
@@ -279,7 +280,7 @@ def write_partial(output: Path, partial: Partial, key: str) -> Path:
     """Record `partial` beside `output` (which holds the picture so far); `key` names the run's inputs."""
     t = partial.tiling
     record = {"key": key, "done": partial.done, "width": t.width, "height": t.height, "core": t.core,
-              "margin": t.margin, "history": t.history}
+              "margin": t.margin, "history": t.history, "weights": partial.weights}
     return images.write_atomic(partial_path(output), lambda f: f.write(json.dumps(record).encode()))
 
 
@@ -289,7 +290,8 @@ def read_partial(output: Path, key: str) -> Partial:
     try:
         record = json.loads(path.read_text())
         tiling = Tiling(record["height"], record["width"], record["core"], record["margin"], record["history"])
-        partial = Partial(tiling, record["done"])
+        weights = record.get("weights")
+        partial = Partial(tiling, record["done"], None if weights is None else (float(weights[0]), float(weights[1])))
     except FileNotFoundError:
         raise ResumeError(f"{path}: not found, so there is no stopped print-size run to resume for "
                           f"{output.name}; run without --resume") from None

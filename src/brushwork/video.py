@@ -578,12 +578,6 @@ def stylize_video(input: str | os.PathLike,
                 break
             count = index + 1
             recent.pop(index - reach - 1, None)
-            if index == 0 and base.strength is not None:  # one balance for the whole clip, from its first frame
-                stylizer.config = first_config
-                content_weight, style_weight = stylizer.loss_weights(Image.fromarray(frame), style_imgs, style_blend)
-                first_config, later_config = (dataclasses.replace(k, strength=None, content_weight=content_weight,
-                                                                  style_weight=style_weight)
-                                              for k in (first_config, later_config))
             if index < done:
                 if index >= done - reach:  # finished frames the next ones are held to
                     recent[index] = frame_at_flow, np.asarray(images.load(_frame_path(work, index)))
@@ -663,8 +657,13 @@ class Encoder:
         os.close(fd)
         os.chmod(self.tmp, images.readable_mode())  # mkstemp's 0600 would make the video private to this user
         self.log = tempfile.TemporaryFile()  # a file, not a pipe: ffmpeg never blocks on what it says
-        self.proc = subprocess.Popen(cmd + [self.tmp], stdin=subprocess.PIPE if piped else subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        try:
+            self.proc = subprocess.Popen(cmd + [self.tmp], stdin=subprocess.PIPE if piped else subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=self.log)
+        except BaseException:
+            Path(self.tmp).unlink(missing_ok=True)
+            self.log.close()
+            raise
 
     @classmethod
     def stream(cls, info: VideoInfo, size: tuple[int, int], output: Path, max_frames: int | None) -> Encoder:
@@ -680,8 +679,9 @@ class Encoder:
             self.proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
         except BrokenPipeError:
             self.proc.wait()
+            failure = self._failure()
             self.abort()
-            raise self._failure() from None
+            raise failure from None
 
     def _failure(self) -> VideoError:
         self.log.seek(0)
@@ -698,11 +698,12 @@ class Encoder:
                 except BrokenPipeError:
                     pass
             if self.proc.wait() != 0:
-                raise self._failure()
+                raise self._failure()  # read before the handler below closes the log
             os.replace(self.tmp, self.output)
         except BaseException:
             self.abort()
             raise
+        self.log.close()
         return self.audio
 
     def abort(self) -> None:
@@ -710,6 +711,7 @@ class Encoder:
             self.proc.kill()
             self.proc.wait()
         Path(self.tmp).unlink(missing_ok=True)
+        self.log.close()
 
 
 def encode(work: Path, frames: int, info: VideoInfo, output: Path, trimmed: bool) -> bool:
