@@ -57,3 +57,20 @@ def photos(tmp_path_factory) -> Path:
         Image.fromarray(small).resize((160, 120), Image.BICUBIC).save(root / sub / f"p{i}.jpg")
     (root / "a" / "broken.jpg").write_bytes(b"not a jpeg")
     return root
+
+
+@pytest.fixture
+def failing_ffmpeg(tmp_path: Path, monkeypatch):
+    """Make brushwork's ffmpeg fail its encodes with `message` (a full disk) after reading `reads` bytes of
+    piped frames; probing and decoding still work."""
+    from brushwork import video
+
+    real = video.ffmpeg_exe()
+
+    def install(message: str, reads: int = 0) -> None:
+        fake = tmp_path / "ffmpeg"
+        fake.write_text(f'#!/bin/sh\ncase "$*" in *libx264*) head -c {reads} >/dev/null; echo "{message}" >&2; '
+                        f'exit 1;; esac\nexec "{real}" "$@"\n')
+        fake.chmod(0o755)
+        monkeypatch.setattr(video, "ffmpeg_exe", lambda: str(fake))
+    return install

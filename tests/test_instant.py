@@ -269,18 +269,13 @@ def test_cli_video_with_a_model_keeps_frames_and_audio(tmp_path, trained, shared
 
 
 @pytest.mark.parametrize("fails_after", [0, 2])
-def test_video_whose_encoder_fails_leaves_nothing(tmp_path, trained, shared, monkeypatch, fails_after) -> None:
+def test_video_whose_encoder_fails_leaves_nothing(tmp_path, trained, shared, failing_ffmpeg, fails_after) -> None:
     """Frames stream into ffmpeg as they are painted: an encoder that stops at once or after some frames
     (a full disk) gives one line naming the output, and neither the output nor its partial file remains."""
     from brushwork import video
     from brushwork.feedforward.infer import stylize_video
 
-    real = video.ffmpeg_exe()
-    fake = tmp_path / "ffmpeg"
-    fake.write_text(f'#!/bin/sh\ncase "$*" in *libx264*) head -c {fails_after * 64 * 36 * 3} >/dev/null; '
-                    f'echo "No space left on device" >&2; exit 1;; esac\nexec "{real}" "$@"\n')
-    fake.chmod(0o755)
-    monkeypatch.setattr(video, "ffmpeg_exe", lambda: str(fake))
+    failing_ffmpeg("No space left on device", reads=fails_after * 64 * 36 * 3)
     out = tmp_path / "out" / "v.mp4"
     out.parent.mkdir()
     with pytest.raises(video.VideoError, match=r"v\.mp4: encoding failed \(No space left on device\)"):

@@ -335,13 +335,8 @@ def test_unwritable_outputs_are_refused_before_any_work(clip: Path, tmp_path: Pa
 
 
 def test_failed_encode_leaves_no_output_and_keeps_frames(clip: Path, tmp_path: Path, stylizer: Stylizer,
-                                                          monkeypatch) -> None:
-    real = video.ffmpeg_exe()
-    fake = tmp_path / "ffmpeg"
-    fake.write_text(f'#!/bin/sh\ncase "$*" in *libx264*) echo "disk full" >&2; exit 1;; esac\n'
-                    f'exec "{real}" "$@"\n')
-    fake.chmod(0o755)
-    monkeypatch.setattr(video, "ffmpeg_exe", lambda: str(fake))
+                                                          failing_ffmpeg) -> None:
+    failing_ffmpeg("disk full")
     out = tmp_path / "out.mp4"
     with pytest.raises(video.VideoError, match="encoding failed.*--resume"):
         video.stylize_video(clip, DEMO_STYLE, out, config=CONFIG, stylizer=stylizer, max_frames=2)
