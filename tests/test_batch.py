@@ -246,6 +246,18 @@ def test_a_fast_batch_loads_the_network_once_and_matches_the_fast_picture(work, 
     assert len(batch.plan([photos], styles, out, SETTINGS).todo) == 6
 
 
+def test_a_fast_worker_keeps_only_the_most_recent_paintings_ready(work, monkeypatch) -> None:
+    """A batch of many paintings: each ready painter holds its images and statistics, so a worker keeps the
+    last PAINTERS of them and restyles the network it already has for the next."""
+    _, styles, _ = work
+    monkeypatch.setattr(batch, "PAINTERS", 2)
+    engine = batch.Engine(batch.Settings(config=CONFIG, fast=True, size=40))
+    asked = [(str(styles[0]),), (str(styles[1]),), (str(styles[0]), str(styles[1])), (str(styles[1]),)]
+    painters = [engine._fast_painter(k) for k in asked]
+    assert list(engine.painters) == [asked[2], asked[3]]  # the oldest gone, the one used again kept
+    assert painters[3] is painters[1]
+
+
 def test_a_fast_batch_fails_a_thin_painting_alone_and_refuses_what_it_cannot_do(work, capsys) -> None:
     photos, styles, out = work
     thin = _image(styles[0].parent / "thin.png", 3, (40, 4))

@@ -47,6 +47,7 @@ MANIFEST = "manifest.json"
 INDEX = "index.html"
 FORMAT = 1  # bump when an old manifest could be misread
 CRASH_HOOK = "BRUSHWORK_BATCH_CRASH"  # tests: a marker path; the first job to see it absent exits mid-job
+PAINTERS = 8  # paintings (or blends) a --fast worker keeps ready, each with its images and statistics
 RAY_RETRIES = 3  # restarts of a dead actor, and retries of the task it held
 
 
@@ -304,13 +305,17 @@ class Engine:
         (or blend), each painting's statistics read once per output size."""
         from .feedforward.wct import WCTStylizer
 
-        if styles not in self.painters:
+        painter = self.painters.pop(styles, None)
+        if painter is None:
             s = self.settings
             first = next(iter(self.painters.values()), None)
-            self.painters[styles] = first.restyled(styles, s.style_blend) if first is not None else WCTStylizer(
+            painter = first.restyled(styles, s.style_blend) if first is not None else WCTStylizer(
                 styles, blend=s.style_blend, strength=s.strength, preserve_colors=s.config.preserve_colors,
                 style_scale=s.config.style_scale, decoders=s.decoders, device=s.device, precision=s.config.precision)
-        return self.painters[styles]
+        self.painters[styles] = painter  # the most recently used last
+        while len(self.painters) > PAINTERS:  # a batch of many paintings must not grow without bound
+            del self.painters[next(iter(self.painters))]
+        return painter
 
     def attempt(self, job: Job) -> tuple[bytes | None, str | None, float]:
         """(PNG bytes, None, seconds) or (None, one-line reason, seconds): a bad photo fails its job, not
