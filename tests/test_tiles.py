@@ -158,7 +158,9 @@ def test_a_tiled_run_is_the_whole_run(tiled_runs) -> None:
 def test_ctrl_c_at_full_size_keeps_the_picture_and_what_is_left(tiled_runs) -> None:
     _, _, stopped, _, tiling = tiled_runs
     assert stopped.interrupted and stopped.iterations == 5
-    assert stopped.partial == tiles.Partial(tiling, 2)  # steps 4 and 5: two of the three full-size iterations
+    # steps 4 and 5 were evaluated; the picture kept is step 5's, which holds one full-size update (a step
+    # reports the picture it was evaluated at, before its own update): one of the three is done
+    assert stopped.partial == tiles.Partial(tiling, 1)
     assert stopped.image.size == (tiling.width, tiling.height)
 
 
@@ -185,7 +187,7 @@ def test_ctrl_c_at_full_size_then_resume_finishes_the_picture(tmp_path, shared, 
     monkeypatch.setattr(optimise.Stylizer, "_optimise", stop_after_one)
     assert main(args) == 130
     err = capsys.readouterr().err
-    assert "1 of 3 full-size iterations done" in err and "--resume" in err and calls == [3]
+    assert "0 of 3 full-size iterations done" in err and "--resume" in err and calls == [3]  # step 1: the start
     assert out.is_file() and tiles.partial_path(out).is_file()
     monkeypatch.setattr(optimise.Stylizer, "_optimise", real)
     assert main([*args[:-2], "--max-memory", "64G", "--resume", "--iterations", "4"]) == 1  # other settings
@@ -194,7 +196,7 @@ def test_ctrl_c_at_full_size_then_resume_finishes_the_picture(tmp_path, shared, 
     monkeypatch.setattr(optimise.Stylizer, "_optimise",
                         lambda self, x, terms, n: calls.append((n, self.tiling is not None)) or real(self, x, terms, n))
     assert main([*args, "--resume"]) == 0  # the plan is the recorded one, whatever the memory now
-    assert calls == [(2, True)] and not tiles.partial_path(out).exists()  # only the full-size iterations left
+    assert calls == [(3, True)] and not tiles.partial_path(out).exists()  # only the full-size iterations left
     assert main([*args, "--resume"]) == 1  # nothing left to resume
     assert "no stopped print-size run" in capsys.readouterr().err
 

@@ -362,7 +362,7 @@ def stylize(content: SoundInput, style: SoundInput, settings: AudioSettings = DE
             callback(step)
 
     # the log magnitude is at least 0 (log1p of |.|), unbounded above
-    best, interrupted = keep_best(descend(criterion, x.to(criterion.device), terms, s.iterations, s, bounds=(0, None)),
+    best, interrupted, _ = keep_best(descend(criterion, x.to(criterion.device), terms, s.iterations, s, bounds=(0, None)),
                                   s.balance, record)
     spec = (best if best is not None else x)[0].cpu()
     magnitude = torch.expm1(spec)

@@ -76,19 +76,23 @@ class LoopSettings(Protocol):
 
 
 def keep_best(steps: Iterable[Step], balance: bool = False,
-              on_step: Callable[[Step], None] | None = None) -> tuple[torch.Tensor | None, bool]:
-    """Run `steps` to the end or to Ctrl-C; returns the best variable seen (None if no step finished) and
-    whether Ctrl-C stopped it. Balanced losses are rescaled every step, so they do not rank: the last wins."""
-    best: tuple[float, torch.Tensor] | None = None
+              on_step: Callable[[Step], None] | None = None) -> tuple[torch.Tensor | None, bool, int]:
+    """Run `steps` to the end or to Ctrl-C; returns the best variable seen (None if no step finished),
+    whether Ctrl-C stopped it, and how many updates that variable holds (a step reports the variable it
+    was evaluated at, before its own update). Balanced losses are rescaled every step, so they do not
+    rank: the last wins."""
+    best: tuple[float, torch.Tensor, int] | None = None
+    seen = 0
     try:
         for step in steps:
             if best is None or balance or step.loss <= best[0]:
-                best = (step.loss, step.image)  # already a copy
+                best = (step.loss, step.image, seen)  # already a copy
+            seen += 1
             if on_step is not None:
                 on_step(step)
     except KeyboardInterrupt:
-        return (best[1] if best else None), True
-    return (best[1] if best else None), False
+        return (best[1] if best else None), True, (best[2] if best else 0)
+    return (best[1] if best else None), False, (best[2] if best else 0)
 
 
 class LBFGS:
@@ -352,13 +356,12 @@ class Stylizer(Perceptual):
                     x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
                 # a coarser level's image is not a candidate at this size: each level keeps its own best (steered
                 # runs change their loss as they go, so, as with balancing, the last is the best)
-                before = done
-                best, interrupted = keep_best(self._optimise(x, terms, iterations), c.balance or steer,
-                                              record_at(level, then=steering(terms) if steer else None))
+                best, interrupted, updates = keep_best(self._optimise(x, terms, iterations), c.balance or steer,
+                                                       record_at(level, then=steering(terms) if steer else None))
                 x = best if best is not None else x
                 if interrupted:
                     if self.tiling is not None:  # the whole picture at full size is the checkpoint, even unchanged
-                        partial = tiles.Partial(tiling, c.iterations - iterations + done - before,
+                        partial = tiles.Partial(tiling, c.iterations - iterations + updates,
                                                 weighting if c.strength is not None else None)
                     break
         except KeyboardInterrupt:
