@@ -329,17 +329,17 @@ class Stylizer(Perceptual):
             return record
 
         def steering(terms: list[tuple[Term, float]]) -> Callable[[Step], None]:
-            """Every strength.EVERY iterations, move the style weight (terms[1]) towards the strength's content
+            """Every strength.EVERY iterations, move the style term's weight towards the strength's content
             distance; the loop reads `terms` afresh each iteration, and the next level starts where this ends."""
-            count = 0
+            count, at = 0, next(i for i, (term, _) in enumerate(terms) if term.name == "style")
 
             def adjust(step: Step) -> None:
                 nonlocal count, weighting
                 count += 1
                 if count % strength.EVERY == 0:
-                    term, weight = terms[1]
-                    terms[1] = term, strength.adjust(weight, step.losses["content"], strength.target(c.strength))
-                    weighting = weighting[0], terms[1][1]
+                    term, weight = terms[at]
+                    terms[at] = term, strength.adjust(weight, step.losses["content"], strength.target(c.strength))
+                    weighting = weighting[0], terms[at][1]
             return adjust
 
         try:
