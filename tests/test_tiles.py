@@ -4,14 +4,16 @@ so that each test takes a second or two."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from collections import Counter
 
 import pytest
 import torch
 from PIL import Image
 
-from brushwork import Stylizer, images, memory, presets, tiles
+from brushwork import Stylizer, images, losses, memory, presets, tiles
 from brushwork.losses import gram
 from brushwork.perceptual import Perceptual
 from brushwork.weights import load_weights
@@ -114,6 +116,20 @@ def test_the_tiled_objective_has_the_whole_pictures_value_and_gradient(criterion
     assert torch.isclose(tiled_loss, whole_loss, rtol=1e-5)
     scale = whole_grad.abs().max()
     assert (tiled_grad - whole_grad).abs().max() < 1e-4 * scale
+
+
+def test_a_tiled_region_resizes_its_mask_once_per_layer_size(criterion, monkeypatch) -> None:
+    """Each region's full-size mask is pooled to each style layer's size once, not again for every tile and pass."""
+    net, content, terms = criterion
+    style = next(term for term, _ in terms["regions"] if term.name == "style")
+    fresh = losses.RegionsTerm([(dataclasses.replace(term), w) for term, w in style.regions])  # empty caches
+    regions = [(fresh if term is style else term, w) for term, w in terms["regions"]]
+    sizes = []
+    monkeypatch.setattr(losses, "resize_mask", lambda mask, size, resize=losses.resize_mask: (
+        sizes.append(tuple(size)), resize(mask, size))[1])
+    loss_and_gradient(tiles.Tiled(net.features, tiles.Tiling(100, 136, core=32, margin=24), net.net.names), content,
+                      regions)
+    assert Counter(sizes) == {(100 // stride, 136 // stride): 2 for stride in (1, 2, 4)}  # 2 regions, 3 layers
 
 
 def test_a_margin_narrower_than_the_receptive_field_gets_another_gradient(criterion) -> None:
