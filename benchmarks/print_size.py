@@ -61,12 +61,6 @@ def seam(img: Image.Image, band: np.ndarray) -> float:
     return float(magnitude[band].mean() / magnitude[~band].mean())
 
 
-def budget(config: presets.Config, width: int, height: int, window: int) -> int:
-    """A --max-memory that holds the full-size buffers and windows of side `window`, not the whole picture."""
-    return (tiles.full_per_pixel(config, config.history) * width * height
-            + memory.estimate(window, window, config.with_(style_scale=1.0, optimizer="gd"), torch.float32))
-
-
 def compare(args: argparse.Namespace) -> None:
     """Whole against tiled at full size from the same start (the whole picture solved at `--start` px), each
     in a fresh process: judges, seams, CPU seconds, peak memory."""
@@ -79,7 +73,8 @@ def compare(args: argparse.Namespace) -> None:
     start = args.out / f"print-start-{args.start}.png"
     if not start.is_file():  # the print workflow: a small whole solve first, the same for both runs
         Stylizer(presets.DEFAULT.with_(size=args.start)).run(PHOTO, PAINTING, seed=0).image.save(start)
-    cap = budget(config, width, height, args.window)
+    # a --max-memory that holds the full-size buffers and windows of side `window`, not the whole picture
+    cap = tiles.need(width, height, config, torch.float32, args.window, config.history)
     runs, rows = {}, []
     for name, limit in (("whole", None), ("tiled", cap)):
         path = args.out / f"print-{name}-{args.size}.png"

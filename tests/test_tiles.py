@@ -25,8 +25,7 @@ SHALLOW = presets.DEFAULT.with_(precision="float32", content_layers=("relu2_2",)
 
 def budget_for(config: presets.Config, width: int, height: int, window: int) -> int:
     """Bytes that hold the full-size buffers and one window of side `window`, not the whole picture."""
-    return (tiles.full_per_pixel(config, config.history) * width * height
-            + memory.estimate(window, window, config.with_(style_scale=1.0, optimizer="gd"), torch.float32))
+    return tiles.need(width, height, config, torch.float32, window, config.history)
 
 
 def test_receptive_fields_of_vgg16() -> None:

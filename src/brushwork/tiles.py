@@ -125,6 +125,16 @@ def full_per_pixel(config: Config, history: int) -> int:
     return FULL_PER_PIXEL + (memory.ADAM_PER_PIXEL if config.optimizer == "adam" else 0)
 
 
+def need(width: int, height: int, config: Config, dtype: torch.dtype, window: int, history: int,
+         regions: int = 0) -> int:
+    """Peak bytes of a print at width x height with `history` L-BFGS pairs, in tiles whose windows are `window`
+    px square (clipped to the picture): the full-size buffers and one window's network passes (its optimiser
+    state is the picture's, counted in the first)."""
+    per_tile = config.with_(optimizer="gd", **({"style_scale": 1.0} if config.style_size is None else {}))
+    return full_per_pixel(config, history) * width * height + memory.estimate(
+        min(width, window), min(height, window), per_tile, dtype, regions)
+
+
 def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget,
          regions: int = 0) -> Tiling:
     """The largest tiles whose windows fit in `limit` beside the full-size buffers, with as many of the
@@ -136,28 +146,25 @@ def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: mem
     field, stride = receptive_field(network_layers(config))
     margin = math.ceil(field / stride) * stride
     smallest = 2 * margin
-    # a window's own cost: the network's passes (its optimiser state is the picture's, counted above)
-    per_tile = config.with_(optimizer="gd", **({"style_scale": 1.0} if config.style_size is None else {}))
     history = config.history
 
-    def need(core: int, w: int = width, h: int = height) -> int:
-        return full_per_pixel(config, history) * w * h + memory.estimate(
-            min(w, core + 2 * margin), min(h, core + 2 * margin), per_tile, dtype, regions)
+    def needs(core: int, w: int = width, h: int = height) -> int:
+        return need(w, h, config, dtype, core + 2 * margin, history, regions)
 
-    while history > 1 and need(2 * smallest) > limit.bytes:  # L-BFGS pairs give way to tiles of 4 margins:
+    while history > 1 and needs(2 * smallest) > limit.bytes:  # L-BFGS pairs give way to tiles of 4 margins:
         history -= 1  # smaller ones pass each pixel (1 + 2 margin / side)^2 times, over 2.25
 
-    if need(smallest) > limit.bytes:
+    if needs(smallest) > limit.bytes:
         lo, hi = 0, max(width, height)  # the longest print side whose smallest tile fits
         while lo < hi:
             mid = (lo + hi + 1) // 2
             w, h = (max(1, round(width * mid / max(width, height))), max(1, round(height * mid / max(width, height))))
-            lo, hi = (mid, hi) if need(smallest, w, h) <= limit.bytes else (lo, mid - 1)
-        raise memory.refuse(f"a {width}x{height} picture, even in tiles of {smallest} px,", need(smallest), limit, lo)
+            lo, hi = (mid, hi) if needs(smallest, w, h) <= limit.bytes else (lo, mid - 1)
+        raise memory.refuse(f"a {width}x{height} picture, even in tiles of {smallest} px,", needs(smallest), limit, lo)
     lo, hi = smallest // stride, max(smallest // stride, math.ceil(max(width, height) / stride))  # in strides
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if need(mid * stride) <= limit.bytes else (lo, mid - 1)
+        lo, hi = (mid, hi) if needs(mid * stride) <= limit.bytes else (lo, mid - 1)
     across = math.ceil(max(width, height) / (lo * stride))  # as few tiles as that allows, of even sizes
     return Tiling(height, width, max(smallest, math.ceil(max(width, height) / across / stride) * stride), margin,
                   history if config.optimizer == "lbfgs" else 0)
