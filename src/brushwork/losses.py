@@ -170,6 +170,9 @@ class ContentTerm(Term):
 
     def __post_init__(self) -> None:
         self.layers = tuple(self.targets)
+        # ||Fc||^2 once, not every iteration: its squared copy is as large as the targets (relu4_2 at 4096 px:
+        # 537 MB), and at a print's full size it came on top of the optimiser's buffers
+        self.norms = {k: t.float().pow(2).sum() for k, t in self.targets.items()}
 
     def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
         sums: Sums = {}
@@ -183,7 +186,7 @@ class ContentTerm(Term):
         values = []
         for k, t in self.targets.items():
             if self.form == "relative":  # relative_sq_error
-                values.append(sums["sq", k] / (t.float().pow(2).sum().clamp_min(1e-12) * (sums["n", k] / t.numel())))
+                values.append(sums["sq", k] / (self.norms[k].clamp_min(1e-12) * (sums["n", k] / t.numel())))
             else:  # mse
                 values.append(sums["sq", k] / sums["n", k])
         return _reduce(values, self.layer_weights or [1.0] * len(values))
