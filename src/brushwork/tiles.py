@@ -32,9 +32,8 @@ from .losses import Box, Part, Sums, Term, add_sums, gram
 from .models import deepest, layer_names
 from .presets import Config
 
-FULL_PER_PIXEL = 128  # bytes per output pixel beside the tiles and the optimiser: the picture, its gradient,
-# the step's and the best copies, the photo (float32, 3 channels: 12 each), the content targets (relu4_2:
-# 512 channels at 1/64 of the pixels, float32: 32), copies to save
+FULL_PER_PIXEL = 96  # bytes per output pixel beside the tiles, the optimiser and the content targets: the
+# picture, its gradient, the step's and the best copies, the photo (float32, 3 channels: 12 each), copies to save
 
 
 @dataclass(frozen=True)
@@ -118,11 +117,12 @@ def choose(width: int, height: int, config: Config, dtype: torch.dtype, limit: m
 
 
 def full_per_pixel(config: Config, history: int) -> int:
-    """Bytes per output pixel of the full-size buffers: FULL_PER_PIXEL and the optimiser's state (L-BFGS:
-    `history` pairs and the last picture and gradient)."""
+    """Bytes per output pixel of the full-size buffers: FULL_PER_PIXEL, the content targets at the config's
+    layers and the optimiser's state (L-BFGS: `history` pairs and the last picture and gradient)."""
+    fixed = FULL_PER_PIXEL + math.ceil(memory.maps_per_pixel(config.arch, config.content_layers))
     if config.optimizer == "lbfgs":
-        return FULL_PER_PIXEL + memory.PAIR_PER_PIXEL * (history + 1)
-    return FULL_PER_PIXEL + (memory.ADAM_PER_PIXEL if config.optimizer == "adam" else 0)
+        return fixed + memory.PAIR_PER_PIXEL * (history + 1)
+    return fixed + (memory.ADAM_PER_PIXEL if config.optimizer == "adam" else 0)
 
 
 def need(width: int, height: int, config: Config, dtype: torch.dtype, window: int, history: int,
