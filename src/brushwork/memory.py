@@ -148,8 +148,9 @@ def available() -> int | None:
 
 def release() -> None:
     """Hand memory that is freed but still held back to the system (glibc's malloc_trim; elsewhere nothing).
-    Freed tensors below 32 MB stay in the C allocator's heap: after a print's whole-picture solve that kept
-    another 70-180 MB resident at 1024 px, under the full-size tiles that no plan can count."""
+    Freed tensors below 32 MB stay in the C allocator's heap: after a print's whole-picture solve and its
+    full-size targets that kept hundreds of MB resident at 1024 px, under the full-size tiles, where no plan
+    counts them."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc

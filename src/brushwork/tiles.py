@@ -229,7 +229,8 @@ class Tiled:
         with torch.no_grad():
             for part, window in self.parts:
                 add_sums(total, self._part_sums(x[window], part, terms))
-        return total
+                memory.release()  # the window's activations: kept by the C allocator, windows of several shapes
+        return total  # piled up to 450 MB more than one window's at 1024 px
 
     def gradient(self, x: torch.Tensor, terms: Sequence[Term], slopes: Sums) -> torch.Tensor:
         """Pass 2: the gradient of sum(slope * sum) over the whole picture (`slopes`: the loss's derivatives
@@ -245,6 +246,7 @@ class Tiled:
                 if linear:
                     sum(linear).backward()
                     grad[window] += pixels.grad
+            memory.release()
         return grad
 
     def _part_sums(self, window: torch.Tensor, part: Part, terms: Sequence[Term]) -> Sums:
