@@ -4,6 +4,7 @@ memory and time 2048 / 4096 / 8192 px take on this machine.
     python benchmarks/print_size.py compare --size 2048 --window 1312    # tiled vs whole, seams, a corner crop
     python benchmarks/print_size.py scale --sizes 2048 4096 8192 --max-memory 8G   # peak memory, time
     python benchmarks/print_size.py scale --sizes 8192 --max-memory 16G --results FILE  # on CUDA (gpu_check.sh)
+    python benchmarks/print_size.py fits          # small prints within the --max-memory their plan fits in
 
 compare: the same full-size iterations (default preset, same seed, from the same start: the whole picture
 solved at `--start` px, default preset) whole and tiled, each in a fresh process, the tiles forced by a memory
@@ -11,6 +12,8 @@ budget that holds `--window` px windows; CPU seconds an iteration, peak memory, 
 the mean gradient magnitude of the luminance within 2 px of the tiles' borders against elsewhere (1: the
 borders are like any other place), for the tiled result and, as a control, the whole one at the same
 places. Writes a crop across the first inner tile corner, whole | tiled.
+fits: small and medium prints (shallow layers too) under a --max-memory that forces tiles: peak resident
+memory against that budget and against the plan's own figure (tiles.need).
 scale: one fresh process per size, `--iterations` (default 1) at the whole-picture solve (half the size or
 what fits) and at full size, peak resident memory (ru_maxrss) and seconds per iteration of each kind. Tables go to
 benchmarks/results/print-size.md (appended).
@@ -61,12 +64,6 @@ def seam(img: Image.Image, band: np.ndarray) -> float:
     return float(magnitude[band].mean() / magnitude[~band].mean())
 
 
-def budget(config: presets.Config, width: int, height: int, window: int) -> int:
-    """A --max-memory that holds the full-size buffers and windows of side `window`, not the whole picture."""
-    return (tiles.full_per_pixel(config, config.history) * width * height
-            + memory.estimate(window, window, config.with_(style_scale=1.0, optimizer="gd"), torch.float32))
-
-
 def compare(args: argparse.Namespace) -> None:
     """Whole against tiled at full size from the same start (the whole picture solved at `--start` px), each
     in a fresh process: judges, seams, CPU seconds, peak memory."""
@@ -79,7 +76,8 @@ def compare(args: argparse.Namespace) -> None:
     start = args.out / f"print-start-{args.start}.png"
     if not start.is_file():  # the print workflow: a small whole solve first, the same for both runs
         Stylizer(presets.DEFAULT.with_(size=args.start)).run(PHOTO, PAINTING, seed=0).image.save(start)
-    cap = budget(config, width, height, args.window)
+    # a --max-memory that holds the full-size buffers and windows of side `window`, not the whole picture
+    cap = tiles.need(width, height, config, torch.float32, args.window, config.history)
     runs, rows = {}, []
     for name, limit in (("whole", None), ("tiled", cap)):
         path = args.out / f"print-{name}-{args.size}.png"
@@ -117,7 +115,9 @@ def compare(args: argparse.Namespace) -> None:
 
 def one(args: argparse.Namespace) -> None:
     """One run in this process: JSON with the plan, peak memory and seconds (wall and CPU) per iteration."""
-    config = presets.DEFAULT.with_(size=args.size, iterations=args.iterations, pyramid=(), pyramid_iterations=())
+    layers = {k: v for k, v in (("content_layers", args.content_layers), ("style_layers", args.style_layers)) if v}
+    config = presets.DEFAULT.with_(size=args.size, iterations=args.iterations, pyramid=(), pyramid_iterations=(),
+                                   **layers)
     stylizer = Stylizer(config, max_memory=args.max_memory)
     stamps = []
 
@@ -125,11 +125,11 @@ def one(args: argparse.Namespace) -> None:
         stamps.append((time.perf_counter(), time.process_time(), step.level))
 
     start = time.perf_counter()
-    width, height = images.fit_size(images.load(PHOTO).size, args.size)
+    width, height = images.fit_size(images.load(args.photo).size, args.size)
     tiling = tiles.choose(width, height, config, stylizer.dtype, memory.budget(stylizer.device, args.max_memory))
     # from a given start a print goes straight to its full-size iterations, as a resumed run does
     resume = tiles.Partial(tiling, 0) if args.init and tiling else None
-    result = stylizer.run(PHOTO, PAINTING, seed=0, callback=stamp, resume=resume,
+    result = stylizer.run(args.photo, PAINTING, seed=0, callback=stamp, resume=resume,
                           init=str(args.init) if args.init else None)
     if args.save:
         result.image.save(args.save)
@@ -140,6 +140,9 @@ def one(args: argparse.Namespace) -> None:
         "size": f"{width}x{height}", "tiles": len(tiling.boxes) if tiling else 0,
         "tile": f"{tiling.core}+2x{tiling.margin}" if tiling else "-",
         "L-BFGS pairs": (tiling.history or config.history) if tiling else config.history,
+        "plan MB": round((tiles.need(width, height, config, stylizer.dtype, tiling.core + 2 * tiling.margin,
+                                     tiling.history or config.history) if tiling
+                          else memory.estimate(width, height, config, stylizer.dtype)) / 1e6),
         "whole-picture solve s": round(before[-1][0] - start, 1) if before else None,
         "first full-size iteration s (with targets)": round(full[0][0] - (before[-1][0] if before else start), 1),
         "full-size iteration s": round((full[-1][0] - full[0][0]) / (len(full) - 1), 1) if len(full) > 1 else None,
@@ -176,6 +179,34 @@ def scale(args: argparse.Namespace) -> None:
             f.write("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |\n")
 
 
+FITS = [(1024, "883M", "relu3_1", "relu1_1,relu2_1,relu3_1"), (1024, "883M", "relu2_2", "relu1_1,relu2_1,relu3_1"),
+        (1024, "1G", "", "relu1_1,relu2_1,relu3_1,relu4_1"), (1024, "1.2G", "", ""), (1536, "2.5G", "", "")]
+
+
+def fits(args: argparse.Namespace) -> None:
+    """Whether prints stay within the --max-memory their plan says they fit: small and medium sizes, default
+    and shallow layers (`FITS`: size, budget, content layers, style layers), each a fresh process."""
+    rows = []
+    for size, cap, content, style in FITS:
+        cmd = [sys.executable, __file__, "one", "--size", str(size), "--iterations", str(args.iterations),
+               "--max-memory", str(memory.parse_size(cap)), "--photo", str(args.photo)]
+        cmd += (["--content-layers", content] if content else []) + (["--style-layers", style] if style else [])
+        figures = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        peak = figures["peak MB"] * 2**20  # `one` reports ru_maxrss in KiB / 1024
+        rows.append({"size": figures["size"], "layers": f"{content or 'relu4_2'} / {style or 'relu1_1-relu5_1'}",
+                     "--max-memory": cap, "tiles": f"{figures['tiles']} of {figures['tile']}",
+                     "L-BFGS pairs": figures["L-BFGS pairs"], "plan MB": figures["plan MB"],
+                     "peak MB": round(peak / 1e6), "peak / budget": round(peak / memory.parse_size(cap), 3),
+                     "CPU s": figures["total CPU s"]})
+        print(rows[-1], flush=True)
+    with args.results.open("a") as f:
+        f.write(f"\n## fits: {args.photo.name} + {PAINTING.name}, {args.iterations} iterations at the whole-picture solve "
+                f"and at full size, one thread\n\n`python benchmarks/print_size.py fits --iterations {args.iterations}`"
+                "\n\n| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n")
+        for row in rows:
+            f.write("| " + " | ".join(str(v) for v in row.values()) + " |\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="mode", required=True)
@@ -190,14 +221,21 @@ def main() -> None:
     s.add_argument("--iterations", type=int, default=1)
     s.add_argument("--max-memory", type=memory.parse_size)
     s.add_argument("--results", type=Path, default=RESULTS)
+    f = sub.add_parser("fits")
+    f.add_argument("--iterations", type=int, default=3)
+    f.add_argument("--photo", type=Path, default=SHARED / "content/chelsea.png")
+    f.add_argument("--results", type=Path, default=RESULTS)
     o = sub.add_parser("one")
     o.add_argument("--size", type=int, required=True)
     o.add_argument("--iterations", type=int, default=1)
     o.add_argument("--max-memory", type=int)
     o.add_argument("--init", type=Path, help="start from this picture")
     o.add_argument("--save", type=Path, help="save the result here")
+    o.add_argument("--photo", type=Path, default=PHOTO)
+    o.add_argument("--content-layers", type=lambda text: tuple(text.split(",")), help="L1,L2 (default: the preset's)")
+    o.add_argument("--style-layers", type=lambda text: tuple(text.split(",")), help="L1,L2 (default: the preset's)")
     args = ap.parse_args()
-    {"compare": compare, "scale": scale, "one": one}[args.mode](args)
+    {"compare": compare, "scale": scale, "fits": fits, "one": one}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,16 @@ so that each test takes a second or two."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from collections import Counter
 
 import pytest
 import torch
 from PIL import Image
 
-from brushwork import Stylizer, images, memory, presets, tiles
+from brushwork import Stylizer, images, losses, memory, presets, tiles
 from brushwork.losses import gram
 from brushwork.perceptual import Perceptual
 from brushwork.weights import load_weights
@@ -23,8 +25,7 @@ SHALLOW = presets.DEFAULT.with_(precision="float32", content_layers=("relu2_2",)
 
 def budget_for(config: presets.Config, width: int, height: int, window: int) -> int:
     """Bytes that hold the full-size buffers and one window of side `window`, not the whole picture."""
-    return (tiles.full_per_pixel(config, config.history) * width * height
-            + memory.estimate(window, window, config.with_(style_scale=1.0, optimizer="gd"), torch.float32))
+    return tiles.need(width, height, config, torch.float32, window, config.history)
 
 
 def test_receptive_fields_of_vgg16() -> None:
@@ -116,6 +117,31 @@ def test_the_tiled_objective_has_the_whole_pictures_value_and_gradient(criterion
     assert (tiled_grad - whole_grad).abs().max() < 1e-4 * scale
 
 
+def test_the_full_size_buffers_count_the_content_targets_a_run_holds(criterion) -> None:
+    """A shallow content layer holds more per pixel than relu4_2 (relu2_2: 128 bytes against 32); the plan
+    used to count relu4_2's whatever the layer, and a shallow print ran past its budget."""
+    net, content, terms = criterion
+    targets = next(term for term, _ in terms["plain"] if term.name == "content").targets
+    held = sum(t.numel() * t.element_size() for t in targets.values()) / content[0, 0].numel()
+    deep = SHALLOW.with_(content_layers=("relu4_2",))
+    assert memory.maps_per_pixel(SHALLOW.arch, SHALLOW.content_layers) == held
+    assert tiles.full_per_pixel(SHALLOW, 5) - tiles.full_per_pixel(deep, 5) == held - memory.maps_per_pixel(deep.arch, deep.content_layers)
+
+
+def test_a_tiled_region_resizes_its_mask_once_per_layer_size(criterion, monkeypatch) -> None:
+    """Each region's full-size mask is pooled to each style layer's size once, not again for every tile and pass."""
+    net, content, terms = criterion
+    style = next(term for term, _ in terms["regions"] if term.name == "style")
+    fresh = losses.RegionsTerm([(dataclasses.replace(term), w) for term, w in style.regions])  # empty caches
+    regions = [(fresh if term is style else term, w) for term, w in terms["regions"]]
+    sizes = []
+    monkeypatch.setattr(losses, "resize_mask", lambda mask, size, resize=losses.resize_mask: (
+        sizes.append(tuple(size)), resize(mask, size))[1])
+    loss_and_gradient(tiles.Tiled(net.features, tiles.Tiling(100, 136, core=32, margin=24), net.net.names), content,
+                      regions)
+    assert Counter(sizes) == {(100 // stride, 136 // stride): 2 for stride in (1, 2, 4)}  # 2 regions, 3 layers
+
+
 def test_a_margin_narrower_than_the_receptive_field_gets_another_gradient(criterion) -> None:
     """The same check fails when the windows' zero padding reaches the tiles' own squares."""
     net, content, terms = criterion
@@ -133,9 +159,11 @@ def tiled_runs(shared):
     config = SHALLOW.with_(size=240)  # 240x159: more than one window of 144 px, so it tiles
     w, h = images.fit_size(images.load(photo).size, 240)
     small = Stylizer(config, max_memory=budget_for(config, w, h, 144))
-    steps = []
-    tiled = small.run(photo, painting, seed=0, callback=steps.append)
-    whole = Stylizer(config).run(photo, painting, seed=0)
+    steps, released = [], []  # released: the steps done when a run handed freed memory back
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(memory, "release", lambda: released.append(len(steps)))
+        tiled = small.run(photo, painting, seed=0, callback=steps.append)
+        whole = Stylizer(config).run(photo, painting, seed=0)
 
     def stop(step) -> None:
         if step.iteration == 5:
@@ -143,20 +171,23 @@ def tiled_runs(shared):
 
     stopped = small.run(photo, painting, seed=0, callback=stop)
     tiling = tiles.choose(w, h, config, small.dtype, memory.budget(small.device, small.max_memory))
-    return tiled, whole, stopped, steps, tiling
+    return tiled, whole, stopped, steps, tiling, released
 
 
 def test_a_tiled_run_is_the_whole_run(tiled_runs) -> None:
-    tiled, whole, _, steps, tiling = tiled_runs
+    tiled, whole, _, steps, tiling, released = tiled_runs
     assert len(tiling.boxes) >= 4 and tiling.history == SHALLOW.history
     assert tiled.image.size == whole.image.size and not tiled.interrupted and tiled.partial is None
     assert [s.iteration for s in steps] == list(range(1, 7)) and steps[-1].total == 6  # half size, then full
+    # freed memory handed back after the half-size solve and the full-size targets, then after every window of
+    # both passes of the 3 full-size iterations; never in the whole run
+    assert released[0] == 3 and len(released) == 1 + 3 * 2 * len(tiling.boxes)
     diff = (tiled.tensor - whole.tensor).abs()
     assert diff.mean() < 0.05 and diff.max() < 2, (diff.mean(), diff.max())  # of 255: the same picture
 
 
 def test_ctrl_c_at_full_size_keeps_the_picture_and_what_is_left(tiled_runs) -> None:
-    _, _, stopped, _, tiling = tiled_runs
+    _, _, stopped, _, tiling, _ = tiled_runs
     assert stopped.interrupted and stopped.iterations == 5
     # steps 4 and 5 were evaluated; the picture kept is step 5's, which holds one full-size update (a step
     # reports the picture it was evaluated at, before its own update): one of the three is done

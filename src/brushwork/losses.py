@@ -170,6 +170,9 @@ class ContentTerm(Term):
 
     def __post_init__(self) -> None:
         self.layers = tuple(self.targets)
+        # ||Fc||^2 once, not every iteration: its squared copy is as large as the targets (relu4_2 at 4096 px:
+        # 537 MB), and at a print's full size it came on top of the optimiser's buffers
+        self.norms = {k: t.float().pow(2).sum() for k, t in self.targets.items()}
 
     def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
         sums: Sums = {}
@@ -183,7 +186,7 @@ class ContentTerm(Term):
         values = []
         for k, t in self.targets.items():
             if self.form == "relative":  # relative_sq_error
-                values.append(sums["sq", k] / (t.float().pow(2).sum().clamp_min(1e-12) * (sums["n", k] / t.numel())))
+                values.append(sums["sq", k] / (self.norms[k].clamp_min(1e-12) * (sums["n", k] / t.numel())))
             else:  # mse
                 values.append(sums["sq", k] / sums["n", k])
         return _reduce(values, self.layer_weights or [1.0] * len(values))
@@ -215,9 +218,17 @@ class StyleTerm(Term):
     layer_weights: tuple[float, ...] | None = None
     name: str = "style"
     mask: torch.Tensor | None = None
+    _masks: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.layers = tuple(self.targets)
+
+    def mask_at(self, size: tuple[int, int]) -> torch.Tensor:
+        """The mask at a whole feature map's size, resized once per size: a print's tiles all crop the same
+        few maps, two passes an iteration, and pooling the full-size mask for each was most of the work."""
+        if size not in self._masks:
+            self._masks[size] = resize_mask(self.mask, size)
+        return self._masks[size]
 
     def sums(self, feats: Features, image: torch.Tensor, part: Part | None = None) -> Sums:
         """Per layer: the Gram sum over positions (masked: each weighted by the mask, as `masked_gram`), the
@@ -230,7 +241,7 @@ class StyleTerm(Term):
                 sums["gram", k] = gram(f, normalise=False)
             else:
                 whole = f.shape[-2:] if part is None else tuple(n // part.strides[k] for n in part.size)
-                mask = resize_mask(self.mask, whole)
+                mask = self.mask_at(tuple(whole))
                 mask = mask if part is None else part.crop(mask, k)
                 sums["gram", k], sums["area", k] = region_gram_sum(f, mask), mask.float().sum()
             sums["n", k] = count

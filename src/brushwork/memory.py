@@ -10,6 +10,7 @@ larger than the output. Other code (tiling for print sizes) can ask `estimate` w
 
 from __future__ import annotations
 
+import ctypes
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,14 @@ def region_per_pixel(config: Config) -> float:
     losses.masked_gram's masked copy of every style layer's features (float32, as the loss terms work), kept
     by autograd. Peak resident at 512 px, float32: two regions 1.29 GB and a keep mask 1.14 GB against 1.10 GB
     plain (this term is 488 bytes a region: estimates 1.34 and 1.22 GB, 1.09 GB plain)."""
-    geometry = layer_geometry(config.arch)
-    return 4.0 * sum(geometry[layer][0] / geometry[layer][1] ** 2 for layer in config.style_layers)
+    return maps_per_pixel(config.arch, config.style_layers)
+
+
+def maps_per_pixel(arch: str, layers: tuple[str, ...]) -> float:
+    """Bytes per input pixel of float32 feature maps at `layers` (content targets, masked copies): relu4_2
+    holds 512 channels at 1/64 of the pixels (32 bytes), a shallow relu2_2 128 channels at 1/4 (128 bytes)."""
+    geometry = layer_geometry(arch)
+    return 4.0 * sum(geometry[layer][0] / geometry[layer][1] ** 2 for layer in layers)
 
 
 def estimate(width: int, height: int, config: Config, dtype: torch.dtype = torch.float32, regions: int = 0) -> int:
@@ -137,6 +144,17 @@ def available() -> int | None:
     and what the cgroup limit leaves; None where neither is known."""
     known = [v for v in (_meminfo("MemAvailable"), cgroup_free()) if v is not None]
     return min(known) if known else None
+
+
+def release() -> None:
+    """Hand memory that is freed but still held back to the system (glibc's malloc_trim; elsewhere nothing).
+    Freed tensors below 32 MB stay in the C allocator's heap: after a print's whole-picture solve and its
+    full-size targets that kept hundreds of MB resident at 1024 px, under the full-size tiles, where no plan
+    counts them."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def resident() -> int:

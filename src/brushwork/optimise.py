@@ -348,6 +348,8 @@ class Stylizer(Perceptual):
                 self.tiling = tiling if level == len(plan) - 1 else None
                 target = images.to_tensor(images.fit(content_img, longest), self.device)
                 terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep, weights=weighting)
+                if self.tiling is not None:  # what the whole-picture solve and the targets' tiles freed, before
+                    memory.release()  # the full-size optimiser's buffers
                 if level == len(plan) - 1 and tiling is None:
                     terms += list(extra_terms)
                 if x is None:

@@ -32,9 +32,8 @@ from .losses import Box, Part, Sums, Term, add_sums, gram
 from .models import deepest, layer_names
 from .presets import Config
 
-FULL_PER_PIXEL = 128  # bytes per output pixel beside the tiles and the optimiser: the picture, its gradient,
-# the step's and the best copies, the photo (float32, 3 channels: 12 each), the content targets (relu4_2:
-# 512 channels at 1/64 of the pixels, float32: 32), copies to save
+FULL_PER_PIXEL = 96  # bytes per output pixel beside the tiles, the optimiser and the content targets: the
+# picture, its gradient, the step's and the best copies, the photo (float32, 3 channels: 12 each), copies to save
 
 
 @dataclass(frozen=True)
@@ -118,11 +117,22 @@ def choose(width: int, height: int, config: Config, dtype: torch.dtype, limit: m
 
 
 def full_per_pixel(config: Config, history: int) -> int:
-    """Bytes per output pixel of the full-size buffers: FULL_PER_PIXEL and the optimiser's state (L-BFGS:
-    `history` pairs and the last picture and gradient)."""
+    """Bytes per output pixel of the full-size buffers: FULL_PER_PIXEL, the content targets at the config's
+    layers and the optimiser's state (L-BFGS: `history` pairs and the last picture and gradient)."""
+    fixed = FULL_PER_PIXEL + math.ceil(memory.maps_per_pixel(config.arch, config.content_layers))
     if config.optimizer == "lbfgs":
-        return FULL_PER_PIXEL + memory.PAIR_PER_PIXEL * (history + 1)
-    return FULL_PER_PIXEL + (memory.ADAM_PER_PIXEL if config.optimizer == "adam" else 0)
+        return fixed + memory.PAIR_PER_PIXEL * (history + 1)
+    return fixed + (memory.ADAM_PER_PIXEL if config.optimizer == "adam" else 0)
+
+
+def need(width: int, height: int, config: Config, dtype: torch.dtype, window: int, history: int,
+         regions: int = 0) -> int:
+    """Peak bytes of a print at width x height with `history` L-BFGS pairs, in tiles whose windows are `window`
+    px square (clipped to the picture): the full-size buffers and one window's network passes (its optimiser
+    state is the picture's, counted in the first)."""
+    per_tile = config.with_(optimizer="gd", **({"style_scale": 1.0} if config.style_size is None else {}))
+    return full_per_pixel(config, history) * width * height + memory.estimate(
+        min(width, window), min(height, window), per_tile, dtype, regions)
 
 
 def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget,
@@ -136,28 +146,25 @@ def plan(width: int, height: int, config: Config, dtype: torch.dtype, limit: mem
     field, stride = receptive_field(network_layers(config))
     margin = math.ceil(field / stride) * stride
     smallest = 2 * margin
-    # a window's own cost: the network's passes (its optimiser state is the picture's, counted above)
-    per_tile = config.with_(optimizer="gd", **({"style_scale": 1.0} if config.style_size is None else {}))
     history = config.history
 
-    def need(core: int, w: int = width, h: int = height) -> int:
-        return full_per_pixel(config, history) * w * h + memory.estimate(
-            min(w, core + 2 * margin), min(h, core + 2 * margin), per_tile, dtype, regions)
+    def needs(core: int, w: int = width, h: int = height) -> int:
+        return need(w, h, config, dtype, core + 2 * margin, history, regions)
 
-    while history > 1 and need(2 * smallest) > limit.bytes:  # L-BFGS pairs give way to tiles of 4 margins:
+    while history > 1 and needs(2 * smallest) > limit.bytes:  # L-BFGS pairs give way to tiles of 4 margins:
         history -= 1  # smaller ones pass each pixel (1 + 2 margin / side)^2 times, over 2.25
 
-    if need(smallest) > limit.bytes:
+    if needs(smallest) > limit.bytes:
         lo, hi = 0, max(width, height)  # the longest print side whose smallest tile fits
         while lo < hi:
             mid = (lo + hi + 1) // 2
             w, h = (max(1, round(width * mid / max(width, height))), max(1, round(height * mid / max(width, height))))
-            lo, hi = (mid, hi) if need(smallest, w, h) <= limit.bytes else (lo, mid - 1)
-        raise memory.refuse(f"a {width}x{height} picture, even in tiles of {smallest} px,", need(smallest), limit, lo)
+            lo, hi = (mid, hi) if needs(smallest, w, h) <= limit.bytes else (lo, mid - 1)
+        raise memory.refuse(f"a {width}x{height} picture, even in tiles of {smallest} px,", needs(smallest), limit, lo)
     lo, hi = smallest // stride, max(smallest // stride, math.ceil(max(width, height) / stride))  # in strides
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if need(mid * stride) <= limit.bytes else (lo, mid - 1)
+        lo, hi = (mid, hi) if needs(mid * stride) <= limit.bytes else (lo, mid - 1)
     across = math.ceil(max(width, height) / (lo * stride))  # as few tiles as that allows, of even sizes
     return Tiling(height, width, max(smallest, math.ceil(max(width, height) / across / stride) * stride), margin,
                   history if config.optimizer == "lbfgs" else 0)
@@ -222,7 +229,8 @@ class Tiled:
         with torch.no_grad():
             for part, window in self.parts:
                 add_sums(total, self._part_sums(x[window], part, terms))
-        return total
+                memory.release()  # the window's activations: kept by the C allocator, windows of several shapes
+        return total  # piled up to 450 MB more than one window's at 1024 px
 
     def gradient(self, x: torch.Tensor, terms: Sequence[Term], slopes: Sums) -> torch.Tensor:
         """Pass 2: the gradient of sum(slope * sum) over the whole picture (`slopes`: the loss's derivatives
@@ -238,6 +246,7 @@ class Tiled:
                 if linear:
                     sum(linear).backward()
                     grad[window] += pixels.grad
+            memory.release()
         return grad
 
     def _part_sums(self, window: torch.Tensor, part: Part, terms: Sequence[Term]) -> Sums:
