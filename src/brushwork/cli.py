@@ -101,6 +101,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                         "preset's own weights); with --fast, the share of the painting's statistics (default 0.8)")
     g.add_argument("--content-weight", type=_number("content_weight"), help="instead of --strength")
     g.add_argument("--style-weight", type=_number("style_weight"), help="instead of --strength")
+    g.add_argument("--style-goal", type=_number("style_goal"), metavar="G",
+                   help="raise the style weight (up to 8x) while the Gram style distance is above G (the default "
+                        "preset's: 0.08); 0 is off, as it is when --strength or a weight is given")
     g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])
     g.add_argument("--lr", type=_number("lr"),
@@ -153,7 +156,8 @@ def _config(args: argparse.Namespace) -> presets.Config:
         args.pyramid_iterations = ()  # --pyramid alone: the engine's per-level default, or off with ''
     return config.with_(
         size=args.size, iterations=args.iterations, strength=strength, content_weight=args.content_weight,
-        style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,
+        style_weight=args.style_weight, style_goal=args.style_goal, tv_weight=args.tv_weight, optimizer=args.optimizer,
+        lr=args.lr,
         history=args.history, init=args.init, style_scale=args.style_scale,
         preserve_colors=args.preserve_colors,
         content_layers=args.content_layers, style_layers=args.style_layers,
