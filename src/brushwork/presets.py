@@ -200,7 +200,8 @@ class Config:
         given = {k: v for k, v in changes.items() if v is not None}
         if "pyramid" in given and "pyramid_px" not in given:
             given["pyramid_px"] = 0
-        if given.keys() & {"strength", "content_weight", "style_weight"} and "style_goal" not in given:
+        if "style_goal" in known and given.keys() & {"strength", "content_weight", "style_weight"} \
+                and "style_goal" not in given:
             given["style_goal"] = 0.0
         return replace(self, **given)
 
