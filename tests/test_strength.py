@@ -95,7 +95,8 @@ def test_a_style_goal_raises_the_weight_only_while_the_style_is_above_it() -> No
 def test_given_weights_or_a_strength_turn_the_presets_style_goal_off() -> None:
     assert presets.DEFAULT.style_goal > 0 and presets.SUBTLE.style_goal == 0
     assert presets.DEFAULT.with_(size=128, iterations=10).style_goal == presets.DEFAULT.style_goal
-    for given in ({"style_weight": 3.0}, {"content_weight": 2.0}, {"strength": 0.5}):
+    for given in ({"style_weight": 3.0}, {"content_weight": 2.0}, {"strength": 0.5}, {"balance": True},
+                  {"loss_form": "mse"}):
         assert presets.DEFAULT.with_(**given).style_goal == 0
     assert presets.DEFAULT.with_(style_weight=3.0, style_goal=0.1).style_goal == 0.1
 
@@ -112,3 +113,12 @@ def test_the_style_goal_steers_a_painting_the_start_does_not_reach(content_path:
     easy = Stylizer(config.with_(style_goal=10.0)).run(content_path, style_path, seed=0)
     assert easy.weights == plain.weights
     assert distances(easy.image, content_path, style_path).style == pytest.approx(reached, rel=0.01)
+
+
+def test_the_default_steers_through_its_pyramid(content_path: Path, style_path: Path) -> None:
+    """The default preset's goal, its pyramid on: more style than the same run with the goal off."""
+    plain = Stylizer(SMALL.with_(style_goal=0.0)).run(content_path, style_path, seed=0)
+    goal = Stylizer(SMALL).run(content_path, style_path, seed=0)
+    assert SMALL.pyramid and SMALL.style_goal == presets.DEFAULT.style_goal
+    off, on = (distances(r.image, content_path, style_path) for r in (plain, goal))
+    assert on.style < 0.9 * off.style and on.content > off.content
