@@ -1,4 +1,5 @@
-"""--strength for the optimiser: its ends, a monotone effect, the steering to its content distance, bad values."""
+"""--strength for the optimiser: its ends, a monotone effect, the steering to its content distance, bad values;
+and the style goal, which steers the same weight to a style distance."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_the_run_steers_each_pair_to_the_content_distance_of_its_strength(photo,
     """Fixed weights miss the strength's content distance by a pair-dependent amount; the steered run lands
     near it, each pair with its own style weight (this fails if run() does not steer)."""
     content, style = shared / "images/content" / photo, shared / "images/style" / painting
-    config = SMALL.with_(pyramid=(), pyramid_iterations=(), iterations=60)
+    config = SMALL.with_(pyramid=(), pyramid_iterations=(), iterations=60, style_goal=0.0)
     goal = strength.target(0.5)
     fixed = distances(Stylizer(config).run(content, style, seed=0).image, content, style).content
     result = Stylizer(config.with_(strength=0.5)).run(content, style, seed=0)
@@ -62,6 +63,9 @@ def test_the_run_steers_each_pair_to_the_content_distance_of_its_strength(photo,
     (["--strength", "1.5"], "--strength: must be a number at least 0 and at most 1"),
     (["--strength", "0.5", "--style-weight", "3"], "give --strength or --style-weight, not both"),
     (["--strength", "0.5", "--preset", "seed"], "strength is calibrated for the relative losses"),
+    (["--strength", "0.5", "--style-goal", "0.1"], "give one of them (style goal 0 is off)"),
+    (["--style-goal", "0.1", "--preset", "seed"], "a style goal is a relative Gram distance"),
+    (["--style-goal", "-1"], "--style-goal: must be a number at least 0 and at most 10"),
 ])
 def test_bad_strength_is_one_clear_line_and_no_output(argv, needle, tmp_path, content_path, style_path,
                                                       capsys) -> None:
@@ -79,3 +83,42 @@ def test_bad_strength_is_one_clear_line_and_no_output(argv, needle, tmp_path, co
 def test_config_refuses_a_strength_outside_zero_to_one() -> None:
     with pytest.raises(OptionError, match="strength must be a number at least 0 and at most 1"):
         presets.DEFAULT.with_(strength=-0.1)
+
+
+def test_a_style_goal_raises_the_weight_only_while_the_style_is_above_it() -> None:
+    assert strength.push(2.0, 0.16, 0.08, 2.0) > 2.0  # above the goal: more style
+    assert strength.push(2.0, 0.04, 0.08, 2.0) == 2.0  # below it: never under the start
+    assert strength.push(8.0, 0.04, 0.08, 2.0) < 8.0  # an overshoot comes back down
+    assert strength.push(15.0, 5.0, 0.08, 2.0) == 2.0 * strength.GOAL_MOST  # and never past the cap
+
+
+def test_given_weights_or_a_strength_turn_the_presets_style_goal_off() -> None:
+    assert presets.DEFAULT.style_goal > 0 and presets.SUBTLE.style_goal == 0
+    assert presets.DEFAULT.with_(size=128, iterations=10).style_goal == presets.DEFAULT.style_goal
+    for given in ({"style_weight": 3.0}, {"content_weight": 2.0}, {"strength": 0.5}, {"balance": True},
+                  {"loss_form": "mse"}):
+        assert presets.DEFAULT.with_(**given).style_goal == 0
+    assert presets.DEFAULT.with_(style_weight=3.0, style_goal=0.1).style_goal == 0.1
+
+
+def test_the_style_goal_steers_a_painting_the_start_does_not_reach(content_path: Path, style_path: Path) -> None:
+    """Below the weight's own style distance the goal raises the weight and the style distance falls; a
+    goal the start already reaches changes nothing."""
+    config = SMALL.with_(pyramid=(), pyramid_iterations=(), iterations=40)
+    plain = Stylizer(config.with_(style_goal=0.0)).run(content_path, style_path, seed=0)
+    reached = distances(plain.image, content_path, style_path).style
+    pushed = Stylizer(config.with_(style_goal=reached / 2)).run(content_path, style_path, seed=0)
+    assert pushed.weights[1] > 2 * plain.weights[1]
+    assert distances(pushed.image, content_path, style_path).style < 0.8 * reached
+    easy = Stylizer(config.with_(style_goal=10.0)).run(content_path, style_path, seed=0)
+    assert easy.weights == plain.weights
+    assert distances(easy.image, content_path, style_path).style == pytest.approx(reached, rel=0.01)
+
+
+def test_the_default_steers_through_its_pyramid(content_path: Path, style_path: Path) -> None:
+    """The default preset's goal, its pyramid on: more style than the same run with the goal off."""
+    plain = Stylizer(SMALL.with_(style_goal=0.0)).run(content_path, style_path, seed=0)
+    goal = Stylizer(SMALL).run(content_path, style_path, seed=0)
+    assert SMALL.pyramid and SMALL.style_goal == presets.DEFAULT.style_goal
+    off, on = (distances(r.image, content_path, style_path) for r in (plain, goal))
+    assert on.style < 0.9 * off.style and on.content > off.content

@@ -191,7 +191,9 @@ def test_ctrl_c_at_full_size_keeps_the_picture_and_what_is_left(tiled_runs) -> N
     assert stopped.interrupted and stopped.iterations == 5
     # steps 4 and 5 were evaluated; the picture kept is step 5's, which holds one full-size update (a step
     # reports the picture it was evaluated at, before its own update): one of the three is done
-    assert stopped.partial == tiles.Partial(tiling, 1)
+    # the default's style goal steers the weights, so the record keeps them: the start's, as the stop came
+    # before the first adjustment
+    assert stopped.partial == tiles.Partial(tiling, 1, (SHALLOW.content_weight, SHALLOW.style_weight))
     assert stopped.image.size == (tiling.width, tiling.height)
 
 

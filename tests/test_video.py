@@ -355,6 +355,16 @@ def test_cli_video_with_a_strength(clip: Path, tmp_path: Path, capsys) -> None:
     assert video.probe(out).frames == 2
 
 
+def test_cli_video_refuses_a_style_goal(clip: Path, tmp_path: Path, capsys) -> None:
+    """Video frames keep fixed weights against the temporal term; a goal would steer each frame its own way."""
+    from brushwork.cli import main
+
+    out = tmp_path / "goal.mp4"
+    assert main(["video", str(clip), "--style", str(DEMO_STYLE), "-o", str(out), "--style-goal", "0.1"]) == 1
+    assert "--style-goal: video frames keep fixed weights" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_cli_video_command(clip: Path, tmp_path: Path, capsys) -> None:
     from brushwork.cli import main
 

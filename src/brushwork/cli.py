@@ -97,10 +97,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--strength", type=_number("strength"), metavar="S",
                    help="how far towards the painting, 0 (the photo) to 1 (all painting): a content distance fitted "
                         "on the shared pairs that the run steers its style weight to, so about the same balance "
-                        "on every photo and painting (0.5: the default's on an average pair; default: the "
-                        "preset's own weights); with --fast, the share of the painting's statistics (default 0.8)")
+                        "on every photo and painting (0.5: style weight 2, the subtle preset's, on an average pair; "
+                        "default: the preset's own weights and style goal); with --fast, the share of the painting's statistics (default 0.8)")
     g.add_argument("--content-weight", type=_number("content_weight"), help="instead of --strength")
     g.add_argument("--style-weight", type=_number("style_weight"), help="instead of --strength")
+    g.add_argument("--style-goal", type=_number("style_goal"), metavar="G",
+                   help="raise the style weight (up to 8x) while the run's own style loss, a relative Gram distance, "
+                        "is above G, at every pyramid level (the default preset's: 0.08; not in video); 0 is off, "
+                        "as it is when --strength or a weight is given")
     g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])
     g.add_argument("--lr", type=_number("lr"),
@@ -153,7 +157,8 @@ def _config(args: argparse.Namespace) -> presets.Config:
         args.pyramid_iterations = ()  # --pyramid alone: the engine's per-level default, or off with ''
     return config.with_(
         size=args.size, iterations=args.iterations, strength=strength, content_weight=args.content_weight,
-        style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, lr=args.lr,
+        style_weight=args.style_weight, style_goal=args.style_goal, tv_weight=args.tv_weight, optimizer=args.optimizer,
+        lr=args.lr,
         history=args.history, init=args.init, style_scale=args.style_scale,
         preserve_colors=args.preserve_colors,
         content_layers=args.content_layers, style_layers=args.style_layers,
@@ -551,6 +556,9 @@ def cmd_video(args: argparse.Namespace) -> int:
 
     if _method(args) != "optimise":
         return _instant_video(args)
+    if args.style_goal:
+        raise OptionError("--style-goal: video frames keep fixed weights (a goal steered frame by frame would "
+                          "change the balance from one frame to the next); leave it out, or use --strength")
     try:
         result = stylize_video(
             args.input, args.style, args.output, config=_config(args), style_blend=args.style_blend,

@@ -306,8 +306,9 @@ class Stylizer(Perceptual):
                                   f"as init; this one is {width}x{height}: use the same --size")
             whole_levels = [] if resume is not None else self._whole_levels(content_img, plan, limit.bytes, regions)
             plan = [*whole_levels, (plan[-1][0], c.iterations - (resume.done if resume is not None else 0))]
-        # a strength: weights that start from its uncalibrated balance and are steered to its content distance
-        steer = c.strength is not None and strength.steered(c.strength)
+        # a strength: weights that start from its uncalibrated balance and are steered to its content distance;
+        # a style goal: the style weight raised while the style distance is above it
+        steer = (c.strength is not None and strength.steered(c.strength)) or bool(c.style_goal)
         weighting = strength.start(c.strength) if c.strength is not None else (c.content_weight, c.style_weight)
         if resume is not None and resume.weights is not None:  # where the stopped run had steered them
             weighting = resume.weights
@@ -330,7 +331,8 @@ class Stylizer(Perceptual):
 
         def steering(terms: list[tuple[Term, float]]) -> Callable[[Step], None]:
             """Every strength.EVERY iterations, move the style term's weight towards the strength's content
-            distance; the loop reads `terms` afresh each iteration, and the next level starts where this ends."""
+            distance or the style goal; the loop reads `terms` afresh each iteration, and the next level starts
+            where this ends."""
             count, at = 0, next(i for i, (term, _) in enumerate(terms) if term.name == "style")
 
             def adjust(step: Step) -> None:
@@ -338,7 +340,10 @@ class Stylizer(Perceptual):
                 count += 1
                 if count % strength.EVERY == 0:
                     term, weight = terms[at]
-                    terms[at] = term, strength.adjust(weight, step.losses["content"], strength.target(c.strength))
+                    terms[at] = term, (
+                        strength.adjust(weight, step.losses["content"], strength.target(c.strength))
+                        if c.strength is not None else
+                        strength.push(weight, step.losses["style"], c.style_goal, c.style_weight))
                     weighting = weighting[0], terms[at][1]
             return adjust
 
@@ -364,7 +369,7 @@ class Stylizer(Perceptual):
                 if interrupted:
                     if self.tiling is not None:  # the whole picture at full size is the checkpoint, even unchanged
                         partial = tiles.Partial(tiling, c.iterations - iterations + updates,
-                                                weighting if c.strength is not None else None)
+                                                weighting if c.strength is not None or steer else None)
                     break
         except KeyboardInterrupt:
             interrupted = True

@@ -10,8 +10,15 @@ pairs reach on average at style weight w0 = MIDDLE * (S / (1 - S)) ** GAIN (cont
 
 and the run steers to it: every EVERY iterations the style weight is multiplied by
 (target / content distance now) ** (DAMPING / B), B being how content distance grows with the weight.
-S = 0.5 is the default preset's style weight 2 on an average pair; S = 0 leaves only the content loss,
-S = 1 only the style loss. Checked on four held-out pairs never fitted on.
+S = 0.5 is style weight 2 (the `subtle` preset's, and the default's start) on an average pair; S = 0 leaves
+only the content loss, S = 1 only the style loss. Checked on four held-out pairs never fitted on.
+
+A style goal (`Config.style_goal`, the default preset's) steers the same weight from the other side: while the
+run's style loss (a relative Gram distance) is above the goal, the weight rises every EVERY iterations, never
+below its start and never past GOAL_MOST times it; below the goal it falls back towards the start. It runs at
+every pyramid level, where small pictures score higher Gram distances, so most pairs get more style in their
+large shapes; at full size a painting the start already reaches (Starry Night on the astronaut) returns to
+about its old balance, the others keep more of the painting (benchmarks/results/painterly.md, section 7).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ A, B = -1.70, 0.80  # log content distance = A + B log style weight, on average 
 EVERY = 5  # iterations between adjustments of the style weight
 DAMPING = 0.7  # share of the full correction made at each adjustment, so the weight settles
 MOST = 4.0  # largest factor one adjustment may change the weight by
+GOAL_MOST = 8.0  # a style goal raises the weight to at most this many times its start
 
 
 def start(strength: float) -> tuple[float, float]:
@@ -49,3 +57,9 @@ def adjust(weight: float, content: float, goal: float) -> float:
     """The style weight after one adjustment, the content distance being `content` with `weight`."""
     factor = (goal / max(content, 1e-6)) ** (DAMPING / B)
     return weight * min(max(factor, 1 / MOST), MOST)
+
+
+def push(weight: float, style: float, goal: float, start: float) -> float:
+    """The style weight after one adjustment towards a style goal, the Gram style distance being `style`."""
+    factor = min(max((style / goal) ** DAMPING, 1 / MOST), MOST)
+    return min(max(weight * factor, start), start * GOAL_MOST)

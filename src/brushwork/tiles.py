@@ -44,7 +44,7 @@ class Partial:
 
     tiling: "Tiling"
     done: int
-    weights: tuple[float, float] | None = None  # (content, style) as a --strength run had steered them
+    weights: tuple[float, float] | None = None  # (content, style) as a --strength or style goal had steered them
 
 
 def receptive_field(names: Sequence[str]) -> tuple[int, int]:

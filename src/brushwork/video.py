@@ -544,7 +544,9 @@ def stylize_video(input: str | os.PathLike,
         frame_size(info, None if flow_size is None else min(flow_size, max(info.width, info.height)))
     first = first_iterations if first_iterations is not None else config.iterations
     later = later_iterations if later_iterations is not None else max(1, round(first * LATER_FRACTION))
-    base = config.with_(size=max(size))
+    # fixed weights in every frame: a style goal (the default preset's) steered frame by frame would change the
+    # balance against the temporal term from one frame to the next
+    base = config.with_(size=max(size), style_goal=0.0)
     later_config = base.with_(iterations=later, pyramid=(), pyramid_iterations=())  # start from warped
     first_config = base.with_(iterations=first)
     total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
