@@ -92,7 +92,7 @@ def compare(args: argparse.Namespace) -> None:
     for name, (image, figures) in runs.items():
         scores = judges.score(image, images.load(PHOTO), images.load(PAINTING))
         rows.append({"run": name, **{k: round(v, 4) for k, v in scores.items()}, "seam": round(seam(image, band), 3),
-                     "CPU s an iteration": figures["full-size iteration CPU s"], "peak MB": figures["peak MB"]})
+                     "CPU s an iteration": figures["full-size iteration CPU s"], "peak MiB": figures["peak MiB"]})
         print(rows[-1], flush=True)
     top, left = tiling.boxes[0][2], tiling.boxes[0][3]  # the first inner corner
     half = 128
@@ -148,8 +148,8 @@ def one(args: argparse.Namespace) -> None:
         "full-size iteration s": round((full[-1][0] - full[0][0]) / (len(full) - 1), 1) if len(full) > 1 else None,
         "full-size iteration CPU s": round((full[-1][1] - full[0][1]) / (len(full) - 1), 1) if len(full) > 1 else None,
         "total s": round(time.perf_counter() - start, 1), "total CPU s": round(time.process_time(), 1),
-        "peak MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        **({"GPU peak MB": round(torch.cuda.max_memory_allocated() / 2**20)} if stylizer.device.type == "cuda" else {}),
+        "peak MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),  # ru_maxrss is KiB
+        **({"GPU peak MiB": round(torch.cuda.max_memory_allocated() / 2**20)} if stylizer.device.type == "cuda" else {}),
         "precision": str(stylizer.dtype).removeprefix("torch.")}))
 
 
@@ -192,7 +192,7 @@ def fits(args: argparse.Namespace) -> None:
                "--max-memory", str(memory.parse_size(cap)), "--photo", str(args.photo)]
         cmd += (["--content-layers", content] if content else []) + (["--style-layers", style] if style else [])
         figures = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-        peak = figures["peak MB"] * 2**20  # `one` reports ru_maxrss in KiB / 1024
+        peak = figures["peak MiB"] * 2**20
         rows.append({"size": figures["size"], "layers": f"{content or 'relu4_2'} / {style or 'relu1_1-relu5_1'}",
                      "--max-memory": cap, "tiles": f"{figures['tiles']} of {figures['tile']}",
                      "L-BFGS pairs": figures["L-BFGS pairs"], "plan MB": figures["plan MB"],

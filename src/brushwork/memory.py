@@ -11,6 +11,7 @@ larger than the output. Other code (tiling for print sizes) can ask `estimate` w
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,10 +152,18 @@ def release() -> None:
     Freed tensors below 32 MB stay in the C allocator's heap: after a print's whole-picture solve and its
     full-size targets that kept hundreds of MB resident at 1024 px, under the full-size tiles, where no plan
     counts them."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's malloc_trim, loaded once (a print calls release after every window); None elsewhere."""
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc
-        pass
+        return None
 
 
 def resident() -> int:

@@ -202,8 +202,9 @@ class Config:
         given = {k: v for k, v in changes.items() if v is not None}
         if "pyramid" in given and "pyramid_px" not in given:
             given["pyramid_px"] = 0
-        if "style_goal" in known and given.keys() & {"strength", "content_weight", "style_weight", "balance",
-                                                     "loss_form"} and "style_goal" not in given:
+        conflict = given.keys() & {"strength", "content_weight", "style_weight"} or given.get("balance") or \
+            given.get("loss_form", "relative") != "relative"
+        if "style_goal" in known and conflict and "style_goal" not in given:
             given["style_goal"] = 0.0
         return replace(self, **given)
 
