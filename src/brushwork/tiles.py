@@ -229,8 +229,10 @@ class Tiled:
         with torch.no_grad():
             for part, window in self.parts:
                 add_sums(total, self._part_sums(x[window], part, terms))
-                memory.release()  # the window's activations: kept by the C allocator, windows of several shapes
-        return total  # piled up to 450 MB more than one window's at 1024 px
+                # the window's activations, else kept by the C allocator: windows of several shapes piled up to
+                # 450 MB more than one window's at 1024 px
+                memory.release()
+        return total
 
     def gradient(self, x: torch.Tensor, terms: Sequence[Term], slopes: Sums) -> torch.Tensor:
         """Pass 2: the gradient of sum(slope * sum) over the whole picture (`slopes`: the loss's derivatives
