@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from brushwork import Stylizer, distances, presets
+from brushwork.errors import OptionError
 
 
 def test_default_paints_more_than_subtle_at_a_price_in_content(content_path: Path, style_path: Path) -> None:
@@ -20,9 +23,24 @@ def test_default_paints_more_than_subtle_at_a_price_in_content(content_path: Pat
 
 
 def test_subtle_and_default_differ_only_in_numbers_a_strength_can_span() -> None:
-    # issue #13's --strength is to move between the two: no layer, loss or optimiser differs
+    # issue #13's --strength is to move between the two: no layer, loss or optimiser differs once a strength
+    # turns the default's goal off, and with it the layer weights chosen for the goal
     subtle, default = presets.get("subtle"), presets.get("default")
-    same = ("arch", "pooling", "content_layers", "style_layers", "style_layer_weights", "loss_form", "optimizer",
-            "init", "precision")
+    same = ("arch", "pooling", "content_layers", "style_layers", "loss_form", "optimizer", "init", "precision")
     assert all(getattr(subtle, f) == getattr(default, f) for f in same)
     assert default.pyramid and not subtle.pyramid
+    assert default.style_goal and default.style_layer_weights != subtle.style_layer_weights
+    steered = default.with_(strength=0.5)
+    assert steered.style_goal == 0 and steered.style_layer_weights == subtle.style_layer_weights
+    assert default.with_(style_weight=3, style_layer_weights=(1, 1, 1, 2, 2)).style_layer_weights == (1, 1, 1, 2, 2)
+
+
+def test_layer_weights_follow_their_layers() -> None:
+    # the preset's five weights were for its five layers: other layers are weighted equally, and a count that
+    # does not match is refused (zip would have dropped the unweighted layers' losses without a word)
+    fewer = presets.get("default").with_(style_layers=("relu1_1", "relu3_1"))
+    assert fewer.style_layer_weights is None and fewer.style_goal == presets.get("default").style_goal
+    with pytest.raises(OptionError, match="2 style layer weights for 5 style layers"):
+        presets.Config(style_layer_weights=(1.0, 2.0))
+    with pytest.raises(OptionError, match="give one weight per layer"):
+        presets.get("default").with_(style_layers=("relu1_1",), style_layer_weights=(1.0, 2.0))

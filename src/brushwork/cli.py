@@ -102,8 +102,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--content-weight", type=_number("content_weight"), help="instead of --strength")
     g.add_argument("--style-weight", type=_number("style_weight"), help="instead of --strength")
     g.add_argument("--style-goal", type=_number("style_goal"), metavar="G",
-                   help="raise the style weight (up to 8x) while the run's own style loss, a relative Gram distance, "
-                        "is above G, at every pyramid level (the default preset's: 0.08; not in video); 0 is off, "
+                   help="raise the style weight (up to 16x) while the run's own style loss, a relative Gram distance "
+                        "weighted by its style layer weights, is above G, at every pyramid level (the default preset's: "
+                        "0.05; not in video); 0 is off, "
                         "as it is when --strength or a weight is given")
     g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])

@@ -79,9 +79,11 @@ class TrainSettings(Settings):
     style_blend: tuple[float, ...] | None = None
 
     def criterion_config(self) -> presets.Config:
-        return presets.DEFAULT.with_(content_weight=self.content_weight, style_weight=self.style_weight,
-                                     tv_weight=self.tv_weight, style_size=self.style_size,
-                                     precision=self.precision, compile=False)
+        # the optimiser's terms and layers, equally weighted: the bundled models' criterion (the default preset's
+        # layer weights and style goal were chosen for the optimiser and not measured in training)
+        return presets.Config(content_weight=self.content_weight, style_weight=self.style_weight,
+                              tv_weight=self.tv_weight, style_size=self.style_size, precision=self.precision,
+                              compile=False)
 
 
 @dataclass

@@ -64,8 +64,7 @@ class DecoderSettings(Settings):
 def encoder(levels: int, precision: str = "auto", device: str | torch.device | None = None) -> Perceptual:
     """The project's perceptual criterion, read only up to relu{levels}_1: the encoder of every decoder."""
     layers = tuple(level_name(k) for k in range(1, levels + 1))
-    config = presets.DEFAULT.with_(content_layers=layers[-1:], style_layers=layers, precision=precision,
-                                   compile=False)
+    config = presets.Config(content_layers=layers[-1:], style_layers=layers, precision=precision, compile=False)
     return Perceptual(config, load_weights(None), device)
 
 
