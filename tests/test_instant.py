@@ -18,8 +18,7 @@ from brushwork import images
 from brushwork.cli import main
 from brushwork.feedforward import modelfile
 from brushwork.feedforward.infer import InstantStylizer, stylize_tensor
-from brushwork.errors import OptionError
-from brushwork.feedforward.train import TrainSettings, lr_at, train, work_folder
+from brushwork.feedforward.train import TrainSettings, train, work_folder
 from brushwork.nets.transformer import TransformerConfig, TransformerNet
 
 TINY = TrainSettings(steps=4, batch=1, crop=64, style_size=64, width=8, blocks=1)
@@ -110,8 +109,7 @@ def test_bundled_models_are_small_float16_and_made_by_their_recorded_command(pat
     command = shlex.split(h["recipe"]["command"])
     assert command[:2] == ["brushwork", "train"] and h["recipe"]["minutes"] > 0
     asked = asdict(train_settings(parser().parse_args(command[1:])))
-    # a model trained before --lr-decay existed had a constant rate
-    trained_with = {"lr_decay": "none", **{k: v for k, v in h["training"].items() if k not in ("steps_done", "style_blend")}}
+    trained_with = {k: v for k, v in h["training"].items() if k not in ("steps_done", "style_blend")}
     assert trained_with == {k: v for k, v in asked.items() if k != "style_blend"}
     assert h["training"]["steps_done"] == asked["steps"]
     assert h["styles"][0]["name"] == Path(command[2]).name
@@ -133,16 +131,8 @@ def test_a_bundled_model_is_found_by_name_unless_the_user_has_one_so_named(tmp_p
     assert [row[1] for row in modelfile.list_models() if row[0] == name] == ["user"]
 
 
-def test_the_cosine_schedule_falls_from_the_rate_to_zero_and_bad_names_are_refused() -> None:
-    assert [round(lr_at(2e-3, "cosine", done, 4), 6) for done in range(5)] == [2e-3, 1.707e-3, 1e-3, 0.293e-3, 0]
-    assert lr_at(2e-3, "none", 3, 4) == 2e-3
-    with pytest.raises(OptionError, match="lr_decay must be one of none, cosine"):
-        TINY.with_(lr_decay="linear")
-
-
-@pytest.mark.parametrize("decay", ["none", "cosine"])
-def test_resume_after_an_interruption_matches_an_unbroken_run(tmp_path, photos, style_path, decay) -> None:
-    settings = TINY.with_(steps=3, lr_decay=decay)
+def test_resume_after_an_interruption_matches_an_unbroken_run(tmp_path, photos, style_path) -> None:
+    settings = TINY.with_(steps=3)
     unbroken = train([style_path], photos, tmp_path / "a.safetensors", settings, checkpoint_every=100)
 
     def stop(step) -> None:
@@ -157,8 +147,6 @@ def test_resume_after_an_interruption_matches_an_unbroken_run(tmp_path, photos, 
         train([style_path], photos, out, settings)
     resumed = train([style_path], photos, out, settings, resume=True)
     assert resumed.steps == 3 and not resumed.interrupted
-    last = torch.load(work_folder(out) / "checkpoint.pt", weights_only=True)["adam"]["param_groups"][0]["lr"]
-    assert last == pytest.approx(lr_at(settings.lr, decay, 2, 3))  # the rate of the last step taken
     a, b = (modelfile.load_model(p).net.state_dict() for p in (unbroken.output, out))
     assert all(torch.equal(a[k], b[k]) for k in a)
 

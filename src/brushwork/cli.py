@@ -445,7 +445,7 @@ def train_settings(args: argparse.Namespace) -> TrainSettings:
 
     return TrainSettings().with_(
         steps=args.steps, batch=args.batch, crop=args.crop, style_size=args.style_size, lr=args.lr,
-        lr_decay=args.lr_decay, width=args.width, skip=args.skip, content_weight=args.content_weight, style_weight=args.style_weight,
+        width=args.width, skip=args.skip, content_weight=args.content_weight, style_weight=args.style_weight,
         tv_weight=args.tv_weight, precision=args.precision, seed=args.seed, style_blend=args.style_blend)
 
 
@@ -466,8 +466,7 @@ def cmd_train_decoders(args: argparse.Namespace) -> int:
     from .feedforward.wct import DecoderSettings, train_decoders
 
     settings = DecoderSettings().with_(
-        steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, lr_decay=args.lr_decay, width=args.width,
-        levels=args.levels,
+        steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, width=args.width, levels=args.levels,
         feature_weight=args.feature_weight, precision=args.precision, seed=args.seed)
     return _training(args, lambda samples, progress: train_decoders(
         args.photos, args.output, settings, samples=samples, sample_every=args.sample_every,
@@ -642,15 +641,11 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 def _training_options(p: argparse.ArgumentParser, defaults, shown: str) -> None:
     """The training loop's options (feedforward/train.py's `fit`), shared by both kinds of network."""
-    from .feedforward.train import DECAYS
-
     p.add_argument("--photos", required=True, help="folder of training photos, searched recursively")
     p.add_argument("--steps", type=_number("steps"), help=f"training steps (default {defaults.steps})")
     p.add_argument("--batch", type=_number("batch"), help=f"crops per step (default {defaults.batch})")
     p.add_argument("--crop", type=_number("crop"), help=f"side of the training crops in pixels (default {defaults.crop})")
     p.add_argument("--lr", type=_number("train_lr"), help=f"Adam learning rate (default {defaults.lr:g})")
-    p.add_argument("--lr-decay", choices=DECAYS, help=f"cosine: the learning rate falls to 0 by the last step "
-                                                     f"(default {defaults.lr_decay})")
     p.add_argument("--samples", nargs="*", help=f"photos to show {shown} in the sample strips (never trained on; "
                                                 "default: the demo photo)")
     p.add_argument("--sample-every", type=_number("sample_every"), default=100, metavar="N", help="sample strip every N steps")

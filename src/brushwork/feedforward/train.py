@@ -30,7 +30,6 @@ from .infer import stylize_tensor
 from .modelfile import ModelError, check_output, save_model, style_record, write_atomically
 
 CHECKPOINT = "checkpoint.pt"
-DECAYS = ("none", "cosine")  # learning-rate schedules (lr_at)
 
 
 S = TypeVar("S", bound="Settings")
@@ -45,8 +44,6 @@ class Settings:
             key = "train_lr" if f.name == "lr" else f.name
             if key in presets.RANGES:
                 presets.check_range(key, getattr(self, f.name), f.name)
-        if self.lr_decay not in DECAYS:
-            raise presets.OptionError(f"lr_decay must be one of {', '.join(DECAYS)}, not {self.lr_decay!r}")
 
     def with_(self: S, **changes: object) -> S:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -67,7 +64,6 @@ class TrainSettings(Settings):
     crop: int = 128  # side of the square training crops
     style_size: int = 256  # longest side of the style image for its Gram targets: sets the brush scale
     lr: float = 1e-3
-    lr_decay: str = "none"  # "cosine": the learning rate falls to 0 over the run's steps (lr_at)
     width: int = 16  # see nets/transformer.py
     blocks: int = 5
     skip: bool = False  # True: output = photo + network(photo) (nets/transformer.py)
@@ -106,17 +102,6 @@ class TrainResult:
     seconds: float
     skipped: list[Path] = field(default_factory=list)  # unreadable photos
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def lr_at(lr: float, decay: str, done: int, steps: int) -> float:
-    """The learning rate of step `done` + 1: constant, or half a cosine from `lr` to 0 at the last step, so
-    the last steps settle instead of jittering at the full rate. A function of the step alone, so a resumed
-    run continues the same curve (one resumed with more --steps stretches the rest of it)."""
-    if decay == "none":
-        return lr
-    if decay == "cosine":
-        return lr * 0.5 * (1 + math.cos(math.pi * min(done, steps) / steps))
-    raise ValueError(f"learning-rate decay must be one of {', '.join(DECAYS)}, not {decay!r}")
 
 
 def work_folder(output: str | os.PathLike) -> Path:
@@ -180,9 +165,9 @@ class Fitting:
 
 
 def fit(fitting: Fitting, crops: Crops, output: Path, *, steps: int, batch: int, lr: float, device: torch.device,
-        lr_decay: str = "none", samples: Sequence[Image.Image] = (), sample_every: int = 100, checkpoint_every: int = 50,
+        samples: Sequence[Image.Image] = (), sample_every: int = 100, checkpoint_every: int = 50,
         resume: bool = False, callback: Callable[[TrainStep], None] | None = None) -> TrainResult:
-    """Adam on `fitting.loss` over batches of `crops` (learning rate `lr_at`) until `steps` are done, from the checkpoint in the
+    """Adam on `fitting.loss` over batches of `crops` until `steps` are done, from the checkpoint in the
     work folder with `resume`. Ctrl-C saves a checkpoint and the model so far, then returns with
     interrupted=True."""
     net = fitting.net
@@ -222,8 +207,6 @@ def fit(fitting: Fitting, crops: Crops, output: Path, *, steps: int, batch: int,
     start, first, history, interrupted = time.perf_counter(), done, [], False
     try:
         while done < steps:
-            for group in adam.param_groups:
-                group["lr"] = lr_at(lr, lr_decay, done, steps)
             loss, raw = fitting.loss(crops.batch(done, batch).to(device))
             if not math.isfinite(loss.item()):
                 raise FloatingPointError(f"the training loss became NaN or infinite ({raw}); lower --lr")
@@ -289,7 +272,7 @@ def train(styles: Sequence[str | os.PathLike], photos: str | os.PathLike, output
 
     def same_run(state: dict) -> bool:
         # a checkpoint from before the skip setting has none: it was the network without the skip
-        saved = {"skip": False, "lr_decay": "none", **{k: v for k, v in state["settings"].items() if k != "steps"}}
+        saved = {"skip": False, **{k: v for k, v in state["settings"].items() if k != "steps"}}
         asked = {k: v for k, v in recipe.items() if k != "steps"}
         return saved == asked and [s["sha256"] for s in state["styles"]] == [s["sha256"] for s in style_info]
 
@@ -299,5 +282,5 @@ def train(styles: Sequence[str | os.PathLike], photos: str | os.PathLike, output
     fitting = Fitting(net, loss, save, {"settings": recipe, "styles": style_info}, same_run,
                       lambda x: stylize_tensor(net, x))
     return fit(fitting, crops, output, steps=settings.steps, batch=settings.batch, lr=settings.lr, device=dev,
-               lr_decay=settings.lr_decay, samples=sample_imgs, sample_every=sample_every, checkpoint_every=checkpoint_every, resume=resume,
+               samples=sample_imgs, sample_every=sample_every, checkpoint_every=checkpoint_every, resume=resume,
                callback=callback)

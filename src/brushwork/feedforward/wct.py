@@ -46,7 +46,6 @@ class DecoderSettings(Settings):
     batch: int = 4
     crop: int = 128
     lr: float = 1e-3
-    lr_decay: str = "none"  # train.lr_at
     width: int = 32  # nets/decoder.py: half of VGG's widths
     levels: int = 4  # relu1_1 .. relu4_1
     feature_weight: float = 1.0  # against the pixel loss's 1: both relative squared errors
@@ -247,12 +246,12 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
 
     def same_run(state: dict) -> bool:
         drop = lambda d: {k: v for k, v in d.items() if k != "steps"}  # noqa: E731
-        return drop({"lr_decay": "none", **state["settings"]}) == drop(recipe)
+        return drop(state["settings"]) == drop(recipe)
 
     def save(done: int) -> None:
         save_model(net, output, styles=[], training={**recipe, "steps_done": done})
 
     fitting = Fitting(net, loss, save, {"settings": recipe}, same_run, reconstruct)
     return fit(fitting, crops, output, steps=settings.steps, batch=settings.batch, lr=settings.lr, device=dev,
-               lr_decay=settings.lr_decay, samples=sample_imgs, sample_every=sample_every, checkpoint_every=checkpoint_every, resume=resume,
+               samples=sample_imgs, sample_every=sample_every, checkpoint_every=checkpoint_every, resume=resume,
                callback=callback)
