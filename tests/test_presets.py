@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from brushwork import Stylizer, distances, presets
+from brushwork import Stylizer, distances, images, presets
 from brushwork.errors import OptionError
 
 
@@ -24,23 +24,38 @@ def test_default_paints_more_than_subtle_at_a_price_in_content(content_path: Pat
 
 def test_subtle_and_default_differ_only_in_numbers_a_strength_can_span() -> None:
     # issue #13's --strength is to move between the two: no layer, loss or optimiser differs once a strength
-    # turns the default's goal off, and with it the layer weights chosen for the goal
+    # turns the default's goal off, and with it the layer weights that belong to the goal
     subtle, default = presets.get("subtle"), presets.get("default")
-    same = ("arch", "pooling", "content_layers", "style_layers", "loss_form", "optimizer", "init", "precision")
+    same = ("arch", "pooling", "content_layers", "style_layers", "style_layer_weights", "loss_form", "optimizer",
+            "init", "precision")
     assert all(getattr(subtle, f) == getattr(default, f) for f in same)
     assert default.pyramid and not subtle.pyramid
-    assert default.style_goal and default.style_layer_weights != subtle.style_layer_weights
-    steered = default.with_(strength=0.5)
-    assert steered.style_goal == 0 and steered.style_layer_weights == subtle.style_layer_weights
-    assert default.with_(style_weight=3, style_layer_weights=(1, 1, 1, 2, 2)).style_layer_weights == (1, 1, 1, 2, 2)
+    assert default.style_goal and default.layer_weights == (2, 2, 2, 1, 1) and subtle.layer_weights is None
+    for off in (default.with_(strength=0.5), default.with_(style_weight=3), default.with_(style_goal=0),
+                default.with_(style_goal=0).with_(strength=0.5)):  # video turns the goal off the last two ways
+        assert off.style_goal == 0 and off.layer_weights is None
+    given = default.with_(style_weight=3, style_layer_weights=(1, 1, 1, 2, 2))
+    assert given.with_(style_goal=0).layer_weights == (1, 1, 1, 2, 2)  # weights the user gave stay
 
 
 def test_layer_weights_follow_their_layers() -> None:
     # the preset's five weights were for its five layers: other layers are weighted equally, and a count that
-    # does not match is refused (zip would have dropped the unweighted layers' losses without a word)
+    # does not match, or a layer named twice, is refused (zip would have dropped layers without a word)
     fewer = presets.get("default").with_(style_layers=("relu1_1", "relu3_1"))
-    assert fewer.style_layer_weights is None and fewer.style_goal == presets.get("default").style_goal
+    assert fewer.layer_weights is None and fewer.style_goal == presets.get("default").style_goal
     with pytest.raises(OptionError, match="2 style layer weights for 5 style layers"):
         presets.Config(style_layer_weights=(1.0, 2.0))
     with pytest.raises(OptionError, match="give one weight per layer"):
         presets.get("default").with_(style_layers=("relu1_1",), style_layer_weights=(1.0, 2.0))
+    with pytest.raises(OptionError, match="name each layer once"):
+        presets.Config(style_layers=("relu1_1", "relu1_1"), style_layer_weights=(1.0, 3.0))
+
+
+def test_layer_weights_go_with_the_layers_they_were_given_for(style_path: Path) -> None:
+    # the style targets come in the network's order; weights given in another order follow their layers' names
+    from brushwork.perceptual import Perceptual
+    from brushwork.weights import load_weights
+
+    config = presets.Config(style_layers=("relu3_1", "relu1_1"), style_layer_weights=(1.0, 3.0), precision="float32")
+    term = Perceptual(config, load_weights("vgg16")).style_term([images.load(style_path)], [1.0], 32)
+    assert dict(zip(term.layers, term.layer_weights)) == {"relu1_1": 3.0, "relu3_1": 1.0}

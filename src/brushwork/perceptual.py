@@ -184,7 +184,10 @@ class Perceptual:
                    content: Image.Image | None = None, mask: torch.Tensor | None = None) -> StyleTerm:
         c = self.config
         grams = self._style_grams(styles, blend, longest, content)
-        return StyleTerm(grams, form=c.loss_form, layer_weights=c.style_layer_weights, mask=mask)
+        weights = c.layer_weights  # given in the config's layer order; the targets come in the network's
+        by_layer = None if weights is None else dict(zip(c.style_layers, weights))
+        return StyleTerm(grams, form=c.loss_form, mask=mask,
+                         layer_weights=None if by_layer is None else tuple(by_layer[k] for k in grams))
 
     def regions_term(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
                      masks: Sequence[torch.Tensor] | None, keep: torch.Tensor | None,

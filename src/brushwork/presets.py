@@ -58,6 +58,7 @@ RANGES: dict[str, Range] = {
     "style_weight": Range(float, 0, meaning="weight of the style loss; 0 ignores the painting"),
     "tv_weight": Range(float, 0, meaning="weight of the total-variation (denoise) loss; 0 is off"),
     "style_layer_weights": Range(float, 0, meaning="relative weight of each style layer"),
+    "goal_layer_weights": Range(float, 0, meaning="relative weight of each style layer while a style goal is on"),
     "lr": Range(float, 0, 1e6, low_open=True, meaning="Adam learning rate / GD step size in 0-255 pixel units"),
     "history": Range(int, 1, 1000, meaning="L-BFGS memory in steps; each costs two image-sized buffers"),
     "noise": Range(float, 0, 255, meaning="range of the noise init in 0-255 pixel units"),
@@ -97,9 +98,9 @@ RANGES: dict[str, Range] = {
     "strength": Range(float, 0, 1, meaning="how far towards the painting: 0 the photo, 1 all painting (the "
                                            "optimiser: a content distance it steers to; --fast: the share of the "
                                            "painting's feature statistics)"),
-    "style_goal": Range(float, 0, 10, meaning="the style loss (a relative Gram distance, brushwork evaluate's weighted "
-                                              "by the run's style layer weights) a run raises its style weight "
-                                              "towards; 0 is off"),
+    "style_goal": Range(float, 0, 10, meaning="the style loss (a relative Gram distance as brushwork evaluate's, "
+                                              "but weighted by the run's style layer weights) a run raises its "
+                                              "style weight towards; 0 is off"),
     # many photos (batch.py)
     "workers": Range(int, 1, 1024, meaning="worker processes (or Ray actors), each with its own network"),
     # a sound run (audio.AudioSettings; also iterations, content_weight, style_weight, history above)
@@ -149,6 +150,9 @@ class Config:
     # the style weight rises every few iterations, at every pyramid level, to at most strength.GOAL_MOST times
     # its start (strength.py)
     style_goal: float = 0.0
+    # style layer weights while a style goal is on and no style_layer_weights are given (the default preset's); with
+    # the goal off, the layers are weighted as before (`layer_weights`)
+    goal_layer_weights: tuple[float, ...] | None = None
     # optimisation
     optimizer: str = "lbfgs"  # "lbfgs" | "adam" | "gd" (the seed's normalised gradient descent)
     iterations: int = 100
@@ -175,9 +179,12 @@ class Config:
         for f in fields(self):
             if f.name in RANGES:
                 check_range(f.name, getattr(self, f.name))
-        if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
-            raise OptionError(f"{len(self.style_layer_weights)} style layer weights for {len(self.style_layers)} style "
-                              f"layers ({', '.join(self.style_layers)}); give one weight per layer")
+        if len(set(self.style_layers)) != len(self.style_layers):
+            raise OptionError(f"style layers {', '.join(self.style_layers)}: name each layer once")
+        for weights in (self.style_layer_weights, self.goal_layer_weights):
+            if weights is not None and len(weights) != len(self.style_layers):
+                raise OptionError(f"{len(weights)} style layer weights for {len(self.style_layers)} style layers "
+                                  f"({', '.join(self.style_layers)}); give one weight per layer")
         if self.strength is not None and (self.loss_form != "relative" or self.balance):
             raise OptionError("strength is calibrated for the relative losses without balancing (every preset "
                               "but seed); leave strength out, or set the weights themselves")
@@ -188,6 +195,15 @@ class Config:
             raise OptionError("strength steers the style weight to a content distance and a style goal to a style "
                               "distance; give one of them (style goal 0 is off)")
 
+    @property
+    def layer_weights(self) -> tuple[float, ...] | None:
+        """The style layers' weights in use: those given, else the goal's while a goal is on, else equal (None).
+        The goal's weights belong to it: a strength, fixed weights or video, which turn the goal off, keep the
+        equal weights they were calibrated and measured with."""
+        if self.style_layer_weights is not None:
+            return self.style_layer_weights
+        return self.goal_layer_weights if self.style_goal else None
+
     def init_file(self) -> str | None:
         """The image file `init` names, None for the built-in starts (content, palette, noise, style, fast)."""
         return None if self.init in ("content", "palette", "noise", "style", "fast") else self.init
@@ -197,9 +213,8 @@ class Config:
 
         A pyramid given without pyramid_px means exactly those levels (pyramid_px 0), as on the command line;
         style layers given without their weights are weighted equally (the preset's weights were for its layers);
-        weights, a strength or another loss form given without a style goal turn the preset's goal off, and an
-        active goal's layer weights with it (unless given too), so they mean what they say and a strength keeps
-        the equally weighted layers it was calibrated on.
+        weights, a strength or another loss form given without a style goal turn the preset's goal off (and with
+        it the goal's layer weights, `layer_weights`), so they mean what they say.
         """
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
@@ -208,14 +223,13 @@ class Config:
         given = {k: v for k, v in changes.items() if v is not None}
         if "pyramid" in given and "pyramid_px" not in given:
             given["pyramid_px"] = 0
-        if "style_layers" in given and "style_layer_weights" not in given:
-            given["style_layer_weights"] = None
+        if "style_layers" in given:
+            given.setdefault("style_layer_weights", None)
+            given.setdefault("goal_layer_weights", None)
         conflict = given.keys() & {"strength", "content_weight", "style_weight"} or given.get("balance") or \
             given.get("loss_form", "relative") != "relative"
         if "style_goal" in known and conflict and "style_goal" not in given:
             given["style_goal"] = 0.0
-            if self.style_goal:
-                given.setdefault("style_layer_weights", None)
         return replace(self, **given)
 
 
@@ -252,7 +266,7 @@ SUBTLE = Config(style_weight=2.0)
 # the astronaut's face (content 0.265 against 0.293 with equal weights) while the goal, lowered from 0.08, painted the
 # others more. Judged by what it does not steer (the style embedding, edges, content, the eye) it beats neural-style's
 # embedding on 9 of 11 pairs at 256 px, where equal weights and goal 0.08 beat it on 6; its Gram figures are its target.
-DEFAULT = Config(style_weight=2.0, style_layer_weights=(2.0, 2.0, 2.0, 1.0, 1.0), pyramid=(0.125, 0.25, 0.5),
+DEFAULT = Config(style_weight=2.0, goal_layer_weights=(2.0, 2.0, 2.0, 1.0, 1.0), pyramid=(0.125, 0.25, 0.5),
                  pyramid_iterations=(50, 50, 50), pyramid_px=32, iterations=75, style_goal=0.05)
 
 PRESETS: dict[str, Config] = {"default": DEFAULT, "subtle": SUBTLE, "seed": SEED}
