@@ -255,7 +255,8 @@ SUBTLE = Config(style_weight=2.0)
 # a half of the size first lays down large-scale style that single-scale never reaches (the style
 # embedding, which no loss here optimises, moved 0.22-0.61 -> 0.16-0.43 of the photo's distance), at
 # a small cost in content. Style weight 3-4 painted more but cost the astronaut's face its content. The
-# full-size iterations are cut to 75 so the whole run costs no more than SUBTLE's 100.
+# full-size iterations are cut to 62 so the whole run costs no more than SUBTLE's 100 (75 did on an AMD EPYC;
+# on an Intel Xeon with AMX the small levels cost relatively more: painterly-time-256.md).
 # The coarsest level is 32 px at every size from 256 px up (512 px: 32 / 64 / 128 / 256), and never more than
 # an eighth of the size (128 px video keeps 16 / 32 / 64): at 512 px it lowered the style embedding on four
 # pairs out of four for about 1% more time (painterly.md, sections 4-6).
@@ -263,11 +264,11 @@ SUBTLE = Config(style_weight=2.0)
 # 0.05. The small pyramid levels, whose Gram distances run higher, get most of it, so the large shapes are painted more;
 # at full size the weight falls back towards 2 where the style is reached. The style layers are weighted 2, 2, 2, 1, 1
 # (relu1_1 .. relu5_1): the painting's colours and fine strokes count for more in the loss the goal steers, which kept
-# the astronaut's face (content 0.265 against 0.293 with equal weights) while the goal, lowered from 0.08, painted the
+# the astronaut's face (content 0.274 against 0.293 with equal weights) while the goal, lowered from 0.08, painted the
 # others more. Judged by what it does not steer (the style embedding, edges, content, the eye) it beats neural-style's
-# embedding on 9 of 11 pairs at 256 px, where equal weights and goal 0.08 beat it on 6; its Gram figures are its target.
+# embedding on 12 of 15 pairs at 256 px, where equal weights and goal 0.08 beat it on 8; its Gram figures are its target.
 DEFAULT = Config(style_weight=2.0, goal_layer_weights=(2.0, 2.0, 2.0, 1.0, 1.0), pyramid=(0.125, 0.25, 0.5),
-                 pyramid_iterations=(50, 50, 50), pyramid_px=32, iterations=75, style_goal=0.05)
+                 pyramid_iterations=(50, 50, 50), pyramid_px=32, iterations=62, style_goal=0.05)
 
 PRESETS: dict[str, Config] = {"default": DEFAULT, "subtle": SUBTLE, "seed": SEED}
 
