@@ -89,7 +89,7 @@ def main() -> None:
     p.add_argument("--photo", default=str(ROOT / "src/brushwork/assets/astronaut.jpg"))
     p.add_argument("--painting", type=int, default=0, help="gallery position (0: The Starry Night)")
     p.add_argument("--size", type=int, default=256)
-    p.add_argument("--iterations", type=int, default=75)
+    p.add_argument("--iterations", type=int, default=62)
     p.add_argument("-o", "--output", default=str(ROOT / "docs/ui.jpg"))
     args = p.parse_args()
     from brushwork.ui import serve

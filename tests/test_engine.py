@@ -257,7 +257,7 @@ def test_bfloat16_runs_aim_at_float32_targets(content_path, style_path, fast) ->
 def test_default_pyramid_starts_at_32_px_at_every_size(size, sides) -> None:
     # 128 px video keeps an eighth (16 px); from 256 px up the coarsest level is 32 px, halving the size
     plan = Stylizer(presets.DEFAULT.with_(size=size)).levels(Image.new("RGB", (600, 600)))
-    assert plan == [(side, 50) for side in sides] + [(size, 75)]
+    assert plan == [(side, 50) for side in sides] + [(size, presets.DEFAULT.iterations)]
 
 
 @pytest.mark.parametrize("pyramid, counts, plan", [

@@ -31,7 +31,7 @@ A, B = -1.70, 0.80  # log content distance = A + B log style weight, on average 
 EVERY = 5  # iterations between adjustments of the style weight
 DAMPING = 0.7  # share of the full correction made at each adjustment, so the weight settles
 MOST = 4.0  # largest factor one adjustment may change the weight by
-GOAL_MOST = 16.0  # a style goal raises the weight to at most this many times its start (8 lost two pairs' style
+GOAL_MOST = 16.0  # a style goal raises the weight to at most this many times its start (8 lost three pairs' style
 # embedding that 16 wins, at no cost to the astronaut's content: painterly.md, section 8)
 
 
