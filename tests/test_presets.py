@@ -47,6 +47,8 @@ def test_layer_weights_follow_their_layers() -> None:
         presets.Config(style_layer_weights=(1.0, 2.0))
     with pytest.raises(OptionError, match="give one weight per layer"):
         presets.get("default").with_(style_layers=("relu1_1",), style_layer_weights=(1.0, 2.0))
+    with pytest.raises(OptionError, match="all 0"):
+        presets.Config(style_layer_weights=(0.0,) * 5)
     with pytest.raises(OptionError, match="name each layer once"):
         presets.Config(style_layers=("relu1_1", "relu1_1"), style_layer_weights=(1.0, 3.0))
 

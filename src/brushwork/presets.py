@@ -185,6 +185,9 @@ class Config:
             if weights is not None and len(weights) != len(self.style_layers):
                 raise OptionError(f"{len(weights)} style layer weights for {len(self.style_layers)} style layers "
                                   f"({', '.join(self.style_layers)}); give one weight per layer")
+            if weights is not None and not any(weights):
+                raise OptionError("style layer weights are all 0, which leaves no style loss to weigh; give at least "
+                                  "one layer a weight above 0 (or --style-weight 0 to ignore the painting)")
         if self.strength is not None and (self.loss_form != "relative" or self.balance):
             raise OptionError("strength is calibrated for the relative losses without balancing (every preset "
                               "but seed); leave strength out, or set the weights themselves")
