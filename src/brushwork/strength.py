@@ -14,8 +14,9 @@ S = 0.5 is style weight 2 (the `subtle` preset's, and the default's start) on an
 only the content loss, S = 1 only the style loss. Checked on four held-out pairs never fitted on.
 
 A style goal (`Config.style_goal`, the default preset's) steers the same weight from the other side: while the
-run's style loss (a relative Gram distance, weighted by the run's style layer weights) is above the goal, the weight rises every EVERY iterations, never
-below its start and never past GOAL_MOST times it; below the goal it falls back towards the start. It runs at
+run's style loss (a relative Gram distance, weighted by the run's style layer weights) is above the goal, the
+weight rises every EVERY iterations, never below its start and never past GOAL_MOST times it; below the goal it
+falls back towards the start. It runs at
 every pyramid level, where small pictures score higher Gram distances, so most pairs get more style in their
 large shapes; at full size a painting the start already reaches (Starry Night on the astronaut) returns to
 about its old balance, the others keep more of the painting (benchmarks/results/painterly.md, sections 7-8).
