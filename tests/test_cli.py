@@ -149,3 +149,24 @@ def test_pyramid_alone_means_exactly_its_levels(tmp_path, flags, sides) -> None:
     args = parser().parse_args(["stylize", "c.png", "-s", "s.png", "--size", "512", *flags])
     plan = Stylizer(_config(args)).levels(Image.new("RGB", (600, 600)))
     assert [side for side, _ in plan] == [*sides, 512]
+
+
+@pytest.mark.parametrize("flags, weight", [([], 0.0), (["--histogram-weight", "2"], 2.0),
+                                           (["--histogram-weight", "2", "--strength", "0.5"], 2.0)])
+def test_histogram_weight_reaches_the_run(flags, weight) -> None:
+    # off by default (painterly.md, section 9: 1.5x the time); given, it stays on beside a strength
+    from brushwork.cli import _config, parser
+
+    args = parser().parse_args(["stylize", "c.png", "-s", "s.png", *flags])
+    assert _config(args).histogram_weight == weight
+
+
+def test_a_run_with_a_histogram_weight_and_a_negative_one_refused(tmp_path, content_path, style_path, capsys) -> None:
+    out = tmp_path / "o.png"
+    assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(out), *FAST,
+                 "--histogram-weight", "2"]) == 0
+    assert Image.open(out).size[0] > 0
+    with pytest.raises(SystemExit):
+        main(["stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "n.png"), *FAST,
+              "--histogram-weight", "-1"])
+    assert "histogram" in capsys.readouterr().err and not (tmp_path / "n.png").exists()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from brushwork import losses
 from brushwork.losses import ContentTerm, StyleTerm, gram, relative_sq_error, style_targets, total_variation
 
 
@@ -56,3 +57,62 @@ def test_bad_blend_weights(blend: list[float]) -> None:
     f = {"relu1_1": torch.rand(1, 2, 2, 2)}
     with pytest.raises(ValueError):
         style_targets([f, f], blend, "relative")
+
+
+def _quantiles_of(m: torch.Tensor) -> torch.Tensor:
+    return losses.quantile_table(m.contiguous())
+
+
+@pytest.mark.parametrize("chunk", [losses.HISTOGRAM_CHUNK, 100])
+def test_histogram_matching_gives_the_painting_s_distribution_in_the_photo_s_order(chunk, monkeypatch) -> None:
+    monkeypatch.setattr(losses, "HISTOGRAM_CHUNK", chunk)  # 100: many parts, as at a print's size
+    g = torch.Generator().manual_seed(0)
+    photo = torch.randn(1, 3, 40, 50, generator=g).contiguous(memory_format=torch.channels_last)
+    painting = torch.rand(1, 3, 30, 30, generator=g) * 4 + 1  # another distribution altogether
+    table = losses.quantile_table(painting)
+    m = losses.histogram_matched(photo, table)
+    assert m.shape == photo.shape
+    assert torch.allclose(_quantiles_of(m), table, atol=0.05)  # the painting's values ...
+    for c in range(3):  # ... in the photo's order: a higher value stays higher
+        order = photo[0, c].flatten().argsort()
+        assert (m[0, c].flatten()[order].diff() >= -1e-5).all()
+
+
+def test_histogram_matching_in_parts_equals_matching_at_once(monkeypatch) -> None:
+    f = torch.randn(2, 4, 30, 20).relu()
+    table = losses.quantile_table(torch.randn(1, 4, 16, 16).relu() * 3)
+    whole = losses.histogram_matched(f, table)
+    monkeypatch.setattr(losses, "HISTOGRAM_CHUNK", 37)
+    assert torch.allclose(losses.histogram_matched(f, table), whole, atol=1e-6)
+
+
+def test_blended_tables_pool_the_paintings_by_weight() -> None:
+    low, high = torch.zeros(1, 1024), torch.ones(1, 1024)
+    mixed = losses.blend_tables([low, high], [3, 1])  # three quarters of the values 0, a quarter 1
+    assert mixed[0, :760].max() == 0 and mixed[0, 780:].min() == 1
+
+
+def test_the_histogram_term_is_zero_on_the_painting_and_its_gradient_lowers_it() -> None:
+    g = torch.Generator().manual_seed(1)
+    painting = torch.rand(1, 8, 24, 24, generator=g) ** 3
+    term = losses.HistogramTerm({"relu1_1": losses.quantile_table(painting)})
+    assert float(term({"relu1_1": painting}, painting)) < 1e-3
+    f = torch.rand(1, 8, 24, 24, generator=g).requires_grad_(True)
+    first = term({"relu1_1": f}, f)
+    first.backward()
+    with torch.no_grad():
+        f -= 0.1 * f.grad / f.grad.norm() * f.norm()
+    assert term({"relu1_1": f}, f).item() < first.item()
+
+
+def test_the_pull_s_gradient_is_the_relative_error_s() -> None:
+    f = torch.randn(1, 4, 5, 6, requires_grad=True)
+    m = torch.randn(1, 4, 5, 6)
+    value = losses._Pull.apply(f, m, m.pow(2).sum())
+    value.backward()
+    mine = f.grad.clone()
+    f.grad = None
+    reference = losses.relative_sq_error(f, m)
+    reference.backward()
+    assert torch.isclose(value, reference) and torch.allclose(mine, f.grad, atol=1e-6)
+

@@ -32,6 +32,7 @@ PROC_CGROUP = Path("/proc/self/cgroup")  # which cgroup this process is in
 CGROUP_FILES = (("", "memory.max", "memory.current", "inactive_file"),  # v2: (hierarchy, limit, usage, cache)
                 ("memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"))  # v1
 STYLE_PER_PIXEL = 400.0  # bytes per style-image pixel beyond the output's count (targets: forward only)
+HISTOGRAM_MAPS = 2  # float32 maps per histogram layer: the matched values, and f - m again in the backward pass
 
 
 class MemoryLimitError(BrushworkError, MemoryError):
@@ -66,6 +67,8 @@ def estimate(width: int, height: int, config: Config, dtype: torch.dtype = torch
     elif config.optimizer == "adam":
         per_pixel += ADAM_PER_PIXEL
     per_pixel += regions * region_per_pixel(config)
+    if config.histogram_weight and not regions:  # regions go without it (perceptual.terms)
+        per_pixel += HISTOGRAM_MAPS * maps_per_pixel(config.arch, config.histogram_layers)
     return int(BASE + per_pixel * pixels + STYLE_PER_PIXEL * max(0, style_pixels - pixels))
 
 

@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from . import images, tiles
-from .losses import ContentTerm, KeepTerm, RegionsTerm, StyleTerm, Term, TVTerm, blend_grams, gram, resize_mask
+from .losses import (ContentTerm, HistogramTerm, KeepTerm, RegionsTerm, StyleTerm, Term, TVTerm, blend_grams,
+                     blend_tables, gram, quantile_table, resize_mask)
 from .models import VGGFeatures, deepest
 from .presets import Config
 from .tiles import Tiling
@@ -28,6 +29,7 @@ from .weights import LoadedWeights
 KEEP_WEIGHT = 1.0  # weight of the pull to the photo's pixels inside a keep mask (losses.KeepTerm)
 STYLE_CACHE_SIZE = 8  # sets of style targets kept: a few sizes (pyramid levels) of a few style mixes
 WeightedTerms = list[tuple[Term, float]]
+HistogramTables = dict[str, torch.Tensor]  # layer -> the painting's quantile table at that layer
 
 
 def fingerprint(img: Image.Image) -> bytes:
@@ -78,7 +80,7 @@ class Perceptual:
             raise ValueError(f"the weights {weights.source} are {weights.arch} but the run asks for "
                              f"{config.arch}; pass matching --weights or --arch")
         self.prep = weights.preprocessing
-        layers = (*config.content_layers, *config.style_layers)
+        layers = (*config.content_layers, *config.style_layers, *config.histogram_layers)
         net = VGGFeatures(config.arch, config.pooling, last_layer=deepest(config.arch, layers))
         try:
             net.load_weights(weights.state_dict)
@@ -100,7 +102,7 @@ class Perceptual:
         # On CUDA "reduce-overhead" also captures CUDA graphs, removing per-layer launch costs.
         mode = "reduce-overhead" if self.device.type == "cuda" else None
         self._forward = torch.compile(self.net, mode=mode) if use_compile else self.net
-        self._style_cache: dict[tuple, dict[str, torch.Tensor]] = {}
+        self._style_cache: dict[tuple, tuple[dict[str, torch.Tensor], HistogramTables]] = {}
         # Set during a print-size run's full-size iterations: style images and photos larger than its tiles get
         # their targets tile by tile (the same targets, in bounded memory).
         self.tiling: Tiling | None = None
@@ -118,9 +120,10 @@ class Perceptual:
         x = self.prep(pixels).contiguous(memory_format=torch.channels_last)
         return (self._exact if exact else self._forward)(x, tuple(layers))
 
-    def _style_grams(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
-                     content: Image.Image | None = None) -> dict[str, torch.Tensor]:
-        """Gram targets, cached: a video's frames, a pyramid rerun or a training run pay for them once.
+    def _style_targets(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
+                       content: Image.Image | None = None) -> tuple[dict[str, torch.Tensor], HistogramTables]:
+        """Gram targets and histogram tables (none without a histogram weight), cached: a video's frames, a
+        pyramid rerun or a training run pay for them once.
 
         `content` is only read for histogram matching (the style recoloured to that photo)."""
         c = self.config
@@ -128,16 +131,20 @@ class Perceptual:
         matched = c.preserve_colors == "histogram" and content is not None
         key = (tuple(fingerprint(s) for s in styles), tuple(blend), size, fingerprint(content) if matched else None)
         if key not in self._style_cache:
-            grams = []
+            grams, feats = [], []
             content_t = images.to_tensor(content, self.device) if matched else None
             for style in styles:
                 t = images.to_tensor(images.fit(style, self._style_side(style, size)), self.device)
                 if content_t is not None:
                     t = images.match_histogram(t, content_t)
                 grams.append(self._grams(t))
+                if c.histogram_weight and not self._tiled(t):  # a print's tiled level goes without the term
+                    with torch.no_grad():
+                        feats.append(self._exact_features(t, c.histogram_layers))
             if len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys on each content image:
                 self._style_cache.pop(next(iter(self._style_cache)))  # drop the oldest, so memory stays flat
-            self._style_cache[key] = blend_grams(grams, blend)
+            self._style_cache[key] = (blend_grams(grams, blend), {
+                k: blend_tables([quantile_table(f[k]) for f in feats], blend) for k in (feats[0] if feats else ())})
         return self._style_cache[key]
 
     def _style_side(self, style: Image.Image, size: int) -> int:
@@ -183,7 +190,7 @@ class Perceptual:
     def style_term(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
                    content: Image.Image | None = None, mask: torch.Tensor | None = None) -> StyleTerm:
         c = self.config
-        grams = self._style_grams(styles, blend, longest, content)
+        grams, _ = self._style_targets(styles, blend, longest, content)
         weights = c.layer_weights  # given in the config's layer order; the targets come in the network's
         by_layer = None if weights is None else dict(zip(c.style_layers, weights))
         return StyleTerm(grams, form=c.loss_form, mask=mask,
@@ -228,6 +235,10 @@ class Perceptual:
         else:
             style = self.regions_term(styles, blend, longest, masks, keep, content_image)
         terms: WeightedTerms = [(self.content_term(content), content_weight), (style, style_weight)]
+        if c.histogram_weight and masks is None and keep is None and self.tiling is None:  # whole pictures only:
+            tables = self._style_targets(styles, blend, longest, content_image)[1]  # not regions, not a print's tiles
+            if tables:  # (a painting larger than a print's tiles has none)
+                terms.append((HistogramTerm(tables), c.histogram_weight))
         if keep is not None:
             terms.append((KeepTerm(content, keep), KEEP_WEIGHT))
         if c.tv_weight:
