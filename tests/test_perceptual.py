@@ -77,3 +77,20 @@ def test_the_histogram_loss_brings_the_painting_s_distribution(content_path, sty
         x = images.to_tensor(Stylizer(base.with_(histogram_weight=weight)).run(content_path, style_path, seed=0).image)
         score[weight] = float(term(judge.features(x, term.layers), x))
     assert score[4.0] < 0.8 * score[0.0]
+
+
+def test_a_print_s_tiled_level_goes_without_the_histogram_and_does_not_spoil_it_for_whole_pictures(
+        content_path, style_path) -> None:
+    # the tiled level skips the term; a whole picture at the same size afterwards (a batch's next photo) still
+    # gets it, with its tables computed then (they were once cached empty by the tiled call)
+    from brushwork import tiles
+
+    p = Perceptual(presets.DEFAULT.with_(precision="float32", histogram_weight=2.0), load_weights("vgg16"))
+    photo = images.to_tensor(images.load(content_path).resize((96, 64)))
+    style = [images.load(style_path)]
+    p.tiling = tiles.Tiling(64, 96, core=32, margin=16)
+    assert [term.name for term, _ in p.terms(photo, style, [1.0])] == ["content", "style"]
+    p.tiling = None
+    terms = p.terms(photo, style, [1.0])
+    assert [term.name for term, _ in terms] == ["content", "style", "histogram"]
+    assert terms[2][0].tables["relu1_1"].shape == (64, 1024)

@@ -61,3 +61,13 @@ def test_layer_weights_go_with_the_layers_they_were_given_for(style_path: Path) 
     config = presets.Config(style_layers=("relu3_1", "relu1_1"), style_layer_weights=(1.0, 3.0), precision="float32")
     term = Perceptual(config, load_weights("vgg16")).style_term([images.load(style_path)], [1.0], 32)
     assert dict(zip(term.layers, term.layer_weights)) == {"relu1_1": 3.0, "relu3_1": 1.0}
+
+
+def test_job_records_leave_out_newer_fields_at_their_defaults() -> None:
+    # a batch, video or print job started before the histogram term existed still resumes: its record had no
+    # such keys, and the same recipe's record has none now
+    from dataclasses import asdict
+
+    old = {k: v for k, v in asdict(presets.DEFAULT).items() if k not in presets.LATER_FIELDS}
+    assert presets.DEFAULT.record() == old
+    assert presets.DEFAULT.with_(histogram_weight=2.0).record()["histogram_weight"] == 2.0

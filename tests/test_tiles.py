@@ -244,3 +244,13 @@ def test_a_stopped_print_keeps_its_steered_weights_for_the_resume(tmp_path) -> N
     assert tiles.read_partial(out, "key") == partial
     tiles.write_partial(out, tiles.Partial(partial.tiling, 2), "key")
     assert tiles.read_partial(out, "key").weights is None
+
+
+def test_the_plan_ignores_the_histogram_term_the_tiles_never_run() -> None:
+    import torch
+
+    from brushwork import memory, presets
+
+    limit = memory.Budget(5 * 10**9, "5 GB (test)", "")
+    plain = tiles.plan(3000, 3000, presets.DEFAULT, torch.bfloat16, limit)
+    assert tiles.plan(3000, 3000, presets.DEFAULT.with_(histogram_weight=2.0), torch.bfloat16, limit) == plain

@@ -167,7 +167,7 @@ def settings_key(settings: Settings) -> str:
                   "strength": settings.strength, "preserve_colors": c.preserve_colors,
                   "style_scale": c.style_scale, "precision": c.precision}
     else:
-        method = {"config": dataclasses.asdict(settings.config), "weights": _identity(settings.weights),
+        method = {"config": settings.config.record(), "weights": _identity(settings.weights),
                   "init": _identity(settings.config.init_file())}
     return _digest(FORMAT, method, settings.seed, settings.style_blend)
 

@@ -255,7 +255,6 @@ def _stylize(args: argparse.Namespace, content, styles) -> int:
 
 def _run_key(args: argparse.Namespace, config: presets.Config, content, styles) -> str:
     """What a resumed print-size run must share with the stopped one: settings and the inputs' content."""
-    import dataclasses
     import hashlib
     import json
 
@@ -265,7 +264,7 @@ def _run_key(args: argparse.Namespace, config: presets.Config, content, styles) 
         return file_hash(Path(source), "sha256") if isinstance(source, (str, os.PathLike)) and \
             Path(source).is_file() else None if source is None else str(source)
 
-    parts = [dataclasses.asdict(config), [identity(s) for s in (content, *styles, *(args.mask or ()), args.keep_mask)],
+    parts = [config.record(), [identity(s) for s in (content, *styles, *(args.mask or ()), args.keep_mask)],
              args.style_blend, args.seed, args.weights]
     return hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=16).hexdigest()
 

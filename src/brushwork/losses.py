@@ -6,7 +6,9 @@ features other terms) without the engine knowing what they are.
 
 Each of the engine's terms is a function (`finish`) of sums over the picture's positions (`sums`): Gram
 matrices, squared differences, their counts. Sums over the parts of a picture add up to the whole
-picture's, so a picture too large for one pass has exactly its whole value from tiles (tiles.py).
+picture's, so a picture too large for one pass has exactly its whole value from tiles (tiles.py). The
+histogram term is the exception: a rank is not a sum over parts, so it sees whole pictures only, and a print's
+tiled refinement goes without it.
 """
 
 from __future__ import annotations

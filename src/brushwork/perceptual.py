@@ -102,7 +102,7 @@ class Perceptual:
         # On CUDA "reduce-overhead" also captures CUDA graphs, removing per-layer launch costs.
         mode = "reduce-overhead" if self.device.type == "cuda" else None
         self._forward = torch.compile(self.net, mode=mode) if use_compile else self.net
-        self._style_cache: dict[tuple, tuple[dict[str, torch.Tensor], HistogramTables]] = {}
+        self._style_cache: dict[tuple, tuple[dict[str, torch.Tensor], HistogramTables | None]] = {}
         # Set during a print-size run's full-size iterations: style images and photos larger than its tiles get
         # their targets tile by tile (the same targets, in bounded memory).
         self.tiling: Tiling | None = None
@@ -121,31 +121,39 @@ class Perceptual:
         return (self._exact if exact else self._forward)(x, tuple(layers))
 
     def _style_targets(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
-                       content: Image.Image | None = None) -> tuple[dict[str, torch.Tensor], HistogramTables]:
-        """Gram targets and histogram tables (none without a histogram weight), cached: a video's frames, a
-        pyramid rerun or a training run pay for them once.
+                       content: Image.Image | None = None) -> tuple[dict[str, torch.Tensor], HistogramTables | None]:
+        """Gram targets and histogram tables, cached: a video's frames, a pyramid rerun or a training run pay for
+        them once. The tables are None where not computed: without a histogram weight, or during a print's
+        tiled level (which goes without the term); a later whole-picture call at the same size fills them in.
 
         `content` is only read for histogram matching (the style recoloured to that photo)."""
         c = self.config
         size = c.style_size or max(2, round(longest * c.style_scale))
         matched = c.preserve_colors == "histogram" and content is not None
         key = (tuple(fingerprint(s) for s in styles), tuple(blend), size, fingerprint(content) if matched else None)
-        if key not in self._style_cache:
-            grams, feats = [], []
+        grams, tables = self._style_cache.get(key, (None, None))
+        want_tables = bool(c.histogram_weight) and self.tiling is None and tables is None
+        if grams is None or want_tables:
+            per_style_grams, per_style_tables = [], []
             content_t = images.to_tensor(content, self.device) if matched else None
             for style in styles:
                 t = images.to_tensor(images.fit(style, self._style_side(style, size)), self.device)
                 if content_t is not None:
                     t = images.match_histogram(t, content_t)
-                grams.append(self._grams(t))
-                if c.histogram_weight and not self._tiled(t):  # a print's tiled level goes without the term
+                if grams is None:
+                    per_style_grams.append(self._grams(t))
+                if want_tables:  # each painting's tables at once: its relu1_1 maps are not kept
                     with torch.no_grad():
-                        feats.append(self._exact_features(t, c.histogram_layers))
-            if len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys on each content image:
-                self._style_cache.pop(next(iter(self._style_cache)))  # drop the oldest, so memory stays flat
-            self._style_cache[key] = (blend_grams(grams, blend), {
-                k: blend_tables([quantile_table(f[k]) for f in feats], blend) for k in (feats[0] if feats else ())})
-        return self._style_cache[key]
+                        feats = self._exact_features(t, c.histogram_layers)
+                    per_style_tables.append({k: quantile_table(f) for k, f in feats.items()})
+            if grams is None:
+                grams = blend_grams(per_style_grams, blend)
+            if want_tables:
+                tables = {k: blend_tables([t[k] for t in per_style_tables], blend) for k in c.histogram_layers}
+            if key not in self._style_cache and len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys
+                self._style_cache.pop(next(iter(self._style_cache)))  # on each photo: drop the oldest, memory stays flat
+            self._style_cache[key] = (grams, tables)
+        return grams, tables
 
     def _style_side(self, style: Image.Image, size: int) -> int:
         """`size`, raised so the painting's shorter side still reaches `min_side`: a target may be larger than
@@ -235,10 +243,10 @@ class Perceptual:
         else:
             style = self.regions_term(styles, blend, longest, masks, keep, content_image)
         terms: WeightedTerms = [(self.content_term(content), content_weight), (style, style_weight)]
-        if c.histogram_weight and masks is None and keep is None and self.tiling is None:  # whole pictures only:
-            tables = self._style_targets(styles, blend, longest, content_image)[1]  # not regions, not a print's tiles
-            if tables:  # (a painting larger than a print's tiles has none)
-                terms.append((HistogramTerm(tables), c.histogram_weight))
+        if c.histogram_weight and c.histogram_layers and masks is None and keep is None and self.tiling is None:
+            # whole pictures only: regions, keep masks and a print's tiled level go without it
+            terms.append((HistogramTerm(self._style_targets(styles, blend, longest, content_image)[1]),
+                          c.histogram_weight))
         if keep is not None:
             terms.append((KeepTerm(content, keep), KEEP_WEIGHT))
         if c.tv_weight:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from .errors import OptionError
 from .models import conv_layers
@@ -55,7 +55,7 @@ RANGES: dict[str, Range] = {
     "style_size": Range(int, 16, meaning="longest side of the style images in pixels"),
     "iterations": Range(int, 1, MAX_ITERATIONS, meaning="optimisation steps at full size"),
     "content_weight": Range(float, 0, meaning="weight of the content loss; 0 ignores the photo"),
-    "style_weight": Range(float, 0, meaning="weight of the style loss; 0 ignores the painting"),
+    "style_weight": Range(float, 0, meaning="weight of the style loss; 0 ignores the painting's Grams"),
     "tv_weight": Range(float, 0, meaning="weight of the total-variation (denoise) loss; 0 is off"),
     "style_layer_weights": Range(float, 0, meaning="relative weight of each style layer"),
     "histogram_weight": Range(float, 0, meaning="weight of the histogram loss (the painting's whole distribution of "
@@ -129,6 +129,10 @@ def check_range(name: str, value: object, label: str | None = None) -> None:
         return
     for item in value if isinstance(value, (tuple, list)) else (value,):
         RANGES[name].check(label or name, item)
+
+
+# Config fields newer than the job records of earlier versions (`Config.record` leaves them out at their defaults)
+LATER_FIELDS = ("histogram_weight", "histogram_layers")
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,16 @@ class Config:
         if self.style_layer_weights is not None:
             return self.style_layer_weights
         return self.goal_layer_weights if self.style_goal else None
+
+    def record(self) -> dict[str, object]:
+        """The recipe as the records that tell a resumed batch, video or print job from a changed one hold it.
+        Fields added since those records were first written are left out while at their defaults, so a job
+        started before they existed still resumes."""
+        record = asdict(self)
+        for f in fields(self):
+            if f.name in LATER_FIELDS and record[f.name] == f.default:
+                del record[f.name]
+        return record
 
     def init_file(self) -> str | None:
         """The image file `init` names, None for the built-in starts (content, palette, noise, style, fast)."""

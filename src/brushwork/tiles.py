@@ -130,7 +130,8 @@ def need(width: int, height: int, config: Config, dtype: torch.dtype, window: in
     """Peak bytes of a print at width x height with `history` L-BFGS pairs, in tiles whose windows are `window`
     px square (clipped to the picture): the full-size buffers and one window's network passes (its optimiser
     state is the picture's, counted in the first)."""
-    per_tile = config.with_(optimizer="gd", **({"style_scale": 1.0} if config.style_size is None else {}))
+    per_tile = config.with_(optimizer="gd", histogram_weight=0.0,  # the tiles go without the histogram term
+                            **({"style_scale": 1.0} if config.style_size is None else {}))
     return full_per_pixel(config, history) * width * height + memory.estimate(
         min(width, window), min(height, window), per_tile, dtype, regions)
 

@@ -10,7 +10,6 @@ at the end with the source's audio, into a temporary file renamed into place onl
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import hashlib
 import json
@@ -349,7 +348,7 @@ def _settings(info: VideoInfo, styles: Sequence[Image.Image], style_blend: Seque
     return {
         "version": 1, "input": source, "styles": [_style_id(s) for s in styles],
         "style_blend": list(style_blend) if style_blend is not None else None,
-        "config": json.loads(json.dumps(dataclasses.asdict(config))), "size": list(size),
+        "config": json.loads(json.dumps(config.record())), "size": list(size),
         "fps": str(info.fps), "temporal_weight": temporal_weight, "first_iterations": first,
         "later_iterations": later, "flow_method": flow_method, "flow_size": list(flow_dims),
         "temporal_frames": list(temporal_frames), "seed": seed,
