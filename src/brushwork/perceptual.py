@@ -80,7 +80,8 @@ class Perceptual:
             raise ValueError(f"the weights {weights.source} are {weights.arch} but the run asks for "
                              f"{config.arch}; pass matching --weights or --arch")
         self.prep = weights.preprocessing
-        layers = (*config.content_layers, *config.style_layers, *config.histogram_layers)
+        histogram = config.histogram_layers if config.histogram_weight else ()  # an unused name is not looked up
+        layers = (*config.content_layers, *config.style_layers, *histogram)
         net = VGGFeatures(config.arch, config.pooling, last_layer=deepest(config.arch, layers))
         try:
             net.load_weights(weights.state_dict)
@@ -150,8 +151,8 @@ class Perceptual:
                 grams = blend_grams(per_style_grams, blend)
             if want_tables:
                 tables = {k: blend_tables([t[k] for t in per_style_tables], blend) for k in c.histogram_layers}
-            if key not in self._style_cache and len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys
-                self._style_cache.pop(next(iter(self._style_cache)))  # on each photo: drop the oldest, memory stays flat
+            if key not in self._style_cache and len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys on
+                self._style_cache.pop(next(iter(self._style_cache)))  # each photo: drop the oldest, memory stays flat
             self._style_cache[key] = (grams, tables)
         return grams, tables
 
