@@ -170,3 +170,11 @@ def test_a_run_with_a_histogram_weight_and_a_negative_one_refused(tmp_path, cont
         main(["stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "n.png"), *FAST,
               "--histogram-weight", "-1"])
     assert "histogram" in capsys.readouterr().err and not (tmp_path / "n.png").exists()
+
+
+def test_a_histogram_weight_with_regions_is_refused(tmp_path, content_path, style_path, capsys) -> None:
+    mask = tmp_path / "m.png"
+    Image.new("L", (40, 30), 255).save(mask)
+    assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"), *FAST,
+                 "--histogram-weight", "2", "--keep-mask", str(mask)]) != 0
+    assert "--histogram-weight" in capsys.readouterr().err and not (tmp_path / "o.png").exists()

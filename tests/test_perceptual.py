@@ -54,7 +54,7 @@ def test_a_tall_painting_at_a_tiny_level_is_raised_to_the_networks_minimum() -> 
 
 
 def test_the_histogram_term_is_for_whole_pictures_only(content_path, style_path) -> None:
-    # regions and keep masks have no histogram of their own to match (README, "Presets"); the presets have none
+    # regions and keep masks have no histogram of their own to match (README's option table); the presets have none
     photo = images.to_tensor(images.load(content_path).resize((48, 32)))
     style = [images.load(style_path)]
     names = lambda p, **kw: [term.name for term, _ in p.terms(photo, style, [1.0], **kw)]  # noqa: E731
@@ -71,7 +71,7 @@ def test_the_histogram_loss_brings_the_painting_s_distribution(content_path, sty
 
     base = presets.DEFAULT.with_(size=64, iterations=15, precision="float32", pyramid=(), pyramid_iterations=())
     judge = Perceptual(base.with_(histogram_weight=1.0), load_weights("vgg16"))
-    term = HistogramTerm(judge._style_targets([images.load(style_path)], [1.0], 64)[1])
+    term = HistogramTerm(judge._style_targets([images.load(style_path)], [1.0], 64, tables=True)[1])
     score = {}
     for weight in (0.0, 4.0):
         x = images.to_tensor(Stylizer(base.with_(histogram_weight=weight)).run(content_path, style_path, seed=0).image)

@@ -346,8 +346,8 @@ def histogram_matched(f: torch.Tensor, table: torch.Tensor, bins: int = HISTOGRA
     nearest values with the painting's distribution (Risser et al. 2017).
 
     Ranks come from a `bins`-bin histogram of each channel, and inside a bin the mapping is linear: a handful
-    of passes over the values (about half a VGG iteration at relu1_1, 256 px) where a sort cost four. Works on the (B, HW, C) view,
-    free for channels-last maps, HISTOGRAM_CHUNK positions at a time so its temporaries stay small at print
+    of passes over the values (about half a VGG iteration at relu1_1, 256 px) where a sort cost four. Works on
+    the (B, HW, C) view, free for channels-last maps, HISTOGRAM_CHUNK positions at a time so its temporaries stay small at print
     sizes; the result has f's shape, in float32."""
     b, c, h, w = f.shape
     x = f.detach().permute(0, 2, 3, 1).reshape(b, h * w, c)
@@ -396,9 +396,9 @@ class HistogramTerm(Term):
     distribution, not only its Gram (second moments). At relu1_1 that is the painting's palette and strokes as
     distributions: a Gram is matched by an orange suit in a grey-and-teal painting, a histogram is not.
 
-    Matched afresh at every evaluation: held fixed for 2 or 5 iterations, the astronaut's content distance
-    rose from 0.280 to 0.296 and 0.414 (painterly.md, section 9). A whole-picture term: regions and a print's
-    tiled refinement go without it."""
+    Matched afresh at every evaluation: held fixed for 2 or 5 evaluations, the astronaut's content distance
+    rose from 0.280 to 0.296 and 0.414 (painterly.md, section 9). A whole-picture term: regions, keep masks
+    and a print's tiled refinement go without it."""
 
     tables: dict[str, torch.Tensor]  # layer -> (C, QUANTILES) the painting's quantile table
     name: str = "histogram"

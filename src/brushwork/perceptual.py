@@ -122,18 +122,20 @@ class Perceptual:
         return (self._exact if exact else self._forward)(x, tuple(layers))
 
     def _style_targets(self, styles: Sequence[Image.Image], blend: Sequence[float], longest: int,
-                       content: Image.Image | None = None) -> tuple[dict[str, torch.Tensor], HistogramTables | None]:
-        """Gram targets and histogram tables, cached: a video's frames, a pyramid rerun or a training run pay for
-        them once. The tables are None where not computed: without a histogram weight, or during a print's
-        tiled level (which goes without the term); a later whole-picture call at the same size fills them in.
+                       content: Image.Image | None = None, *, tables: bool = False
+                       ) -> tuple[dict[str, torch.Tensor], HistogramTables | None]:
+        """Gram targets and, asked for `tables`, histogram tables, cached: a video's frames, a pyramid rerun or a
+        training run pay for them once. The tables are None where not computed: not asked for (regions), without
+        a histogram weight, or during a print's tiled level (which goes without the term); a later whole-picture
+        call at the same size fills them in.
 
         `content` is only read for histogram matching (the style recoloured to that photo)."""
         c = self.config
         size = c.style_size or max(2, round(longest * c.style_scale))
         matched = c.preserve_colors == "histogram" and content is not None
         key = (tuple(fingerprint(s) for s in styles), tuple(blend), size, fingerprint(content) if matched else None)
-        grams, tables = self._style_cache.get(key, (None, None))
-        want_tables = bool(c.histogram_weight) and self.tiling is None and tables is None
+        grams, found = self._style_cache.get(key, (None, None))
+        want_tables = tables and bool(c.histogram_weight) and self.tiling is None and found is None
         if grams is None or want_tables:
             per_style_grams, per_style_tables = [], []
             content_t = images.to_tensor(content, self.device) if matched else None
@@ -150,11 +152,11 @@ class Perceptual:
             if grams is None:
                 grams = blend_grams(per_style_grams, blend)
             if want_tables:
-                tables = {k: blend_tables([t[k] for t in per_style_tables], blend) for k in c.histogram_layers}
-            if key not in self._style_cache and len(self._style_cache) >= STYLE_CACHE_SIZE:  # histogram mode keys on
-                self._style_cache.pop(next(iter(self._style_cache)))  # each photo: drop the oldest, memory stays flat
-            self._style_cache[key] = (grams, tables)
-        return grams, tables
+                found = {k: blend_tables([t[k] for t in per_style_tables], blend) for k in c.histogram_layers}
+            if key not in self._style_cache and len(self._style_cache) >= STYLE_CACHE_SIZE:  # --preserve-colors
+                self._style_cache.pop(next(iter(self._style_cache)))  # histogram keys on each photo: drop the oldest
+            self._style_cache[key] = (grams, found)
+        return grams, found
 
     def _style_side(self, style: Image.Image, size: int) -> int:
         """`size`, raised so the painting's shorter side still reaches `min_side`: a target may be larger than
@@ -246,7 +248,7 @@ class Perceptual:
         terms: WeightedTerms = [(self.content_term(content), content_weight), (style, style_weight)]
         if c.histogram_weight and c.histogram_layers and masks is None and keep is None and self.tiling is None:
             # whole pictures only: regions, keep masks and a print's tiled level go without it
-            terms.append((HistogramTerm(self._style_targets(styles, blend, longest, content_image)[1]),
+            terms.append((HistogramTerm(self._style_targets(styles, blend, longest, content_image, tables=True)[1]),
                           c.histogram_weight))
         if keep is not None:
             terms.append((KeepTerm(content, keep), KEEP_WEIGHT))

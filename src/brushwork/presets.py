@@ -160,9 +160,9 @@ class Config:
     # the goal off, the layers are weighted as before (`layer_weights`)
     goal_layer_weights: tuple[float, ...] | None = None
     # Risser et al. 2017's histogram loss (losses.HistogramTerm): each channel's values at these layers pulled to the
-    # painting's distribution; whole pictures only (regions and a print's tiled refinement go without it). Off in every
-    # preset: weight 2 on the default won the style embedding on 14 of 15 pairs (12 without) at 1.5x its time
-    # (painterly.md, section 9)
+    # painting's distribution; whole pictures only (regions, keep masks and a print's tiled refinement go without it). Off
+    # in every preset: weight 2 on the default beat neural-style's style embedding on 14 of 15 pairs at 256 px (12
+    # without) for 1.5x its time, 1.7x at 512-1024 px where it gained little (painterly.md, section 9)
     histogram_weight: float = 0.0
     histogram_layers: tuple[str, ...] = ("relu1_1",)
     # optimisation
