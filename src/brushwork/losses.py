@@ -313,23 +313,25 @@ HISTOGRAM_CHUNK = 1 << 17  # positions matched at a time (a 4096 px picture's re
 STATISTICS_MOST = 1 << 18  # positions of a painting read for its quantiles (every n-th)
 
 
+def _resample(values: torch.Tensor, points: int) -> torch.Tensor:
+    """(C, N) sorted values -> (C, points): the same quantile function at `points` evenly spaced ranks."""
+    return torch.nn.functional.interpolate(values[None], size=points, mode="linear", align_corners=True)[0]
+
+
 def quantile_table(features: torch.Tensor, points: int = QUANTILES) -> torch.Tensor:
     """(1, C, H, W) features -> (C, points): each channel's values at evenly spaced ranks, lowest to highest,
     read from at most STATISTICS_MOST positions, every n-th (a sort of all of a 1024 px painting's relu1_1
     took seconds; a thousand quantiles need no more)."""
     flat = features.detach().float().flatten(2)[0]
-    values = flat[:, ::-(-flat.shape[1] // STATISTICS_MOST)].sort(dim=1).values
-    return torch.nn.functional.interpolate(values[None], size=points, mode="linear", align_corners=True)[0]
+    return _resample(flat[:, ::-(-flat.shape[1] // STATISTICS_MOST)].sort(dim=1).values, points)
 
 
 def blend_tables(tables: Sequence[torch.Tensor], blend: Sequence[float]) -> torch.Tensor:
     """The quantile table of a mixture: each painting's values in proportion to its blend weight, pooled."""
     total = float(sum(blend))
     points = tables[0].shape[1]
-    parts = [torch.nn.functional.interpolate(t[None], size=max(1, round(points * w / total)), mode="linear",
-                                             align_corners=True)[0] for t, w in zip(tables, blend) if w > 0]
-    pooled = torch.cat(parts, dim=1).sort(dim=1).values
-    return torch.nn.functional.interpolate(pooled[None], size=points, mode="linear", align_corners=True)[0]
+    parts = [_resample(t, max(1, round(points * w / total))) for t, w in zip(tables, blend) if w > 0]
+    return _resample(torch.cat(parts, dim=1).sort(dim=1).values, points)
 
 
 def _at_ranks(table: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
@@ -347,8 +349,8 @@ def histogram_matched(f: torch.Tensor, table: torch.Tensor, bins: int = HISTOGRA
 
     Ranks come from a `bins`-bin histogram of each channel, and inside a bin the mapping is linear: a handful
     of passes over the values (about half a VGG iteration at relu1_1, 256 px) where a sort cost four. Works on
-    the (B, HW, C) view, free for channels-last maps, HISTOGRAM_CHUNK positions at a time so its temporaries stay small at print
-    sizes; the result has f's shape, in float32."""
+    the (B, HW, C) view, free for channels-last maps, HISTOGRAM_CHUNK positions at a time so its temporaries
+    stay small at print sizes; the result has f's shape, in float32."""
     b, c, h, w = f.shape
     x = f.detach().permute(0, 2, 3, 1).reshape(b, h * w, c)
     sample = x[:, ::max(1, min(HISTOGRAM_STRIDE, h * w // HISTOGRAM_SAMPLE))].float()  # ranks from a sample
