@@ -171,6 +171,8 @@ def test_cli_writes_the_sound_and_the_spectrogram_picture(tmp_path, clips, capsy
     assert Image.open(picture).size[1] == 256
     assert main(["evaluate", str(out), "--content", str(clips[0]), "--style", str(clips[1])]) == 0
     assert "content" in capsys.readouterr().out
+    assert main(["evaluate", str(out), "--content", str(clips[0]), "--style", str(clips[1]), "--layers"]) == 1
+    assert "--layers is for images" in capsys.readouterr().err
 
 
 def test_demo_audio(tmp_path, monkeypatch) -> None:

@@ -114,6 +114,15 @@ def test_evaluate_prints_two_distances(tmp_path, content_path, style_path, capsy
     assert float(lines[1].split()[1]) > 0.1
 
 
+def test_evaluate_layers_prints_each_style_layer(content_path, style_path, capsys) -> None:
+    assert main(["evaluate", str(content_path), "--content", str(content_path), "--style", str(style_path),
+                 "--layers"]) == 0
+    lines = capsys.readouterr().out.split()
+    layers = {lines[i]: float(lines[i + 1]) for i in range(4, len(lines), 2)}
+    assert list(layers) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert float(lines[3]) == pytest.approx(sum(layers.values()) / 5, abs=1e-3)
+
+
 def test_weights_list(capsys) -> None:
     assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out

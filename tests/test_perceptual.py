@@ -44,6 +44,19 @@ def test_a_judge_for_many_outputs_measures_as_distances_does(content_path, style
         measure(content.transpose(2))  # transposed: another size
 
 
+def test_the_judges_style_is_the_mean_of_its_layers(content_path, style_path) -> None:
+    from brushwork.evaluate import STYLE_LAYERS, _judge, distances
+
+    out = images.load(content_path).resize((60, 40), Image.LANCZOS).transpose(0)
+    d = distances(out, content_path, style_path)
+    assert list(d.style_layers) == list(STYLE_LAYERS) and len(set(d.style_layers.values())) == len(STYLE_LAYERS)
+    net = _judge("cpu")  # the criterion's own style term over all five layers at once
+    whole = net.style_term([images.load(style_path)], [1.0], 60)
+    with torch.no_grad():
+        expected = net.evaluate(images.to_tensor(out), [(whole, 1.0)])["style"].item()
+    assert d.style == pytest.approx(expected, rel=1e-5)
+
+
 def test_a_tall_painting_at_a_tiny_level_is_raised_to_the_networks_minimum() -> None:
     """A 4:5 painting fitted to a 17 px level would be 14 px wide, under conv5's 16: its target is made larger."""
     p = Perceptual(presets.DEFAULT.with_(precision="float32"), load_weights("vgg16"))

@@ -628,10 +628,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import distances
 
     if audio.is_sound_file(args.output):
+        if args.layers:
+            raise ValueError(f"{args.output}: --layers is for images; a sound's style distance is one figure")
         d = audio.distances(args.output, args.content, args.style)
     else:
         d = distances(args.output, args.content, args.style, device=args.device)
     print(f"content {d.content:.4f}\nstyle   {d.style:.4f}")
+    if args.layers:
+        for layer, value in d.style_layers.items():
+            print(f"  {layer} {value:.4f}")
     return 0
 
 
@@ -811,6 +816,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--content", required=True)
     e.add_argument("--style", required=True)
     e.add_argument("--device", default="cpu")
+    e.add_argument("--layers", action="store_true",
+                   help="also each style layer's distance (style is their mean): which scales of texture are missed")
     e.set_defaults(func=cmd_evaluate)
 
     w = sub.add_parser("weights", help="list, download or locate network weights")

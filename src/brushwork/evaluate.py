@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import torch
 from PIL import Image
 
 from . import images
+from .losses import StyleTerm
 from .perceptual import Perceptual
 from .presets import Config
 from .weights import load_weights
@@ -32,7 +33,8 @@ JUDGE = Config(content_layers=(CONTENT_LAYER,), style_layers=STYLE_LAYERS, loss_
 @dataclass(frozen=True)
 class Distances:
     content: float
-    style: float
+    style: float  # the mean of style_layers
+    style_layers: dict[str, float] = field(default_factory=dict)  # per layer: which scales of texture are missed
 
     def __str__(self) -> str:
         return f"content {self.content:.3f}  style {self.style:.3f}"
@@ -59,6 +61,9 @@ def judge(content: str | os.PathLike | Image.Image, style: str | os.PathLike | I
         terms = [(judge_net.content_term(images.to_tensor(images.load(content).resize(size, Image.LANCZOS),
                                                           judge_net.device)), 1.0),
                  (judge_net.style_term([images.load(style)], [1.0], max(size)), 1.0)]
+    # each layer its own term (the style term's mean, unweighted), so one pass gives them all
+    content_term, (style_term, _) = terms[0], terms[1]
+    terms = [content_term] + [(StyleTerm({k: t}, name=k), 1.0) for k, t in style_term.targets.items()]
 
     def measure(output: str | os.PathLike | Image.Image) -> Distances:
         out = images.load(output)
@@ -66,5 +71,6 @@ def judge(content: str | os.PathLike | Image.Image, style: str | os.PathLike | I
             raise ValueError(f"this judge measures {size[0]}x{size[1]} outputs, not {out.size[0]}x{out.size[1]}")
         with torch.no_grad():
             values = judge_net.evaluate(images.to_tensor(out, judge_net.device), terms)
-        return Distances(values["content"].item(), values["style"].item())
+        layers = {k: values[k].item() for k in STYLE_LAYERS}
+        return Distances(values["content"].item(), sum(layers.values()) / len(layers), layers)
     return measure
