@@ -34,7 +34,7 @@ JUDGE = Config(content_layers=(CONTENT_LAYER,), style_layers=STYLE_LAYERS, loss_
 class Distances:
     content: float
     style: float  # the mean of style_layers
-    style_layers: dict[str, float] = field(default_factory=dict)  # per layer: which scales of texture are missed
+    style_layers: dict[str, float] = field(default_factory=dict, hash=False)  # per layer: which scales of texture are missed
 
     def __str__(self) -> str:
         return f"content {self.content:.3f}  style {self.style:.3f}"
@@ -63,7 +63,7 @@ def judge(content: str | os.PathLike | Image.Image, style: str | os.PathLike | I
                  (judge_net.style_term([images.load(style)], [1.0], max(size)), 1.0)]
     # each layer its own term (the style term's mean, unweighted), so one pass gives them all
     content_term, (style_term, _) = terms[0], terms[1]
-    terms = [content_term] + [(StyleTerm({k: t}, name=k), 1.0) for k, t in style_term.targets.items()]
+    terms = [content_term] + [(StyleTerm({k: t}, form=style_term.form, name=k), 1.0) for k, t in style_term.targets.items()]
 
     def measure(output: str | os.PathLike | Image.Image) -> Distances:
         out = images.load(output)

@@ -54,9 +54,10 @@ class TrainSettings(Settings):
     """Everything that shapes a trained model; saved in its header and its checkpoint.
 
     Defaults fit a 2-core CPU in an hour: 1500 steps of 4 crops of 128 px at ~2.2 s a step (README). They
-    are the bundled models' recipe: Johnson's plain network with content weight 4, which paints the
+    are the first bundled models' recipe: Johnson's plain network with content weight 4, which paints the
     painting's palette and keeps faces; the skip network kept the photo's colours at every step count
-    measured (benchmarks/results/instant-recipes.md).
+    measured. The bundled models since were trained longer at content weight 2 or 1.5, each file's header
+    says how (benchmarks/results/instant-recipes.md).
     """
 
     steps: int = 1500
