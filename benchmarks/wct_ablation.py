@@ -1,0 +1,119 @@
+"""Where the arbitrary-style network (`--fast`, WCT) loses the photo: each decoder alone, other chains of
+levels, AdaIN's transform in place of whitening and colouring, and a closed-form relu1_1 decoder.
+
+    python benchmarks/wct_ablation.py --sizes 256 --pairs all
+    python benchmarks/wct_ablation.py --sizes 512 --variants wct,chain4-2 --pairs all
+
+Every variant runs the bundled decoders on the photo at `--size`; only the chain of (level, transform,
+strength) steps differs. Content and Gram style are `brushwork evaluate`'s distances (lower is better).
+
+- `recon{k}`: the relu{k}_1 decoder on the photo's own features (strength 0): how much of the photo that
+  decoder alone loses, the floor under any picture made through it.
+- `wct`: the shipped chain (relu4_1 -> relu1_1, strength 0.8); `chain4-2`: the same without the relu1_1 step.
+- `adain4`, `adain4-2`, `adain4-1`: AdaIN (Huang & Belongie 2017: each channel's mean and deviation set to the
+  painting's) instead of whitening and colouring, strength 1, over those levels.
+- `ridge1`: the shipped chain with its relu1_1 decoder (one 3x3 convolution) replaced by the least-squares
+  inverse of relu1_1 fitted on the training photos (`--photos`; never the judged ones): the best possible
+  reconstruction, to tell whether that decoder's imperfection matters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from quality import HELD_OUT, PAIRS, SHARED
+
+from brushwork import evaluate, images
+from brushwork.feedforward.data import find_photos
+from brushwork.feedforward.infer import padded
+from brushwork.feedforward.wct import WCTStylizer
+from brushwork.nets.decoder import FEATURE_SCALE, level_name
+from brushwork.whitening import transform
+
+CHAINS = {
+    "recon4": [(4, "wct", 0.0)], "recon3": [(3, "wct", 0.0)], "recon2": [(2, "wct", 0.0)], "recon1": [(1, "wct", 0.0)],
+    "wct": [(4, "wct", 0.8), (3, "wct", 0.8), (2, "wct", 0.8), (1, "wct", 0.8)],
+    "chain4-2": [(4, "wct", 0.8), (3, "wct", 0.8), (2, "wct", 0.8)],
+    "adain4": [(4, "adain", 1.0)],
+    "adain4-2": [(4, "adain", 1.0), (3, "adain", 1.0), (2, "adain", 1.0)],
+    "adain4-1": [(4, "adain", 1.0), (3, "adain", 1.0), (2, "adain", 1.0), (1, "adain", 1.0)],
+}
+CHAINS["ridge1"] = CHAINS["wct"]
+
+
+def adain(f: torch.Tensor, style: tuple[torch.Tensor, torch.Tensor], strength: float) -> torch.Tensor:
+    mean, std = f.mean((2, 3), keepdim=True), f.std((2, 3), keepdim=True) + 1e-5
+    return strength * ((f - mean) / std * style[1] + style[0]) + (1 - strength) * f
+
+
+def ridge_relu1(paint: WCTStylizer, photos: list[Path], size: int = 256) -> torch.nn.Module:
+    """The relu1_1 decoder's convolution refitted by least squares (ridge 1e-3 of the mean energy)."""
+    a, b = torch.zeros(577, 577, dtype=torch.float64), torch.zeros(577, 3, dtype=torch.float64)
+    for path in photos:
+        x = images.to_tensor(images.fit(images.load(path), size))
+        with torch.no_grad():
+            f = paint.perceptual.features(x, ["relu1_1"])["relu1_1"].float() / FEATURE_SCALE[1]
+        u = F.unfold(F.pad(f, (1, 1, 1, 1), mode="reflect"), 3)[0].T.double()
+        u = torch.cat([u, torch.ones(len(u), 1, dtype=torch.float64)], 1)
+        a += u.T @ u
+        b += u.T @ (x[0].reshape(3, -1).T / 255.0).double()
+    a[:-1, :-1] += 1e-3 * a.diagonal()[:-1].mean() * torch.eye(576, dtype=torch.float64)
+    solution = torch.linalg.solve(a, b)
+    decoders = copy.deepcopy(paint.decoders)
+    conv = decoders.decoders[0].body[0]
+    conv.weight.data = solution[:-1].T.reshape(3, 64, 3, 3).to(conv.weight.dtype)
+    conv.bias.data = solution[-1].to(conv.bias.dtype)
+    return decoders
+
+
+def run(paint: WCTStylizer, decoders: torch.nn.Module, x: torch.Tensor, chain: list, wct_stats: dict,
+        adain_stats: dict) -> torch.Tensor:
+    out = x
+    for level, kind, strength in chain:
+        layer = level_name(level)
+        f = paint.perceptual.features(out, [layer])[layer].float()
+        f = transform(f, wct_stats[level], strength) if kind == "wct" else adain(f, adain_stats[level], strength)
+        out = decoders(f.to(paint.dtype), level).float().clamp(0, 255)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="256")
+    p.add_argument("--pairs", default="all", help="shared, held-out or all")
+    p.add_argument("--variants", default=",".join(CHAINS))
+    p.add_argument("--photos", type=Path, default=Path("/work/photos"), help="training photos (ridge1 only)")
+    a = p.parse_args()
+    pairs = {"shared": PAIRS, "held-out": HELD_OUT, "all": {**PAIRS, **HELD_OUT}}[a.pairs]
+    variants = a.variants.split(",")
+    ridge = None
+    print("| pair | size | " + " | ".join(variants) + " |\n|---|---|" + "---|" * len(variants))
+    for name, (content, style) in pairs.items():
+        paint = WCTStylizer([SHARED / style])
+        if "ridge1" in variants and ridge is None:
+            ridge = ridge_relu1(paint, find_photos(a.photos))
+        for size in map(int, a.sizes.split(",")):
+            photo = images.fit(images.load(SHARED / content), size)
+            painting = images.to_tensor(images.fit(images.load(SHARED / style), size))
+            with torch.no_grad():
+                feats = paint.perceptual.features(painting, [level_name(k) for k in range(1, 5)])
+            adain_stats = {k: (feats[level_name(k)].float().mean((2, 3), keepdim=True),
+                               feats[level_name(k)].float().std((2, 3), keepdim=True)) for k in range(1, 5)}
+            judge = evaluate.judge(SHARED / content, SHARED / style, photo.size)
+            cells = []
+            for v in variants:
+                decoders = ridge if v == "ridge1" else paint.decoders
+                with torch.no_grad():
+                    out = padded(images.to_tensor(photo), 8, lambda x: run(
+                        paint, decoders, x, CHAINS[v], paint.style_statistics(size), adain_stats))
+                d = judge(images.to_image(out))
+                cells.append(f"{d.content:.3f} / {d.style:.3f}")
+            print(f"| {name} | {size} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
