@@ -11,7 +11,8 @@ solved at `--start` px, default preset) whole and tiled, each in a fresh process
 budget that holds `--window` px windows; CPU seconds an iteration, peak memory, all four judges (benchmarks/judges.py) of each, and the seam measure:
 the mean gradient magnitude of the luminance within 2 px of the tiles' borders against elsewhere (1: the
 borders are like any other place), for the tiled result and, as a control, the whole one at the same
-places. Writes a crop across the first inner tile corner, whole | tiled.
+places; and "seam, beside": the same band against the strips 8-24 px either side of the borders, which controls
+for what the picture has where the borders fall. Writes a crop across the first inner tile corner, whole | tiled.
 fits: small and medium prints (shallow layers too) under a --max-memory that forces tiles: peak resident
 memory against that budget and against the plan's own figure (tiles.need).
 scale: one fresh process per size, `--iterations` (default 1) at the whole-picture solve (half the size or
@@ -44,24 +45,29 @@ if not PHOTO.is_file():  # the GPU machine has only this repository: the bundled
 RESULTS = HERE / "results" / "print-size.md"
 
 
-def border_band(tiling: tiles.Tiling, width: int = 2) -> np.ndarray:
-    """True within `width` px of an inner edge of the tiles' own squares."""
+def border_band(tiling: tiles.Tiling, width: int = 2, offset: int = 0) -> np.ndarray:
+    """True from `offset` to `offset + width` px either side of an inner edge of the tiles' own squares."""
     band = np.zeros((tiling.height, tiling.width), bool)
     for top, left, bottom, right in tiling.boxes:
-        for edge in (top, bottom):
-            if 0 < edge < tiling.height:
-                band[max(0, edge - width):edge + width, left:right] = True
-        for edge in (left, right):
-            if 0 < edge < tiling.width:
-                band[top:bottom, max(0, edge - width):edge + width] = True
+        for edge, size, horizontal in ((top, tiling.height, True), (bottom, tiling.height, True),
+                                       (left, tiling.width, False), (right, tiling.width, False)):
+            if not 0 < edge < size:
+                continue
+            for lo, hi in ((edge - offset - width, edge - offset), (edge + offset, edge + offset + width)):
+                strip = slice(max(0, lo), max(0, hi))
+                if horizontal:
+                    band[strip, left:right] = True
+                else:
+                    band[top:bottom, strip] = True
     return band
 
 
-def seam(img: Image.Image, band: np.ndarray) -> float:
+def seam(img: Image.Image, band: np.ndarray, other: np.ndarray | None = None) -> float:
+    """Mean gradient magnitude of the luminance on `band` against `other` (default: everywhere else)."""
     grey = np.asarray(img.convert("L"), dtype=np.float32)
     gy, gx = np.gradient(grey)
     magnitude = np.hypot(gx, gy)
-    return float(magnitude[band].mean() / magnitude[~band].mean())
+    return float(magnitude[band].mean() / magnitude[~band if other is None else other].mean())
 
 
 def compare(args: argparse.Namespace) -> None:
@@ -71,27 +77,33 @@ def compare(args: argparse.Namespace) -> None:
     import judges
 
     config = presets.DEFAULT.with_(size=args.size, iterations=args.iterations, pyramid=(), pyramid_iterations=())
-    width, height = images.fit_size(images.load(PHOTO).size, args.size)
+    width, height = images.fit_size(images.load(args.photo).size, args.size)
     args.out.mkdir(parents=True, exist_ok=True)
-    start = args.out / f"print-start-{args.start}.png"
+    other = (args.photo.resolve(), args.painting.resolve()) != (PHOTO.resolve(), PAINTING.resolve())
+    tag = f"{args.photo.stem}-{args.painting.stem}-" if other else ""  # the default pair keeps its files' names
+    start = args.out / f"print-start-{tag}{args.start}.png"
     if not start.is_file():  # the print workflow: a small whole solve first, the same for both runs
-        Stylizer(presets.DEFAULT.with_(size=args.start)).run(PHOTO, PAINTING, seed=0).image.save(start)
+        Stylizer(presets.DEFAULT.with_(size=args.start)).run(args.photo, args.painting, seed=0).image.save(start)
     # a --max-memory that holds the full-size buffers and windows of side `window`, not the whole picture
     cap = tiles.need(width, height, config, torch.float32, args.window, config.history)
     runs, rows = {}, []
     for name, limit in (("whole", None), ("tiled", cap)):
-        path = args.out / f"print-{name}-{args.size}.png"
+        path = args.out / f"print-{name}-{tag}{args.size}.png"
         cmd = [sys.executable, __file__, "one", "--size", str(args.size), "--iterations", str(args.iterations),
-               "--init", str(start), "--save", str(path)] + (["--max-memory", str(limit)] if limit else [])
+               "--init", str(start), "--save", str(path), "--photo", str(args.photo), "--painting", str(args.painting)] + (["--max-memory", str(limit)] if limit else [])
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         runs[name] = (images.load(path), json.loads(out.stdout.strip().splitlines()[-1]))
         print(name, runs[name][1], flush=True)
     stylizer = Stylizer(config, max_memory=cap)
     tiling = tiles.choose(width, height, config, stylizer.dtype, memory.budget(stylizer.device, cap))
     band = border_band(tiling)
+    # a seam is a jump at the border against its own neighbourhood: the strips 8-24 px either side control for
+    # where the borders fall (the retina's busy middle, where a 2 x 2 plan's borders cross, against its black corners)
+    beside = border_band(tiling, 16, 8) & ~border_band(tiling, 8)  # clear of every border, corners included
     for name, (image, figures) in runs.items():
-        scores = judges.score(image, images.load(PHOTO), images.load(PAINTING))
+        scores = judges.score(image, images.load(args.photo), images.load(args.painting))
         rows.append({"run": name, **{k: round(v, 4) for k, v in scores.items()}, "seam": round(seam(image, band), 3),
+                     "seam, beside": round(seam(image, band, beside), 3),
                      "CPU s an iteration": figures["full-size iteration CPU s"], "peak MiB": figures["peak MiB"]})
         print(rows[-1], flush=True)
     top, left = tiling.boxes[0][2], tiling.boxes[0][3]  # the first inner corner
@@ -100,14 +112,15 @@ def compare(args: argparse.Namespace) -> None:
     crop = Image.new("RGB", (4 * half + 8, 2 * half), "white")
     crop.paste(runs["whole"][0].crop(box), (0, 0))
     crop.paste(runs["tiled"][0].crop(box), (2 * half + 8, 0))
-    crop.save(HERE / "results" / f"print-corner-{args.size}.png")
+    crop.save(HERE / "results" / f"print-corner-{tag}{args.size}.png")
     with RESULTS.open("a") as f:
-        f.write(f"\n## compare: {PHOTO.name} + {PAINTING.name}, {width}x{height}, default preset, {args.iterations} "
+        f.write(f"\n## compare: {args.photo.name} + {args.painting.name}, {width}x{height}, default preset, {args.iterations} "
                 f"iterations at full size from the same start (the whole picture solved at {args.start} px), "
                 f"seed 0, one thread; tiled: the whole picture's objective in tiles of {tiling.core} px + "
                 f"{tiling.margin} px margin ({len(tiling.boxes)} tiles, forced by a {cap / 1e9:.2f} GB budget)\n\n"
                 f"`python benchmarks/print_size.py compare --size {args.size} --iterations {args.iterations} "
-                f"--window {args.window} --start {args.start}`\n\n| run | " + " | ".join(k for k in rows[0] if k != "run") + " |\n|---|"
+                f"--window {args.window} --start {args.start}"
+                + (f" --photo {args.photo} --painting {args.painting}" if other else "") + "`\n\n| run | " + " | ".join(k for k in rows[0] if k != "run") + " |\n|---|"
                 + "---|" * (len(rows[0]) - 1) + "\n")
         for row in rows:
             f.write("| " + " | ".join(str(v) for v in row.values()) + " |\n")
@@ -129,7 +142,7 @@ def one(args: argparse.Namespace) -> None:
     tiling = tiles.choose(width, height, config, stylizer.dtype, memory.budget(stylizer.device, args.max_memory))
     # from a given start a print goes straight to its full-size iterations, as a resumed run does
     resume = tiles.Partial(tiling, 0) if args.init and tiling else None
-    result = stylizer.run(args.photo, PAINTING, seed=0, callback=stamp, resume=resume,
+    result = stylizer.run(args.photo, args.painting, seed=0, callback=stamp, resume=resume,
                           init=str(args.init) if args.init else None)
     if args.save:
         result.image.save(args.save)
@@ -216,6 +229,8 @@ def main() -> None:
     c.add_argument("--window", type=int, default=1312, help="the side of the tile windows the budget holds")
     c.add_argument("--start", type=int, default=256, help="the size of the whole solve both runs start from")
     c.add_argument("--out", type=Path, default=HERE.parent / "out")
+    c.add_argument("--photo", type=Path, default=PHOTO)
+    c.add_argument("--painting", type=Path, default=PAINTING)
     s = sub.add_parser("scale")
     s.add_argument("--sizes", type=int, nargs="+", default=[2048, 4096, 8192])
     s.add_argument("--iterations", type=int, default=1)
@@ -232,6 +247,7 @@ def main() -> None:
     o.add_argument("--init", type=Path, help="start from this picture")
     o.add_argument("--save", type=Path, help="save the result here")
     o.add_argument("--photo", type=Path, default=PHOTO)
+    o.add_argument("--painting", type=Path, default=PAINTING)
     o.add_argument("--content-layers", type=lambda text: tuple(text.split(",")), help="L1,L2 (default: the preset's)")
     o.add_argument("--style-layers", type=lambda text: tuple(text.split(",")), help="L1,L2 (default: the preset's)")
     args = ap.parse_args()
