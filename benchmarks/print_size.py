@@ -79,8 +79,8 @@ def compare(args: argparse.Namespace) -> None:
     config = presets.DEFAULT.with_(size=args.size, iterations=args.iterations, pyramid=(), pyramid_iterations=())
     width, height = images.fit_size(images.load(args.photo).size, args.size)
     args.out.mkdir(parents=True, exist_ok=True)
-    other = (args.photo.resolve(), args.painting.resolve()) != (PHOTO.resolve(), PAINTING.resolve())
-    tag = f"{args.photo.stem}-{args.painting.stem}-" if other else ""  # the default pair keeps its files' names
+    custom_pair = (args.photo.resolve(), args.painting.resolve()) != (PHOTO.resolve(), PAINTING.resolve())
+    tag = f"{args.photo.stem}-{args.painting.stem}-" if custom_pair else ""  # the default pair keeps its files' names
     start = args.out / f"print-start-{tag}{args.start}.png"
     if not start.is_file():  # the print workflow: a small whole solve first, the same for both runs
         Stylizer(presets.DEFAULT.with_(size=args.start)).run(args.photo, args.painting, seed=0).image.save(start)
@@ -90,7 +90,8 @@ def compare(args: argparse.Namespace) -> None:
     for name, limit in (("whole", None), ("tiled", cap)):
         path = args.out / f"print-{name}-{tag}{args.size}.png"
         cmd = [sys.executable, __file__, "one", "--size", str(args.size), "--iterations", str(args.iterations),
-               "--init", str(start), "--save", str(path), "--photo", str(args.photo), "--painting", str(args.painting)] + (["--max-memory", str(limit)] if limit else [])
+               "--init", str(start), "--save", str(path), "--photo", str(args.photo), "--painting", str(args.painting)]
+        cmd += ["--max-memory", str(limit)] if limit else []
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         runs[name] = (images.load(path), json.loads(out.stdout.strip().splitlines()[-1]))
         print(name, runs[name][1], flush=True)
@@ -120,7 +121,7 @@ def compare(args: argparse.Namespace) -> None:
                 f"{tiling.margin} px margin ({len(tiling.boxes)} tiles, forced by a {cap / 1e9:.2f} GB budget)\n\n"
                 f"`python benchmarks/print_size.py compare --size {args.size} --iterations {args.iterations} "
                 f"--window {args.window} --start {args.start}"
-                + (f" --photo {args.photo} --painting {args.painting}" if other else "") + "`\n\n| run | " + " | ".join(k for k in rows[0] if k != "run") + " |\n|---|"
+                + (f" --photo {args.photo} --painting {args.painting}" if custom_pair else "") + "`\n\n| run | " + " | ".join(k for k in rows[0] if k != "run") + " |\n|---|"
                 + "---|" * (len(rows[0]) - 1) + "\n")
         for row in rows:
             f.write("| " + " | ".join(str(v) for v in row.values()) + " |\n")

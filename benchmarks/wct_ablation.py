@@ -1,7 +1,7 @@
 """Where the arbitrary-style network (`--fast`, WCT) loses the photo: each decoder alone, other chains of
 levels, AdaIN's transform in place of whitening and colouring, and a closed-form relu1_1 decoder.
 
-    python benchmarks/wct_ablation.py --sizes 256 --pairs all
+    python benchmarks/wct_ablation.py --sizes 256,512 --pairs all --photos photos/   # photos/: training photos
     python benchmarks/wct_ablation.py --sizes 512 --variants wct,chain4-2 --pairs all
 
 Every variant runs the bundled decoders on the photo at `--size`; only the chain of (level, transform,
@@ -13,8 +13,9 @@ strength) steps differs. Content and Gram style are `brushwork evaluate`'s dista
 - `adain4`, `adain4-2`, `adain4-1`: AdaIN (Huang & Belongie 2017: each channel's mean and deviation set to the
   painting's) instead of whitening and colouring, strength 1, over those levels.
 - `ridge1`: the shipped chain with its relu1_1 decoder (one 3x3 convolution) replaced by the least-squares
-  inverse of relu1_1 fitted on the training photos (`--photos`; never the judged ones): the best possible
-  reconstruction, to tell whether that decoder's imperfection matters.
+  inverse of relu1_1 fitted on the training photos (`--photos`, the judged photos left out; only with
+  `--photos`): the best possible reconstruction, to tell whether that decoder's imperfection matters;
+  `ridge-recon1`: that inverse alone on the photo's own features.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from brushwork.feedforward.wct import WCTStylizer
 from brushwork.nets.decoder import FEATURE_SCALE, level_name
 from brushwork.whitening import transform
 
-CHAINS = {
+Stats = dict[int, tuple[torch.Tensor, torch.Tensor]]  # level -> (mean, covariance ** 1/2 or deviation)
+Chain = list[tuple[int, str, float]]  # (level, "wct" or "adain", strength), deepest first
+
+CHAINS: dict[str, Chain] = {
     "recon4": [(4, "wct", 0.0)], "recon3": [(3, "wct", 0.0)], "recon2": [(2, "wct", 0.0)], "recon1": [(1, "wct", 0.0)],
     "wct": [(4, "wct", 0.8), (3, "wct", 0.8), (2, "wct", 0.8), (1, "wct", 0.8)],
     "chain4-2": [(4, "wct", 0.8), (3, "wct", 0.8), (2, "wct", 0.8)],
@@ -42,17 +46,20 @@ CHAINS = {
     "adain4-2": [(4, "adain", 1.0), (3, "adain", 1.0), (2, "adain", 1.0)],
     "adain4-1": [(4, "adain", 1.0), (3, "adain", 1.0), (2, "adain", 1.0), (1, "adain", 1.0)],
 }
-CHAINS["ridge1"] = CHAINS["wct"]
+CHAINS["ridge1"], CHAINS["ridge-recon1"] = CHAINS["wct"], CHAINS["recon1"]
+RIDGE = ("ridge1", "ridge-recon1")
+TAPS = 64 * 3 * 3 + 1  # relu1_1's 64 channels in a 3x3 window, and a bias
 
 
 def adain(f: torch.Tensor, style: tuple[torch.Tensor, torch.Tensor], strength: float) -> torch.Tensor:
+    """Huang & Belongie's transform: only each channel's mean and deviation become the painting's."""
     mean, std = f.mean((2, 3), keepdim=True), f.std((2, 3), keepdim=True) + 1e-5
     return strength * ((f - mean) / std * style[1] + style[0]) + (1 - strength) * f
 
 
 def ridge_relu1(paint: WCTStylizer, photos: list[Path], size: int = 256) -> torch.nn.Module:
     """The relu1_1 decoder's convolution refitted by least squares (ridge 1e-3 of the mean energy)."""
-    a, b = torch.zeros(577, 577, dtype=torch.float64), torch.zeros(577, 3, dtype=torch.float64)
+    a, b = torch.zeros(TAPS, TAPS, dtype=torch.float64), torch.zeros(TAPS, 3, dtype=torch.float64)
     for path in photos:
         x = images.to_tensor(images.fit(images.load(path), size))
         with torch.no_grad():
@@ -61,7 +68,7 @@ def ridge_relu1(paint: WCTStylizer, photos: list[Path], size: int = 256) -> torc
         u = torch.cat([u, torch.ones(len(u), 1, dtype=torch.float64)], 1)
         a += u.T @ u
         b += u.T @ (x[0].reshape(3, -1).T / 255.0).double()
-    a[:-1, :-1] += 1e-3 * a.diagonal()[:-1].mean() * torch.eye(576, dtype=torch.float64)
+    a[:-1, :-1] += 1e-3 * a.diagonal()[:-1].mean() * torch.eye(TAPS - 1, dtype=torch.float64)
     solution = torch.linalg.solve(a, b)
     decoders = copy.deepcopy(paint.decoders)
     conv = decoders.decoders[0].body[0]
@@ -70,8 +77,9 @@ def ridge_relu1(paint: WCTStylizer, photos: list[Path], size: int = 256) -> torc
     return decoders
 
 
-def run(paint: WCTStylizer, decoders: torch.nn.Module, x: torch.Tensor, chain: list, wct_stats: dict,
-        adain_stats: dict) -> torch.Tensor:
+def run(paint: WCTStylizer, decoders: torch.nn.Module, x: torch.Tensor, chain: Chain, wct_stats: Stats,
+        adain_stats: Stats) -> torch.Tensor:
+    """The picture after `chain`: at each step the last picture is encoded, transformed and decoded."""
     out = x
     for level, kind, strength in chain:
         layer = level_name(level)
@@ -86,17 +94,19 @@ def main() -> None:
     p.add_argument("--sizes", default="256")
     p.add_argument("--pairs", default="all", help="shared, held-out or all")
     p.add_argument("--variants", default=",".join(CHAINS))
-    p.add_argument("--photos", type=Path, default=Path("/work/photos"), help="training photos (ridge1 only)")
-    a = p.parse_args()
-    pairs = {"shared": PAIRS, "held-out": HELD_OUT, "all": {**PAIRS, **HELD_OUT}}[a.pairs]
-    variants = a.variants.split(",")
+    p.add_argument("--photos", type=Path, help="training photos (scripts/gather_photos.py) for the ridge variants, "
+                   "which are left out without them")
+    args = p.parse_args()
+    pairs = {"shared": PAIRS, "held-out": HELD_OUT, "all": {**PAIRS, **HELD_OUT}}[args.pairs]
+    variants = [v for v in args.variants.split(",") if args.photos or v not in RIDGE]
+    judged = {SHARED / content for content, _ in pairs.values()}
     ridge = None
     print("| pair | size | " + " | ".join(variants) + " |\n|---|---|" + "---|" * len(variants))
     for name, (content, style) in pairs.items():
         paint = WCTStylizer([SHARED / style])
-        if "ridge1" in variants and ridge is None:
-            ridge = ridge_relu1(paint, find_photos(a.photos))
-        for size in map(int, a.sizes.split(",")):
+        if ridge is None and set(RIDGE) & set(variants):
+            ridge = ridge_relu1(paint, find_photos(args.photos, exclude=judged))
+        for size in map(int, args.sizes.split(",")):
             photo = images.fit(images.load(SHARED / content), size)
             painting = images.to_tensor(images.fit(images.load(SHARED / style), size))
             with torch.no_grad():
@@ -106,7 +116,7 @@ def main() -> None:
             judge = evaluate.judge(SHARED / content, SHARED / style, photo.size)
             cells = []
             for v in variants:
-                decoders = ridge if v == "ridge1" else paint.decoders
+                decoders = ridge if v in RIDGE else paint.decoders
                 with torch.no_grad():
                     out = padded(images.to_tensor(photo), 8, lambda x: run(
                         paint, decoders, x, CHAINS[v], paint.style_statistics(size), adain_stats))

@@ -110,6 +110,7 @@ def test_bad_input_is_one_clear_line_and_no_output(tmp_path, content_path, style
 def test_evaluate_prints_two_distances(tmp_path, content_path, style_path, capsys) -> None:
     assert main(["evaluate", str(content_path), "--content", str(content_path), "--style", str(style_path)]) == 0
     lines = capsys.readouterr().out.split("\n")
+    assert len(lines) == 3  # content, style and the final newline: no layers unless asked
     assert lines[0].split() == ["content", "0.0000"]
     assert float(lines[1].split()[1]) > 0.1
 

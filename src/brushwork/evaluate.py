@@ -58,12 +58,12 @@ def judge(content: str | os.PathLike | Image.Image, style: str | os.PathLike | I
     their features are computed once, so judging each further output costs one network pass."""
     judge_net = _judge(device)
     with torch.no_grad():
-        terms = [(judge_net.content_term(images.to_tensor(images.load(content).resize(size, Image.LANCZOS),
-                                                          judge_net.device)), 1.0),
-                 (judge_net.style_term([images.load(style)], [1.0], max(size)), 1.0)]
-    # each layer its own term (the style term's mean, unweighted), so one pass gives them all
-    content_term, (style_term, _) = terms[0], terms[1]
-    terms = [content_term] + [(StyleTerm({k: t}, form=style_term.form, name=k), 1.0) for k, t in style_term.targets.items()]
+        photo = images.to_tensor(images.load(content).resize(size, Image.LANCZOS), judge_net.device)
+        content_term = judge_net.content_term(photo)
+        style_term = judge_net.style_term([images.load(style)], [1.0], max(size))
+    # each style layer its own term (the style term is their unweighted mean), so one pass gives them all
+    terms = [(content_term, 1.0)] + [(StyleTerm({k: t}, form=style_term.form, name=k), 1.0)
+                                     for k, t in style_term.targets.items()]
 
     def measure(output: str | os.PathLike | Image.Image) -> Distances:
         out = images.load(output)
