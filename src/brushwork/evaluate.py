@@ -34,7 +34,8 @@ JUDGE = Config(content_layers=(CONTENT_LAYER,), style_layers=STYLE_LAYERS, loss_
 class Distances:
     content: float
     style: float  # the mean of style_layers
-    style_layers: dict[str, float] = field(default_factory=dict, hash=False)  # per layer: which scales of texture are missed
+    # per layer: which scales of texture a result misses
+    style_layers: dict[str, float] = field(default_factory=dict, hash=False)
 
     def __str__(self) -> str:
         return f"content {self.content:.3f}  style {self.style:.3f}"
