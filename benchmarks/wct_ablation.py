@@ -100,10 +100,11 @@ def main() -> None:
     pairs = {"shared": PAIRS, "held-out": HELD_OUT, "all": {**PAIRS, **HELD_OUT}}[args.pairs]
     variants = [v for v in args.variants.split(",") if args.photos or v not in RIDGE]
     judged = {SHARED / content for content, _ in pairs.values()}
-    ridge = None
+    ridge, paint = None, None
     print("| pair | size | " + " | ".join(variants) + " |\n|---|---|" + "---|" * len(variants))
     for name, (content, style) in pairs.items():
-        paint = WCTStylizer([SHARED / style])
+        # one set of networks; each pair costs its painting's statistics (as a batch's next painting does)
+        paint = paint.restyled([SHARED / style]) if paint else WCTStylizer([SHARED / style])
         if ridge is None and set(RIDGE) & set(variants):
             ridge = ridge_relu1(paint, find_photos(args.photos, exclude=judged))
         for size in map(int, args.sizes.split(",")):
@@ -118,7 +119,7 @@ def main() -> None:
             for v in variants:
                 decoders = ridge if v in RIDGE else paint.decoders
                 with torch.no_grad():
-                    out = padded(images.to_tensor(photo), 8, lambda x: run(
+                    out = padded(images.to_tensor(photo), 2 ** (paint.decoders.config.levels - 1), lambda x: run(
                         paint, decoders, x, CHAINS[v], paint.style_statistics(size), adain_stats))
                 d = judge(images.to_image(out))
                 cells.append(f"{d.content:.3f} / {d.style:.3f}")
