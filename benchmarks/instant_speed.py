@@ -107,6 +107,8 @@ def measure_video(a) -> dict:
 
 
 def main() -> None:
+    from brushwork.video import FLOW, FLOW_METHODS
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="a trained model file (default: untrained weights of --width)")
     p.add_argument("--width", type=int, default=16)
@@ -120,7 +122,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--video-frames", type=int, default=10, help="720p frames timed with the temporal step (0: none)")
-    p.add_argument("--flow", default="dis-fast", choices=["dis", "dis-fast", "farneback"])
+    p.add_argument("--flow", default=FLOW, choices=FLOW_METHODS)
     p.add_argument("--temporal", type=float, help="the temporal blend of the video figure (default: brushwork's)")
     p.add_argument("--out", type=Path, help="markdown report (default benchmarks/results/instant-speed-<device>.md)")
     p.add_argument("--child", choices=["image", "video"], help=argparse.SUPPRESS)

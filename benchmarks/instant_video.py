@@ -39,7 +39,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--temporal", default="0,0.6,0.8", help="blends to compare, comma-separated")
-    p.add_argument("--flow", default="dis-fast")
+    p.add_argument("--flow", default=video.FLOW, choices=video.FLOW_METHODS)
     p.add_argument("--judge-python", type=Path, default=HERE.parent / ".judge-venv" / "bin" / "python")
     p.add_argument("--judge-cache", type=Path, default=HERE.parent / "out" / "judge-cache")
     p.add_argument("--work", type=Path, default=HERE.parent / "out" / "instant-video", help="frames kept here")

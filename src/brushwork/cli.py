@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import images, presets
 from .assets import DEMO_CONTENT, DEMO_MODEL, DEMO_STYLE
-from .video import FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
+from .video import FLOW, FLOW_METHODS, FLOW_SIZE, TEMPORAL_FRAMES, TEMPORAL_WEIGHT
 from .errors import BrushworkError, OptionError, raise_interrupt
 
 if TYPE_CHECKING:
@@ -720,7 +720,7 @@ def parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     v.add_argument("--later-iterations", type=_number("later_iterations"), metavar="N",
                    help="iterations for frames after the first (default: half of --iterations)")
-    v.add_argument("--flow", default="dis", choices=["dis", "dis-fast", "farneback"], help="optical flow method")
+    v.add_argument("--flow", default=FLOW, choices=FLOW_METHODS, help=f"optical flow method (default {FLOW})")
     v.add_argument("--flow-size", type=_number("flow_size"), metavar="N", default=FLOW_SIZE,
                    help="longest side the optical flow is computed at (at most the input's), then scaled "
                         f"to --size (default: {FLOW_SIZE})")

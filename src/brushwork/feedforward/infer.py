@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from .. import images
 from ..presets import check_range
+from ..video import FLOW
 from ..nets.transformer import TransformerNet
 from ..perceptual import pick_device, pick_precision
 from .modelfile import Model, load_model
@@ -132,7 +133,7 @@ def blend_with_previous(out: np.ndarray, frame: np.ndarray, prev_frame: np.ndarr
 
 
 def stylize_frames(paint: Painter, frames: Iterable[np.ndarray], temporal: float = TEMPORAL,
-                   flow_method: str = "dis-fast") -> Iterator[tuple[np.ndarray, float]]:
+                   flow_method: str = FLOW) -> Iterator[tuple[np.ndarray, float]]:
     """Stylised (H, W, 3) float32 frames, one per input frame as it arrives, each with the share of its
     pixels blended with the previous output (0 for the first, or with `temporal` 0)."""
     prev: tuple[np.ndarray, np.ndarray] | None = None
@@ -147,7 +148,7 @@ def stylize_frames(paint: Painter, frames: Iterable[np.ndarray], temporal: float
 
 def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | Painter,
                   output: str | os.PathLike, *,
-                  size: int | None = None, temporal: float = TEMPORAL, flow_method: str = "dis-fast",
+                  size: int | None = None, temporal: float = TEMPORAL, flow_method: str = FLOW,
                   max_frames: int | None = None, fps: float | None = None,
                   callback: Callable[[int, int | None], None] | None = None,
                   device: str | torch.device | None = None, precision: str = "auto", compile: bool | None = False,
