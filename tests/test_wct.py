@@ -92,6 +92,29 @@ def test_stylizer_paints_any_size_blends_and_keeps_colours(decoders, content_pat
     assert flat.std(axis=(0, 1)).max() < 10 < np.asarray(out, dtype=float).std(axis=(0, 1)).max()
 
 
+def test_above_coarse_the_coarse_levels_run_at_half_size(decoders, content_path, style_path, tmp_path) -> None:
+    path, _ = decoders
+    red = tmp_path / "red.png"
+    Image.new("RGB", (30, 20), (220, 20, 20)).save(red)
+    options = dict(decoders=path, precision="float32", strength=1.0)
+    paint = WCTStylizer([style_path], coarse=24, **options)
+    calls, run = [], paint._run
+    paint._run = lambda x, longest, levels: calls.append((longest, tuple(levels))) or run(x, longest, levels)
+    out = paint(content_path, 60)
+    assert out.size == (60, 40) and calls == [(30, (4, 3, 2)), (60, (1,))]
+    calls.clear()
+    paint(content_path, 24)  # at or under `coarse`: every level at the output's size
+    assert calls == [(24, (4, 3, 2, 1))]
+    whole = WCTStylizer([style_path], coarse=None, **options)(content_path, 60)
+    assert not np.array_equal(np.asarray(out), np.asarray(whole))
+    # the two sizes join without a seam or a frame: through the bundled decoders (these four-step ones
+    # paint no colour flat) a flat painting still gives a flat picture
+    flat = WCTStylizer([red], coarse=24, precision="float32", strength=1.0)(content_path, 60)
+    assert np.asarray(flat, dtype=float).std(axis=(0, 1)).max() < 10
+    with pytest.raises(ValueError, match="coarse"):
+        WCTStylizer([style_path], coarse=4, **options)
+
+
 def test_cli_fast_writes_the_picture_and_refuses_bad_input_in_one_line(decoders, content_path, style_path,
                                                                          tmp_path, capsys) -> None:
     path, _ = decoders

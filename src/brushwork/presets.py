@@ -76,6 +76,8 @@ RANGES: dict[str, Range] = {
     "seed": Range(int, 0, 2**63 - 1, meaning="random seed"),
     "max_memory": Range(int, 1, meaning="bytes of memory a run may use"),
     "style_blend": Range(float, 0, meaning="blend weight of each style image"),
+    "coarse": Range(int, 8, meaning="longest side above which the arbitrary-style network paints its coarse "
+                                    "levels at half size"),
     "snapshot_every": Range(int, 0, MAX_ITERATIONS, meaning="iterations between saved snapshots; 0 is off"),
     "temporal_weight": Range(float, 0, meaning="pull towards the previous frame; 0 = independent frames"),
     "later_iterations": Range(int, 1, MAX_ITERATIONS, meaning="iterations for each frame after the first"),

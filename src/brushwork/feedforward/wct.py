@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torch.nn import functional as F
 
 from .. import images, presets
 from ..losses import relative_sq_error
@@ -111,8 +112,14 @@ class WCTStylizer:
                  blend: Sequence[float] | None = None, strength: float = STRENGTH,
                  preserve_colors: str | None = None, style_scale: float = 1.0,
                  decoders: str | os.PathLike | None = None, device: str | torch.device | None = None,
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", coarse: int | None = None) -> None:
         check_options(strength, preserve_colors, style_scale)
+        if coarse is not None:
+            presets.check_range("coarse", coarse)
+        # Above `coarse` px the levels relu4_1 .. relu2_1 run at half the output's size (never under `coarse`)
+        # and relu1_1 at full size: about 3x faster at 1024 px, larger strokes, lower VGG distances on most
+        # judged pairs but less of the photo's edges (benchmarks/results/wct-two-scale.md); None: off
+        self.coarse = coarse
         self.decoder_file = decoders or DECODERS
         self._set_styles(styles, blend)
         self.strength, self.preserve_colors, self.style_scale = strength, preserve_colors, style_scale
@@ -142,14 +149,16 @@ class WCTStylizer:
         other._set_styles(styles, blend)
         return other
 
-    def style_statistics(self, longest: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-        """Per level, the blended paintings' mean and covariance ** 1/2, with each painting fitted to
-        `style_scale` times the output's longest side; cached per size."""
+    def style_statistics(self, longest: int, levels: Sequence[int] | None = None
+                         ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        """Per level (all the decoders' unless `levels`), the blended paintings' mean and covariance ** 1/2,
+        with each painting fitted to `style_scale` times the picture's longest side; cached per size."""
         size = max(2, round(longest * self.style_scale))
-        key = (tuple(fingerprint(img) for _, img in self.styles), tuple(self.blend), size)
+        levels = tuple(sorted(levels or range(1, self.decoders.config.levels + 1)))
+        key = (tuple(fingerprint(img) for _, img in self.styles), tuple(self.blend), size, levels)
         if key not in self._cache:
-            need, stats = self.perceptual.min_side, {}
-            layers = self.decoders.layers
+            need, stats = (2 ** (levels[-1] - 1), {})
+            layers = [level_name(k) for k in levels]
             for (source, img), w in zip(self.styles, self.blend):
                 fitted = images.fit(img, size)
                 if min(fitted.size) < need:
@@ -159,7 +168,7 @@ class WCTStylizer:
                         f"larger painting, or a larger --size or --style-scale")
                 with torch.no_grad():
                     feats = self.perceptual.features(images.to_tensor(fitted, self.device), layers)
-                for level, layer in enumerate(layers, 1):
+                for level, layer in zip(levels, layers):
                     mean, colour = statistics(feats[layer], 0.5)
                     old = stats.get(level, (0, 0))
                     stats[level] = (old[0] + w * mean, old[1] + w * colour)
@@ -168,23 +177,35 @@ class WCTStylizer:
             self._cache[key] = stats
         return self._cache[key]
 
-    def _run(self, x: torch.Tensor, stats: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """Coarse to fine over one padded (1, 3, H, W) picture, H and W multiples of 2^(levels-1)."""
-        out = x
-        for level in range(self.decoders.config.levels, 0, -1):
+    def _run(self, x: torch.Tensor, longest: int, levels: Sequence[int]) -> torch.Tensor:
+        """`levels`, coarse to fine, over one padded (1, 3, H, W) picture, H and W multiples of 2^(level-1),
+        with the painting fitted to `longest`."""
+        out, stats = x, self.style_statistics(longest, levels)
+        for level in levels:
             layer = level_name(level)
             f = self.perceptual.features(out, [layer])[layer]
             f = transform(f, stats[level], self.strength)
             out = self.decoders(f.to(self.dtype), level).float().clamp(0, 255)
         return out
 
+    def _paint(self, x: torch.Tensor) -> torch.Tensor:
+        """One (1, 3, H, W) picture: every level at its size, or above `coarse` the coarse levels at half."""
+        h, w = x.shape[-2:]
+        longest, deepest = max(h, w), self.decoders.config.levels
+        side = longest if self.coarse is None else max(self.coarse, (longest + 1) // 2)
+        if side >= longest or deepest == 1:
+            return padded(x, 2 ** (deepest - 1), lambda p: self._run(p, longest, range(deepest, 0, -1)))
+        small = F.interpolate(x, size=(max(1, round(h * side / longest)), max(1, round(w * side / longest))),
+                              mode="area")
+        out = padded(small, 2 ** (deepest - 1), lambda p: self._run(p, side, range(deepest, 1, -1)))
+        out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+        return padded(out, 1, lambda p: self._run(p, longest, [1]))
+
     def tensor(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) pixels to stylised float32 pixels of the same shape, 0-255."""
         x = x.to(self.device).float()
-        stats = self.style_statistics(max(x.shape[-2:]))
-        multiple = 2 ** (self.decoders.config.levels - 1)
         with torch.no_grad():
-            out = torch.cat([padded(one[None], multiple, lambda p: self._run(p, stats)) for one in x])
+            out = torch.cat([self._paint(one[None]) for one in x])
         if self.preserve_colors == "luminance":
             out = images.luminance_transfer(out, x)
         return out
