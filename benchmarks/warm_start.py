@@ -8,7 +8,8 @@ large-scale style) runs --iterations from each start; every iteration's image is
 below neural-style's 500-iteration result (benchmarks/baseline/ns_<pair>_<size>.png, judged the same
 way) is reported with the seconds it took: the setup (the optimiser's network loaded, and for the warm
 start the fast picture painted) plus the iterations. --with-default also runs the default preset (with
-its pyramid) for reference.
+its pyramid) for reference, and --starts fast-default the default preset from the fast picture (neither
+takes --set or --iterations).
 Seconds are CPU seconds of this process (the machine is shared: wall time would measure the other
 jobs), one torch thread by default; add the interpreter's start and imports (printed) for a whole command.
 --set changes the recipe both starts run (quality.py's syntax), e.g. --set style_weight=5, or a short
@@ -34,6 +35,7 @@ from brushwork.evaluate import judge
 from brushwork.feedforward.wct import DECODERS, WCTStylizer
 
 BASELINE = Path(__file__).resolve().parent / "baseline"
+STARTS = {"photo", "fast", "fast-default", "none"}
 
 
 def judged_run(config: presets.Config, content: Path, style: Path, init, setup: float) -> tuple[list[dict], list]:
@@ -103,7 +105,8 @@ def main() -> None:
     p.add_argument("--decoders", type=Path, default=DECODERS)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--with-default", action="store_true", help="also run the default preset (its pyramid)")
-    p.add_argument("--starts", default="photo,fast", help="comma-separated: photo, fast (or one of them)")
+    p.add_argument("--starts", default="photo,fast", help="comma-separated, of photo, fast (both single scale) and "
+                   "fast-default (the default preset from the fast picture); none: only --with-default")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a field of the recipe both starts run (e.g. style_weight=5)")
     p.add_argument("--json", type=Path, help="every judged iteration, written after each pair")
@@ -133,21 +136,27 @@ def main() -> None:
     plain = presets.DEFAULT.with_(size=a.size, iterations=a.iterations,
                                   **{"pyramid": (), "pyramid_iterations": (), **parse_set(a.set)})
     starts = a.starts.split(",")
+    if set(starts) - STARTS:
+        p.error(f"--starts takes {', '.join(sorted(STARTS))}, not {a.starts}")
     results = []
     for name in a.pairs.split(","):
         content, style = (SHARED / f for f in {**PAIRS, **HELD_OUT}[name])
         ns = distances(BASELINE / f"ns_{name.replace('+', '_')}_{a.size}.png", content, style)
-        t0 = time.process_time()
-        fast = WCTStylizer([style], decoders=a.decoders, strength=a.strength)(content, a.size)
-        fast_seconds = time.process_time() - t0
-        d = distances(fast, content, style)
-        runs = {}
+        fast, fast_seconds, runs = None, 0.0, {}
+        if {"fast", "fast-default"} & set(starts):
+            t0 = time.process_time()
+            fast = WCTStylizer([style], decoders=a.decoders, strength=a.strength)(content, a.size)
+            fast_seconds = time.process_time() - t0
+            d = distances(fast, content, style)
         if "photo" in starts:
             runs["photo start"] = judged_run(plain, content, style, "content", 0.0)
         if "fast" in starts:
             runs["fast start"] = judged_run(plain, content, style, fast, fast_seconds)
         if a.with_default:
             runs["default preset"] = judged_run(presets.DEFAULT.with_(size=a.size), content, style, None, 0.0)
+        if "fast-default" in starts:  # the default preset unchanged (no --set, --iterations), from the fast picture
+            runs["fast+default start"] = judged_run(presets.DEFAULT.with_(size=a.size), content, style, fast,
+                                                    fast_seconds)
         for label, (rows, pictures) in runs.items():
             at = next((i for i, r in enumerate(rows) if r["content"] <= ns.content and r["style"] <= ns.style), None)
             hit = None if at is None else rows[at]
@@ -158,13 +167,14 @@ def main() -> None:
                     images.save(pictures[rows.index(row)], path)
                     row.update(judges.score(path, content, style, embed=embed))
             results.append({"pair": name, "start": label, "ns": [ns.content, ns.style],
-                            "fast": [d.content, d.style, fast_seconds], "reached": hit, "last": last,
-                            "rows": rows})
+                            **({"fast": [d.content, d.style, fast_seconds]} if fast is not None else {}),
+                            "reached": hit, "last": last, "rows": rows})
             where = (f"iteration {hit['iteration']}, {hit['seconds']:.1f} s ({hit['content']:.3f} / {hit['style']:.3f})"
                      if hit else "not reached")
             print(f"{name:18} {label:15} ns {ns.content:.3f} / {ns.style:.3f}: {where}; after {last['iteration']}: "
                   f"{last['content']:.3f} / {last['style']:.3f} in {last['seconds']:.1f} s", flush=True)
-        print(f"{name:18} fast picture alone: {d.content:.3f} / {d.style:.3f} in {fast_seconds:.2f} s", flush=True)
+        if fast is not None:
+            print(f"{name:18} fast picture alone: {d.content:.3f} / {d.style:.3f} in {fast_seconds:.2f} s", flush=True)
         if a.json:
             a.json.write_text(json.dumps(results, indent=1) + "\n")
     print(table(results))

@@ -102,6 +102,7 @@ def test_above_coarse_the_coarse_levels_run_at_half_size(decoders, content_path,
     paint._run = lambda x, longest, levels: calls.append((longest, tuple(levels))) or run(x, longest, levels)
     out = paint(content_path, 60)
     assert out.size == (60, 40) and calls == [(30, (4, 3, 2)), (60, (1,))]
+    paint(content_path, 30)  # statistics cached per size and levels: 30 px was only the coarse levels' size
     calls.clear()
     paint(content_path, 24)  # at or under `coarse`: every level at the output's size
     assert calls == [(24, (4, 3, 2, 1))]

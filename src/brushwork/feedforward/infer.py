@@ -22,10 +22,10 @@ from PIL import Image
 from torch.nn import functional as F
 
 from .. import images
-from ..presets import check_range
-from ..video import FLOW
 from ..nets.transformer import TransformerNet
 from ..perceptual import pick_device, pick_precision
+from ..presets import check_range
+from ..video import FLOW
 from .modelfile import Model, load_model
 
 # Share of the warped previous output kept where the flow is reliable. With the bundled Starry Night, 24

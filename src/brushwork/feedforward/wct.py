@@ -36,7 +36,7 @@ DECODERS = Path(__file__).resolve().parents[1] / "assets" / "wct-decoders.safete
 # --strength when none is given: with the bundled decoders 0.8 beat 1 on both VGG distances on 5 of the 7
 # judged pairs and on content and edges on all 7, the embedding even (benchmarks/results/warm-start.md, 3)
 STRENGTH = 0.8
-STYLE_CACHE_SIZE = 4  # style statistics kept, one set per output size
+STYLE_CACHE_SIZE = 4  # style statistics kept, one set per size and levels (a two-scale call uses two)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class WCTStylizer:
         if coarse is not None:
             presets.check_range("coarse", coarse)
         # Above `coarse` px the levels relu4_1 .. relu2_1 run at half the output's size (never under `coarse`)
-        # and relu1_1 at full size: about 3x faster at 1024 px, larger strokes, lower VGG distances on most
+        # and relu1_1 at full size: 2.8-3.0x faster at 1024 px on six of seven pairs, larger strokes, lower VGG distances on most
         # judged pairs but less of the photo's edges (benchmarks/results/wct-two-scale.md); None: off
         self.coarse = coarse
         self.decoder_file = decoders or DECODERS
@@ -178,7 +178,7 @@ class WCTStylizer:
         return self._cache[key]
 
     def _run(self, x: torch.Tensor, longest: int, levels: Sequence[int]) -> torch.Tensor:
-        """`levels`, coarse to fine, over one padded (1, 3, H, W) picture, H and W multiples of 2^(level-1),
+        """`levels`, coarse to fine, over one padded (1, 3, H, W) picture, H and W multiples of 2^(deepest - 1),
         with the painting fitted to `longest`."""
         out, stats = x, self.style_statistics(longest, levels)
         for level in levels:
