@@ -3,7 +3,7 @@
     python benchmarks/warm_start.py --pairs astronaut+starry,chelsea+scream --size 256 --iterations 40
 
 For each pair, the optimiser (the default preset without its pyramid: the fast picture already holds the
-large-scale style) runs --iterations from each start; every iteration's image is judged afterwards
+large-scale style) runs --iterations from the photo and fast starts; every iteration's image is judged afterwards
 (`brushwork evaluate`'s content and style, float32), and the first iteration at which both are at or
 below neural-style's 500-iteration result (benchmarks/baseline/ns_<pair>_<size>.png, judged the same
 way) is reported with the seconds it took: the setup (the optimiser's network loaded, and for the warm
@@ -12,7 +12,7 @@ its pyramid) for reference, and --starts fast-default the default preset from th
 takes --set or --iterations).
 Seconds are CPU seconds of this process (the machine is shared: wall time would measure the other
 jobs), one torch thread by default; add the interpreter's start and imports (printed) for a whole command.
---set changes the recipe both starts run (quality.py's syntax), e.g. --set style_weight=5, or a short
+--set changes the recipe the photo and fast starts run (quality.py's syntax), e.g. --set style_weight=5, or a short
 pyramid: --set pyramid=0.125,0.25,0.5 --set pyramid_iterations=20,20,20 --set pyramid_px=32.
 """
 
@@ -136,8 +136,10 @@ def main() -> None:
     plain = presets.DEFAULT.with_(size=a.size, iterations=a.iterations,
                                   **{"pyramid": (), "pyramid_iterations": (), **parse_set(a.set)})
     starts = a.starts.split(",")
-    if set(starts) - STARTS:
-        p.error(f"--starts takes {', '.join(sorted(STARTS))}, not {a.starts}")
+    if set(starts) - STARTS or ("none" in starts and len(starts) > 1):
+        p.error(f"--starts takes {', '.join(sorted(STARTS - {'none'}))}, comma-separated, or none alone; not {a.starts}")
+    if starts == ["none"] and not a.with_default:
+        p.error("--starts none runs nothing without --with-default")
     results = []
     for name in a.pairs.split(","):
         content, style = (SHARED / f for f in {**PAIRS, **HELD_OUT}[name])
@@ -155,7 +157,7 @@ def main() -> None:
         if a.with_default:
             runs["default preset"] = judged_run(presets.DEFAULT.with_(size=a.size), content, style, None, 0.0)
         if "fast-default" in starts:  # the default preset unchanged (no --set, --iterations), from the fast picture
-            runs["fast+default start"] = judged_run(presets.DEFAULT.with_(size=a.size), content, style, fast,
+            runs["fast-default start"] = judged_run(presets.DEFAULT.with_(size=a.size), content, style, fast,
                                                     fast_seconds)
         for label, (rows, pictures) in runs.items():
             at = next((i for i, r in enumerate(rows) if r["content"] <= ns.content and r["style"] <= ns.style), None)
