@@ -27,7 +27,7 @@ from video_consistency import DEFAULT_VIDEO, JUDGES, judge, own_flow_errors  # n
 
 from brushwork import images, video  # noqa: E402
 from brushwork.evaluate import distances  # noqa: E402
-from brushwork.feedforward.infer import InstantStylizer, stylize_frames  # noqa: E402
+from brushwork.feedforward.infer import InstantStylizer, flow_size, stylize_frames  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
@@ -46,13 +46,16 @@ def main() -> None:
     p.add_argument("--json", type=Path)
     a = p.parse_args()
     info = video.probe(a.video)
-    inputs = [f for _, f in zip(range(a.frames), video.read_frames(info, video.frame_size(info, a.size)))]
+    dims = video.frame_size(info, a.size)
+    inputs = [f for _, f in zip(range(a.frames), video.read_frames(info, dims))]
+    finer = flow_size(info, dims)  # as `brushwork video`: the step's flow from frames up to FLOW_SIDE px
+    seen = None if finer is None else [f for _, f in zip(range(a.frames), video.read_frames(info, finer))]
     paint = InstantStylizer(a.model)
     a.truth = None  # video_consistency.judge's third judge: exact flows of a synthetic clip, not this clip
     report = {"command": "python benchmarks/instant_video.py " + " ".join(sys.argv[1:]), "runs": []}
     folders = {}
     for blend in (float(t) for t in a.temporal.split(",")):
-        outs = [o.round().clip(0, 255).astype("uint8") for o, _ in stylize_frames(paint, inputs, blend, a.flow)]
+        outs = [o.round().clip(0, 255).astype("uint8") for o, _ in stylize_frames(paint, inputs, blend, a.flow, seen)]
         folders[blend] = a.work / f"{paint.model.name}-{a.size}-blend{blend}"
         folders[blend].mkdir(parents=True, exist_ok=True)
         for i, o in enumerate(outs):

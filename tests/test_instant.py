@@ -281,3 +281,38 @@ def test_video_whose_encoder_fails_leaves_nothing(tmp_path, trained, shared, fai
     with pytest.raises(video.VideoError, match=r"v\.mp4: encoding failed \(No space left on device\)"):
         stylize_video(shared / "images/video/cockatoo.mp4", trained[0], out, size=64, max_frames=40)
     assert list(out.parent.iterdir()) == []
+
+
+class _Flicker:
+    """A painter that returns the frame with fresh noise each call: flicker the temporal step must remove."""
+
+    sources: list = []
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def tensor(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return x + torch.randn(x.shape, generator=torch.Generator().manual_seed(self.calls)) * 30
+
+
+@pytest.mark.parametrize("finer", [False, True])
+def test_temporal_step_follows_the_motion_and_removes_flicker(finer) -> None:
+    import cv2
+
+    from brushwork.feedforward.infer import stylize_frames
+
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur((rng.random((96, 260, 3)) * 255).astype(np.float32), (0, 0), 3)
+    texture = (texture - texture.min()) / np.ptp(texture) * 255
+    big = [texture[:, 8 * t:8 * t + 160].astype(np.uint8) for t in range(5)]  # 8 px a frame at 160x96
+    small = [cv2.resize(f, (80, 48), interpolation=cv2.INTER_AREA) for f in big]  # 4 px a frame at 80x48
+
+    def flicker(outs) -> float:  # mean change against the previous output moved with the scene, inside
+        return float(np.mean([np.abs(o[8:-8, 8:-12] - p[8:-8, 12:-8]).mean() for p, o in zip(outs, outs[1:])]))
+
+    alone = [o for o, _ in stylize_frames(_Flicker(), small, temporal=0)]
+    steps = list(stylize_frames(_Flicker(), small, temporal=0.9, flow_frames=big if finer else None))
+    assert all(o.shape == (48, 80, 3) for o, _ in steps)
+    assert steps[0][1] == 0 and all(share > 0.5 for _, share in steps[1:])
+    assert flicker([o for o, _ in steps]) < 0.5 * flicker(alone)

@@ -430,11 +430,12 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def resize_flow(f: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A flow field resampled to (width, height), its vectors scaled to the new pixel units."""
+    """A flow field resampled to (width, height), its vectors scaled to the new pixel units (averaged when
+    shrinking, interpolated when enlarging)."""
     h, w = f.shape[:2]
     if (w, h) == size:
         return f
-    out = _cv2().resize(f, size, interpolation=_cv2().INTER_AREA)
+    out = _cv2().resize(f, size, interpolation=_cv2().INTER_AREA if size[0] < w else _cv2().INTER_LINEAR)
     out[..., 0] *= size[0] / w
     out[..., 1] *= size[1] / h
     return out

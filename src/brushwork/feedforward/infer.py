@@ -25,13 +25,17 @@ from .. import images
 from ..nets.transformer import TransformerNet
 from ..perceptual import pick_device, pick_precision
 from ..presets import check_range
-from ..video import FLOW
+from ..video import FLOW, VideoInfo, frame_size
 from .modelfile import Model, load_model
 
 # Share of the warped previous output kept where the flow is reliable. With the bundled Starry Night, 24
 # frames at 256 px, the independent DeepFlow judge's warping error is 38.8% of frame by frame at 0.9
 # (0.85: 40.3%, 0.8: 42.2%) for 10% more style distance (benchmarks/results/instant-video.json).
 TEMPORAL = 0.9
+# The temporal step's flow is computed at up to this longest side, from the input frames whatever the output's
+# size: at 256x144 output it left 35.4% of udnie's flicker under the DeepFlow judge against 39.5% from the
+# output's own frames, at 512x288 39.8% against 42.1% (README, "Video: the temporal step")
+FLOW_SIDE = 640
 MARGIN = 16  # pixels of mirrored border around the input; the first layer alone sees 4 px beyond an edge
 
 
@@ -107,16 +111,17 @@ class InstantVideoResult:
 
 
 def blend_with_previous(out: np.ndarray, frame: np.ndarray, prev_frame: np.ndarray, prev_out: np.ndarray,
-                        strength: float, method: str, flow_side: int = 640) -> tuple[np.ndarray, float]:
+                        strength: float, method: str, flow_side: int = FLOW_SIDE) -> tuple[np.ndarray, float]:
     """The temporal step: where the input's flow is reliable (video.occlusion_mask), move the network's
     output `strength` of the way towards the previous output warped into this frame.
 
-    Flow and mask are computed with the frames shrunk to `flow_side` px on the longest side and scaled
-    back up: motion is smooth, and at 1280x720 the two flows and the mask cost about 4x less.
+    `frame` and `prev_frame` are the input frames at any size (larger than `out` gives a finer flow). Flow
+    and mask are computed with them shrunk to `flow_side` px on the longest side, then resized to `out`:
+    motion is smooth, and at 1280x720 the two flows and the mask cost about 4x less than at full size.
     Returns the blended frame and the fraction of reliable pixels."""
     import cv2
 
-    from ..video import flow, occlusion_mask, warp
+    from ..video import flow, occlusion_mask, resize_flow, warp
 
     h, w = frame.shape[:2]
     scale = min(1.0, flow_side / max(h, w))
@@ -124,26 +129,37 @@ def blend_with_previous(out: np.ndarray, frame: np.ndarray, prev_frame: np.ndarr
              for f in (frame, prev_frame)]
     bwd, fwd = flow(small[0], small[1], method), flow(small[1], small[0], method)
     mask = occlusion_mask(fwd, bwd)
-    if scale < 1:
-        bwd = cv2.resize(bwd, (w, h), interpolation=cv2.INTER_LINEAR) / scale
-        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+    size = (out.shape[1], out.shape[0])
+    if mask.shape[::-1] != size:
+        bwd = resize_flow(bwd, size)
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA if size[0] < mask.shape[1] else cv2.INTER_LINEAR)
     warped = warp(prev_out, bwd)
     a = (strength * mask)[..., None]
     return out * (1 - a) + warped * a, float(mask.mean())
 
 
 def stylize_frames(paint: Painter, frames: Iterable[np.ndarray], temporal: float = TEMPORAL,
-                   flow_method: str = FLOW) -> Iterator[tuple[np.ndarray, float]]:
+                   flow_method: str = FLOW, flow_frames: Iterable[np.ndarray] | None = None
+                   ) -> Iterator[tuple[np.ndarray, float]]:
     """Stylised (H, W, 3) float32 frames, one per input frame as it arrives, each with the share of its
-    pixels blended with the previous output (0 for the first, or with `temporal` 0)."""
+    pixels blended with the previous output (0 for the first, or with `temporal` 0). `flow_frames`: the
+    same frames larger (up to FLOW_SIDE), for the temporal step's flow; None: the frames themselves."""
+    pairs = ((f, f) for f in frames) if flow_frames is None else zip(frames, flow_frames)
     prev: tuple[np.ndarray, np.ndarray] | None = None
-    for frame in frames:
+    for frame, seen in pairs:
         x = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
         out, share = paint.tensor(x)[0].permute(1, 2, 0).cpu().numpy(), 0.0
         if temporal > 0 and prev is not None:
-            out, share = blend_with_previous(out, frame, prev[0], prev[1], temporal, flow_method)
-        prev = (frame, out)
+            out, share = blend_with_previous(out, seen, prev[0], prev[1], temporal, flow_method)
+        prev = (seen, out)
         yield out, share
+
+
+def flow_size(info: VideoInfo, dims: tuple[int, int]) -> tuple[int, int] | None:
+    """The size to read the input at for the temporal step's flow, when finer than the output's `dims`
+    (the input's own size, at most FLOW_SIDE on the longest side); None when the output's frames serve."""
+    side = min(FLOW_SIDE, max(info.width, info.height))
+    return frame_size(info, side) if side > max(dims) else None
 
 
 def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | Painter,
@@ -171,11 +187,13 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | P
     dims = video.frame_size(info, size)
     total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
     frames = video.read_frames(info, dims)
+    finer = flow_size(info, dims) if temporal > 0 else None
+    seen = video.read_frames(info, finer) if finer is not None else None
     encoder = video.Encoder.stream(info, dims, output, max_frames)
     count, reliable = 0, []
     try:
         chosen = frames if max_frames is None else itertools.islice(frames, max_frames)
-        for index, (out, share) in enumerate(stylize_frames(paint, chosen, temporal, flow_method)):
+        for index, (out, share) in enumerate(stylize_frames(paint, chosen, temporal, flow_method, seen)):
             if index:
                 reliable.append(share)
             encoder.write(out.round().clip(0, 255).astype(np.uint8))
@@ -190,5 +208,7 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | P
         raise
     finally:
         frames.close()
+        if seen is not None:
+            seen.close()
     return InstantVideoResult(output, count, dims, audio, time.perf_counter() - start,
                               float(np.mean(reliable)) if reliable else 0.0)
