@@ -7,7 +7,9 @@ Stylises the first --frames frames of the shared clip with each --temporal blend
 keeps them as PNGs under --work, and reports the warping error (Lai et al. 2018: mean |O_t - warp(O_t-1)|
 over pixels the flow trusts, 0-255 levels) under video_consistency.py's independent judge (DeepFlow on
 the full-resolution input, benchmarks/flow_judge.py in its own venv) and Farneback's, as a check that the
-blend is not just fitting the DIS flow it uses; the warping error under that own flow as a diagnostic;
+blend is not just fitting the DIS flow it uses; the warping error under DIS flow between the output-size
+frames as a diagnostic (the step itself takes its flow from frames up to infer.FLOW_SIDE px, so this reads
+higher than the step's own flow would);
 and the mean content and style distances (`brushwork evaluate`) of every 4th frame against the painting,
 so consistency bought with blur shows. Writes --json.
 """

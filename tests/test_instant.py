@@ -316,3 +316,6 @@ def test_temporal_step_follows_the_motion_and_removes_flicker(finer) -> None:
     assert all(o.shape == (48, 80, 3) for o, _ in steps)
     assert steps[0][1] == 0 and all(share > 0.5 for _, share in steps[1:])
     assert flicker([o for o, _ in steps]) < 0.5 * flicker(alone)
+    if finer:  # the flow is read from `flow_frames`: frames moving the other way undo the gain
+        wrong = [o for o, _ in stylize_frames(_Flicker(), small, temporal=0.9, flow_frames=big[::-1])]
+        assert flicker(wrong) > 2 * flicker([o for o, _ in steps])

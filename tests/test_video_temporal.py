@@ -55,6 +55,9 @@ def test_resize_flow_scales_the_vectors() -> None:
     assert small.shape == (24, 32, 2)
     assert np.allclose(small[..., 0], 1.5) and np.allclose(small[..., 1], -1.0)
     assert video.resize_flow(f, (128, 96)) is f
+    big = video.resize_flow(f, (256, 144))  # enlarged: interpolated, each axis scaled by its own ratio
+    assert big.shape == (144, 256, 2)
+    assert np.allclose(big[..., 0], 12.0) and np.allclose(big[..., 1], -6.0)
 
 
 def test_long_term_masks_hold_each_pixel_to_its_most_recent_reliable_frame() -> None:

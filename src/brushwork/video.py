@@ -441,12 +441,18 @@ def resize_flow(f: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A reliability mask resampled to (width, height), as `resize_flow` resamples its flow."""
+    cv2 = _cv2()
+    return cv2.resize(mask, size, interpolation=cv2.INTER_AREA if size[0] < mask.shape[1] else cv2.INTER_LINEAR)
+
+
 def _temporal(frame: np.ndarray, past: Sequence[tuple[np.ndarray, np.ndarray]], method: str,
               size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Earlier stylised frames warped into this one, and Ruder et al.'s long-term masks (eq. 7).
 
     `past` holds (input frame at the flow's resolution, its stylised frame at `size`), most recent first.
-    Flow and occlusions are found at the flow's resolution, then scaled down to `size` (the mask turns
+    Flow and occlusions are found at the flow's resolution, then resized to `size` (shrunk, the mask turns
     soft at the edges). Each pixel is held only to the most recent earlier frame it is reliable in: the
     mask of frame t-j is what is left after the masks of the more recent ones. Returns targets
     (K, 3, H, W) and masks (K, 1, H, W), the most recent first.
@@ -458,7 +464,7 @@ def _temporal(frame: np.ndarray, past: Sequence[tuple[np.ndarray, np.ndarray]], 
         bwd = flow(frame, past_frame, method)
         reliable = occlusion_mask(flow(past_frame, frame, method), bwd)
         if reliable.shape[::-1] != size:
-            reliable = cv2.resize(reliable, size, interpolation=cv2.INTER_AREA)
+            reliable = resize_mask(reliable, size)
         targets.append(warp(past_out.astype(np.float32), resize_flow(bwd, size)))
         masks.append(np.maximum(reliable - covered, 0))
         covered += reliable

@@ -28,9 +28,9 @@ from ..presets import check_range
 from ..video import FLOW, VideoInfo, frame_size
 from .modelfile import Model, load_model
 
-# Share of the warped previous output kept where the flow is reliable. With the bundled Starry Night, 24
-# frames at 256 px, the independent DeepFlow judge's warping error is 38.8% of frame by frame at 0.9
-# (0.85: 40.3%, 0.8: 42.2%) for 10% more style distance (benchmarks/results/instant-video.json).
+# Share of the warped previous output kept where the flow is reliable. Chosen with the first bundled Starry
+# Night, 24 frames at 256 px, DIS's fast preset: the independent DeepFlow judge's warping error was 38.8% of
+# frame by frame at 0.9 (0.85: 40.3%, 0.8: 42.2%) for 10% more style distance (benchmarks/results/instant-video.json).
 TEMPORAL = 0.9
 # The temporal step's flow is computed at up to this longest side, from the input frames whatever the output's
 # size: at 256x144 output it left 35.4% of udnie's flicker under the DeepFlow judge against 39.5% from the
@@ -121,7 +121,7 @@ def blend_with_previous(out: np.ndarray, frame: np.ndarray, prev_frame: np.ndarr
     Returns the blended frame and the fraction of reliable pixels."""
     import cv2
 
-    from ..video import flow, occlusion_mask, resize_flow, warp
+    from ..video import flow, occlusion_mask, resize_flow, resize_mask, warp
 
     h, w = frame.shape[:2]
     scale = min(1.0, flow_side / max(h, w))
@@ -131,8 +131,7 @@ def blend_with_previous(out: np.ndarray, frame: np.ndarray, prev_frame: np.ndarr
     mask = occlusion_mask(fwd, bwd)
     size = (out.shape[1], out.shape[0])
     if mask.shape[::-1] != size:
-        bwd = resize_flow(bwd, size)
-        mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA if size[0] < mask.shape[1] else cv2.INTER_LINEAR)
+        bwd, mask = resize_flow(bwd, size), resize_mask(mask, size)
     warped = warp(prev_out, bwd)
     a = (strength * mask)[..., None]
     return out * (1 - a) + warped * a, float(mask.mean())
@@ -144,7 +143,7 @@ def stylize_frames(paint: Painter, frames: Iterable[np.ndarray], temporal: float
     """Stylised (H, W, 3) float32 frames, one per input frame as it arrives, each with the share of its
     pixels blended with the previous output (0 for the first, or with `temporal` 0). `flow_frames`: the
     same frames larger (up to FLOW_SIDE), for the temporal step's flow; None: the frames themselves."""
-    pairs = ((f, f) for f in frames) if flow_frames is None else zip(frames, flow_frames)
+    pairs = ((f, f) for f in frames) if flow_frames is None else zip(frames, flow_frames, strict=True)
     prev: tuple[np.ndarray, np.ndarray] | None = None
     for frame, seen in pairs:
         x = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
@@ -192,8 +191,9 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | P
     encoder = video.Encoder.stream(info, dims, output, max_frames)
     count, reliable = 0, []
     try:
-        chosen = frames if max_frames is None else itertools.islice(frames, max_frames)
-        for index, (out, share) in enumerate(stylize_frames(paint, chosen, temporal, flow_method, seen)):
+        chosen, seen_chosen = ((f if max_frames is None or f is None else itertools.islice(f, max_frames))
+                               for f in (frames, seen))
+        for index, (out, share) in enumerate(stylize_frames(paint, chosen, temporal, flow_method, seen_chosen)):
             if index:
                 reliable.append(share)
             encoder.write(out.round().clip(0, 255).astype(np.uint8))
