@@ -457,7 +457,6 @@ def _temporal(frame: np.ndarray, past: Sequence[tuple[np.ndarray, np.ndarray]], 
     mask of frame t-j is what is left after the masks of the more recent ones. Returns targets
     (K, 3, H, W) and masks (K, 1, H, W), the most recent first.
     """
-    cv2 = _cv2()
     targets, masks = [], []
     covered = np.zeros(size[::-1], np.float32)
     for past_frame, past_out in past:
