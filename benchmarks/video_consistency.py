@@ -35,7 +35,6 @@ import inspect
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from machine import cpu_name  # noqa: E402  (benchmarks/machine.py, beside this script)
@@ -264,15 +263,15 @@ def markdown(report: dict) -> str:
     head = (f"Clip: {report['video']} ({report['input_size'][0]}x{report['input_size'][1]}), first "
             f"{report['frames']} frames; style {report['style']}; {report['device']} ({report['hardware']}); "
             f"default preset, precision {report['precision']}, first frame {report['iterations']} iterations.")
-    judge_line = (f"Warping error (0-255 levels), ratio to independent frames in brackets. Judge: DeepFlow "
-                  f"(opencv-contrib) on the full-resolution input frames, outputs resized up to them "
-                  f"(bicubic), its own forward-backward mask (benchmarks/flow_judge.py); beside it the same "
-                  f"with Farneback's flow (the issue's judge; a less accurate flow, see the input frames' "
-                  f"own error); on a synthetic clip also the exact flow it was made with. Own flow: DIS at "
-                  f"the run's size with "
-                  f"brushwork's occlusion mask, the flow the temporal loss is fitted to, a diagnostic only. "
-                  f"Content and style: mean `brushwork evaluate` distances per frame, change against "
-                  f"independent frames in brackets. s/frame: mean over all frames, the first included.")
+    judge_line = ("Warping error (0-255 levels), ratio to independent frames in brackets. Judge: DeepFlow "
+                  "(opencv-contrib) on the full-resolution input frames, outputs resized up to them "
+                  "(bicubic), its own forward-backward mask (benchmarks/flow_judge.py); beside it the same "
+                  "with Farneback's flow (the issue's judge; a less accurate flow, see the input frames' "
+                  "own error); on a synthetic clip also the exact flow it was made with. Own flow: DIS at "
+                  "the run's size with "
+                  "brushwork's occlusion mask, the flow the temporal loss is fitted to, a diagnostic only. "
+                  "Content and style: mean `brushwork evaluate` distances per frame, change against "
+                  "independent frames in brackets. s/frame: mean over all frames, the first included.")
     return "\n\n".join([head, judge_line, *(table(r) for r in report["runs"])]) + "\n"
 
 

@@ -133,7 +133,7 @@ def main() -> None:
         errs = " | ".join(f"{r[m]:.2f} ({r[m] / rows[0][m]:.2f})" for m in judges)
         lines.append(f"| {r['pass']} | {errs} | {r['content']:.4f} ({r['content'] / rows[0]['content'] - 1:+.1%}) | "
                      f"{r['style']:.4f} ({r['style'] / rows[0]['style'] - 1:+.1%}) | {r['s_per_frame']:.1f} |")
-    lines += ["", f"Input frames: " + ", ".join(f"{m} {v['input']:.2f}" for m, v in verdicts.items())]
+    lines += ["", "Input frames: " + ", ".join(f"{m} {v['input']:.2f}" for m, v in verdicts.items())]
     print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "settings": vars(args)}, indent=1, default=str))

@@ -32,8 +32,10 @@ def layer_names(arch: str) -> list[str]:
 def layer_geometry(arch: str) -> dict[str, tuple[int, int]]:
     """Each layer's (channels, stride in input pixels): how large its feature map is per input pixel."""
     geometry, channels, stride, items = {}, 3, 1, iter(CONFIGS[arch])
+    item: int | str = 0
     for name in layer_names(arch):
-        item = item if name.startswith("relu") else next(items)  # a relu follows its conv
+        if not name.startswith("relu"):  # a relu follows its conv and keeps its item
+            item = next(items)
         if item == "M":
             stride *= 2
         else:
