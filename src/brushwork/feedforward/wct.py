@@ -117,8 +117,9 @@ class WCTStylizer:
         if coarse is not None:
             presets.check_range("coarse", coarse)
         # Above `coarse` px the levels relu4_1 .. relu2_1 run at half the output's size (never under `coarse`)
-        # and relu1_1 at full size: 2.8-3.0x faster at 1024 px on six of seven pairs, larger strokes, lower VGG distances on most
-        # judged pairs but less of the photo's edges (benchmarks/results/wct-two-scale.md); None: off
+        # and relu1_1 at full size: 2.8-3.0x faster at 1024 px on six of seven pairs, larger strokes, lower
+        # VGG distances on most judged pairs but less of the photo's edges (benchmarks/results/wct-two-scale.md);
+        # None: off
         self.coarse = coarse
         self.decoder_file = decoders or DECODERS
         self._set_styles(styles, blend)
@@ -152,7 +153,7 @@ class WCTStylizer:
     def style_statistics(self, longest: int, levels: Sequence[int] | None = None
                          ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
         """Per level (all the decoders' unless `levels`), the blended paintings' mean and covariance ** 1/2,
-        with each painting fitted to `style_scale` times the picture's longest side; cached per size."""
+        with each painting fitted to `style_scale` times the picture's longest side; cached per size and levels."""
         size = max(2, round(longest * self.style_scale))
         levels = tuple(sorted(levels or range(1, self.decoders.config.levels + 1)))
         key = (tuple(fingerprint(img) for _, img in self.styles), tuple(self.blend), size, levels)
