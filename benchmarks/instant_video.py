@@ -17,6 +17,7 @@ so consistency bought with blur shows. Writes --json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -29,7 +30,7 @@ from video_consistency import DEFAULT_VIDEO, JUDGES, judge, own_flow_errors  # n
 
 from brushwork import images, video  # noqa: E402
 from brushwork.evaluate import distances  # noqa: E402
-from brushwork.feedforward.infer import InstantStylizer, flow_size, stylize_frames  # noqa: E402
+from brushwork.feedforward.infer import InstantStylizer, flow_dims, stylize_pairs  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
@@ -49,15 +50,17 @@ def main() -> None:
     a = p.parse_args()
     info = video.probe(a.video)
     dims = video.frame_size(info, a.size)
-    inputs = [f for _, f in zip(range(a.frames), video.read_frames(info, dims))]
-    finer = flow_size(info, dims)  # as `brushwork video`: the step's flow from frames up to FLOW_SIDE px
-    seen = None if finer is None else [f for _, f in zip(range(a.frames), video.read_frames(info, finer))]
+    # as `brushwork video`: each frame with the same frame for the step's flow (up to FLOW_SIDE px)
+    reader = video.with_flow_frames(info, dims, flow_dims(info, dims))
+    pairs = list(itertools.islice(reader, a.frames))
+    reader.close()
+    inputs = [f for f, _ in pairs]
     paint = InstantStylizer(a.model)
     a.truth = None  # video_consistency.judge's third judge: exact flows of a synthetic clip, not this clip
     report = {"command": "python benchmarks/instant_video.py " + " ".join(sys.argv[1:]), "runs": []}
     folders = {}
     for blend in (float(t) for t in a.temporal.split(",")):
-        outs = [o.round().clip(0, 255).astype("uint8") for o, _ in stylize_frames(paint, inputs, blend, a.flow, seen)]
+        outs = [o.round().clip(0, 255).astype("uint8") for o, _ in stylize_pairs(paint, pairs, blend, a.flow)]
         folders[blend] = a.work / f"{paint.model.name}-{a.size}-blend{blend}"
         folders[blend].mkdir(parents=True, exist_ok=True)
         for i, o in enumerate(outs):

@@ -300,7 +300,7 @@ class _Flicker:
 def test_temporal_step_follows_the_motion_and_removes_flicker(finer) -> None:
     import cv2
 
-    from brushwork.feedforward.infer import stylize_frames
+    from brushwork.feedforward.infer import stylize_frames, stylize_pairs
 
     rng = np.random.default_rng(0)
     texture = cv2.GaussianBlur((rng.random((96, 260, 3)) * 255).astype(np.float32), (0, 0), 3)
@@ -312,10 +312,11 @@ def test_temporal_step_follows_the_motion_and_removes_flicker(finer) -> None:
         return float(np.mean([np.abs(o[8:-8, 8:-12] - p[8:-8, 12:-8]).mean() for p, o in zip(outs, outs[1:])]))
 
     alone = [o for o, _ in stylize_frames(_Flicker(), small, temporal=0)]
-    steps = list(stylize_frames(_Flicker(), small, temporal=0.9, flow_frames=big if finer else None))
+    steps = list(stylize_pairs(_Flicker(), zip(small, big), temporal=0.9) if finer
+                 else stylize_frames(_Flicker(), small, temporal=0.9))
     assert all(o.shape == (48, 80, 3) for o, _ in steps)
     assert steps[0][1] == 0 and all(share > 0.5 for _, share in steps[1:])
     assert flicker([o for o, _ in steps]) < 0.5 * flicker(alone)
-    if finer:  # the flow is read from `flow_frames`: frames moving the other way undo the gain
-        wrong = [o for o, _ in stylize_frames(_Flicker(), small, temporal=0.9, flow_frames=big[::-1])]
+    if finer:  # the flow is read from the pairs' second frames: frames moving the other way undo the gain
+        wrong = [o for o, _ in stylize_pairs(_Flicker(), zip(small, big[::-1]), temporal=0.9)]
         assert flicker(wrong) > 2 * flicker([o for o, _ in steps])

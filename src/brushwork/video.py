@@ -429,22 +429,30 @@ def _write_json(path: Path, data: dict) -> None:
         raise
 
 
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A per-pixel field (a reliability mask, a flow's components) resampled to (width, height): averaged
+    when shrinking, interpolated when enlarging."""
+    if mask.shape[1::-1] == size:
+        return mask
+    cv2 = _cv2()
+    return cv2.resize(mask, size, interpolation=cv2.INTER_AREA if size[0] < mask.shape[1] else cv2.INTER_LINEAR)
+
+
 def resize_flow(f: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A flow field resampled to (width, height), its vectors scaled to the new pixel units (averaged when
-    shrinking, interpolated when enlarging)."""
+    """A flow field resampled to (width, height), its vectors scaled to the new pixel units."""
     h, w = f.shape[:2]
     if (w, h) == size:
         return f
-    out = _cv2().resize(f, size, interpolation=_cv2().INTER_AREA if size[0] < w else _cv2().INTER_LINEAR)
+    out = resize_mask(f, size)
     out[..., 0] *= size[0] / w
     out[..., 1] *= size[1] / h
     return out
 
 
-def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A reliability mask resampled to (width, height), as `resize_flow` resamples its flow."""
-    cv2 = _cv2()
-    return cv2.resize(mask, size, interpolation=cv2.INTER_AREA if size[0] < mask.shape[1] else cv2.INTER_LINEAR)
+def flow_frame_size(info: VideoInfo, longest: int | None) -> tuple[int, int]:
+    """(width, height) to read the input at for optical flow: `longest` px on the longest side, never
+    more than the input's own (None: the input's size)."""
+    return frame_size(info, None if longest is None else min(longest, max(info.width, info.height)))
 
 
 def _temporal(frame: np.ndarray, past: Sequence[tuple[np.ndarray, np.ndarray]], method: str,
@@ -462,8 +470,7 @@ def _temporal(frame: np.ndarray, past: Sequence[tuple[np.ndarray, np.ndarray]], 
     for past_frame, past_out in past:
         bwd = flow(frame, past_frame, method)
         reliable = occlusion_mask(flow(past_frame, frame, method), bwd)
-        if reliable.shape[::-1] != size:
-            reliable = resize_mask(reliable, size)
+        reliable = resize_mask(reliable, size)
         targets.append(warp(past_out.astype(np.float32), resize_flow(bwd, size)))
         masks.append(np.maximum(reliable - covered, 0))
         covered += reliable
@@ -471,7 +478,7 @@ def _temporal(frame: np.ndarray, past: Sequence[tuple[np.ndarray, np.ndarray]], 
     return target, torch.from_numpy(np.stack(masks))[:, None].to(device)
 
 
-def _with_flow_frames(info: VideoInfo, size: tuple[int, int],
+def with_flow_frames(info: VideoInfo, size: tuple[int, int],
                       flow_dims: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Each frame at the run's size, with the same frame at the flow's size (one decoder if equal)."""
     frames = read_frames(info, size)
@@ -548,8 +555,7 @@ def stylize_video(input: str | os.PathLike,
     info = probe(input, fps)
     style_imgs = [images.load(s) for s in style_list]
     size = frame_size(info, config.size)
-    flow_dims = size if temporal_weight == 0 else \
-        frame_size(info, None if flow_size is None else min(flow_size, max(info.width, info.height)))
+    flow_dims = size if temporal_weight == 0 else flow_frame_size(info, flow_size)
     first = first_iterations if first_iterations is not None else config.iterations
     later = later_iterations if later_iterations is not None else max(1, round(first * LATER_FRACTION))
     # fixed weights in every frame: a style goal (the default preset's) steered frame by frame would change the
@@ -579,7 +585,7 @@ def stylize_video(input: str | os.PathLike,
     stylised = 0
     count = done
     original = stylizer.config
-    frames = _with_flow_frames(info, size, flow_dims)
+    frames = with_flow_frames(info, size, flow_dims)
     reach = temporal_frames[-1]
     recent: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # index -> (frame at flow size, stylised)
     try:

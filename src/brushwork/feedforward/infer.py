@@ -25,7 +25,7 @@ from .. import images
 from ..nets.transformer import TransformerNet
 from ..perceptual import pick_device, pick_precision
 from ..presets import check_range
-from ..video import FLOW, VideoInfo, frame_size
+from ..video import FLOW, VideoInfo, flow_frame_size
 from .modelfile import Model, load_model
 
 # Share of the warped previous output kept where the flow is reliable. Chosen with the first bundled Starry
@@ -130,20 +130,23 @@ def blend_with_previous(out: np.ndarray, frame: np.ndarray, prev_frame: np.ndarr
     bwd, fwd = flow(small[0], small[1], method), flow(small[1], small[0], method)
     mask = occlusion_mask(fwd, bwd)
     size = (out.shape[1], out.shape[0])
-    if mask.shape[::-1] != size:
-        bwd, mask = resize_flow(bwd, size), resize_mask(mask, size)
+    bwd, mask = resize_flow(bwd, size), resize_mask(mask, size)
     warped = warp(prev_out, bwd)
     a = (strength * mask)[..., None]
     return out * (1 - a) + warped * a, float(mask.mean())
 
 
 def stylize_frames(paint: Painter, frames: Iterable[np.ndarray], temporal: float = TEMPORAL,
-                   flow_method: str = FLOW, flow_frames: Iterable[np.ndarray] | None = None
-                   ) -> Iterator[tuple[np.ndarray, float]]:
+                   flow_method: str = FLOW) -> Iterator[tuple[np.ndarray, float]]:
     """Stylised (H, W, 3) float32 frames, one per input frame as it arrives, each with the share of its
-    pixels blended with the previous output (0 for the first, or with `temporal` 0). `flow_frames`: the
-    same frames larger (up to FLOW_SIDE), for the temporal step's flow; None: the frames themselves."""
-    pairs = ((f, f) for f in frames) if flow_frames is None else zip(frames, flow_frames, strict=True)
+    pixels blended with the previous output (0 for the first, or with `temporal` 0)."""
+    return stylize_pairs(paint, ((f, f) for f in frames), temporal, flow_method)
+
+
+def stylize_pairs(paint: Painter, pairs: Iterable[tuple[np.ndarray, np.ndarray]], temporal: float = TEMPORAL,
+                  flow_method: str = FLOW) -> Iterator[tuple[np.ndarray, float]]:
+    """As `stylize_frames`, for (frame, the same frame for the flow) pairs (`video.with_flow_frames`): a
+    larger flow frame (up to FLOW_SIDE) gives the temporal step a finer flow."""
     prev: tuple[np.ndarray, np.ndarray] | None = None
     for frame, seen in pairs:
         x = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
@@ -154,11 +157,11 @@ def stylize_frames(paint: Painter, frames: Iterable[np.ndarray], temporal: float
         yield out, share
 
 
-def flow_size(info: VideoInfo, dims: tuple[int, int]) -> tuple[int, int] | None:
-    """The size to read the input at for the temporal step's flow, when finer than the output's `dims`
-    (the input's own size, at most FLOW_SIDE on the longest side); None when the output's frames serve."""
-    side = min(FLOW_SIDE, max(info.width, info.height))
-    return frame_size(info, side) if side > max(dims) else None
+def flow_dims(info: VideoInfo, dims: tuple[int, int]) -> tuple[int, int]:
+    """The size to read the input at for the temporal step's flow: the input's own, at most FLOW_SIDE on the
+    longest side, when finer than the output's `dims`; else `dims` (one decoder; larger frames are shrunk)."""
+    finer = flow_frame_size(info, FLOW_SIDE)
+    return finer if max(finer) > max(dims) else dims
 
 
 def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | Painter,
@@ -185,15 +188,12 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | P
     paint = model if ready else InstantStylizer(model, device=device, precision=precision, compile=compile)
     dims = video.frame_size(info, size)
     total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
-    frames = video.read_frames(info, dims)
-    finer = flow_size(info, dims) if temporal > 0 else None
-    seen = video.read_frames(info, finer) if finer is not None else None
+    frames = video.with_flow_frames(info, dims, flow_dims(info, dims) if temporal > 0 else dims)
     encoder = video.Encoder.stream(info, dims, output, max_frames)
     count, reliable = 0, []
     try:
-        chosen, seen_chosen = ((f if max_frames is None or f is None else itertools.islice(f, max_frames))
-                               for f in (frames, seen))
-        for index, (out, share) in enumerate(stylize_frames(paint, chosen, temporal, flow_method, seen_chosen)):
+        chosen = frames if max_frames is None else itertools.islice(frames, max_frames)
+        for index, (out, share) in enumerate(stylize_pairs(paint, chosen, temporal, flow_method)):
             if index:
                 reliable.append(share)
             encoder.write(out.round().clip(0, 255).astype(np.uint8))
@@ -208,7 +208,5 @@ def stylize_video(input: str | os.PathLike, model: str | os.PathLike | Model | P
         raise
     finally:
         frames.close()
-        if seen is not None:
-            seen.close()
     return InstantVideoResult(output, count, dims, audio, time.perf_counter() - start,
                               float(np.mean(reliable)) if reliable else 0.0)
