@@ -40,8 +40,9 @@ if TYPE_CHECKING:
     from .weights import LoadedWeights
 
 FLOW_METHODS = ("dis", "dis-fast", "farneback")
-# DIS at its medium preset: on the instant models' video its temporal step left 34-40% of the frame-by-frame
-# flicker under the DeepFlow judge, where the fast preset left 37-45% (README, "Video: the temporal step")
+# DIS at its medium preset: on the instant models' video, with the flow from the output's own 256x144 frames,
+# its temporal step left 34-40% of the frame-by-frame flicker under the DeepFlow judge, where the fast preset
+# left 37-45% (README, "Video: the temporal step")
 FLOW = "dis"
 FRAME_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
