@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from brushwork.models import VGGFeatures, conv_layers, deepest, layer_names
+from brushwork.models import _PACKED, VGGFeatures, conv_layers, deepest, frozen_conv, layer_names
 from brushwork.weights import load_weights
 
 
@@ -57,3 +57,65 @@ def test_unknown_arch_and_pooling_are_errors() -> None:
         VGGFeatures("resnet50")
     with pytest.raises(ValueError, match="pooling"):
         VGGFeatures("vgg16", pooling="median")
+
+
+def _conv(dtype: torch.dtype, cin: int = 8, cout: int = 16) -> torch.nn.Conv2d:
+    torch.manual_seed(0)
+    return torch.nn.Conv2d(cin, cout, 3, padding=1).requires_grad_(False).to(dtype)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+@pytest.mark.parametrize("shape", [(1, 8, 37, 53), (2, 8, 4, 4), (1, 8, 64, 48)])
+def test_packed_convolution_gives_the_plain_ones_bits(shape: tuple[int, ...]) -> None:
+    """The loss network's packed bfloat16 weights give the plain convolution's output and input gradient."""
+    conv = _conv(torch.bfloat16)
+    x = (torch.randn(shape) * 10).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    grad = torch.randn(shape[0], 16, *shape[2:]).to(torch.bfloat16)
+    ours = frozen_conv(conv, x)
+    assert conv.weight in _PACKED  # the packed path ran
+    ours.backward(grad)
+    our_grad, x.grad = x.grad.clone(), None
+    plain = conv(x)
+    plain.backward(grad)
+    assert torch.equal(ours, plain) and torch.equal(our_grad, x.grad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_features_equal_the_layers_run_one_by_one(dtype: torch.dtype) -> None:
+    """Packed or not, every layer's output is what its module gives."""
+    torch.manual_seed(0)
+    net = VGGFeatures("vgg16", last_layer="relu2_1").requires_grad_(False).to(dtype)
+    x = (torch.rand(1, 3, 20, 28) * 255).to(dtype).contiguous(memory_format=torch.channels_last)
+    wanted = ["conv1_2", "relu1_2", "relu2_1"]
+    got = net(x, wanted)
+    expected, h = {}, x
+    for name, module in zip(net.names, net.features):
+        h = module(h)
+        expected[name] = h
+    for name in wanted:
+        assert torch.equal(got[name], expected[name]), name
+
+
+def test_float32_convolutions_are_not_packed() -> None:
+    conv = _conv(torch.float32)
+    frozen_conv(conv, torch.randn(1, 8, 16, 16))
+    assert conv.weight not in _PACKED
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+def test_packed_weights_follow_weights_changed_in_place() -> None:
+    conv = _conv(torch.bfloat16)
+    x = torch.randn(1, 8, 16, 16).to(torch.bfloat16)
+    before = frozen_conv(conv, x)
+    with torch.no_grad():
+        conv.weight.mul_(2)  # as load_weights' copy_ does
+    after = frozen_conv(conv, x)
+    torch.testing.assert_close(after, conv(x))
+    assert not torch.allclose(after, before)
+
+
+def test_a_trained_convolution_is_not_packed_and_gets_its_gradient() -> None:
+    conv = _conv(torch.float32).requires_grad_(True)
+    frozen_conv(conv, torch.randn(1, 8, 16, 16)).sum().backward()
+    assert conv.weight not in _PACKED and conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
