@@ -22,8 +22,12 @@ from .errors import BrushworkError
 from .models import layer_geometry
 from .presets import Config
 
-BASE = 385e6  # bytes at 0 pixels: interpreter, torch, VGG16 weights in float32 and the compute precision
-PER_PIXEL = {torch.bfloat16: 1510.0, torch.float32: 2250.0}  # bytes per output pixel, measured with 2 pairs
+# Bytes at 0 pixels (interpreter, torch, VGG16 weights in float32 and the compute precision, bfloat16's packed
+# copies) and per output pixel, with 2 L-BFGS pairs: the line through the highest of three measurements at 512
+# and 1024 px (where memory runs short; benchmarks/memory.py, on a 2-core Xeon with AMX), raised 5%, twice the
+# spread between runs (a default 20-pair run at 512 px measured 1170 MB; 1% above the line was 1152).
+BASE = {torch.bfloat16: 637e6, torch.float32: 462e6}
+PER_PIXEL = {torch.bfloat16: 1693.0, torch.float32: 2462.0}
 MEASURED_PAIRS = 2  # L-BFGS pairs already inside PER_PIXEL (the calibration ran `--history 2`)
 PAIR_PER_PIXEL = 2 * 3 * 4  # an L-BFGS pair: a step and a gradient difference, float32, 3 channels
 ADAM_PER_PIXEL = 2 * 3 * 4  # Adam's two moments
@@ -61,7 +65,7 @@ def estimate(width: int, height: int, config: Config, dtype: torch.dtype = torch
     longest = max(width, height)
     style_side = config.style_size or max(2, round(longest * config.style_scale))
     style_pixels = style_side * style_side  # the style's aspect is not known here: square is the most
-    per_pixel = PER_PIXEL.get(dtype, PER_PIXEL[torch.float32])
+    base, per_pixel = BASE.get(dtype, BASE[torch.float32]), PER_PIXEL.get(dtype, PER_PIXEL[torch.float32])
     if config.optimizer == "lbfgs":
         per_pixel += PAIR_PER_PIXEL * (config.history - MEASURED_PAIRS)
     elif config.optimizer == "adam":
@@ -69,7 +73,7 @@ def estimate(width: int, height: int, config: Config, dtype: torch.dtype = torch
     per_pixel += regions * region_per_pixel(config)
     if config.histogram_weight and not regions:  # regions go without it (perceptual.terms)
         per_pixel += HISTOGRAM_MAPS * maps_per_pixel(config.arch, config.histogram_layers)
-    return int(BASE + per_pixel * pixels + STYLE_PER_PIXEL * max(0, style_pixels - pixels))
+    return int(base + per_pixel * pixels + STYLE_PER_PIXEL * max(0, style_pixels - pixels))
 
 
 def _meminfo(field: str, path: str = "/proc/meminfo") -> int | None:
@@ -214,14 +218,14 @@ def show(size: float) -> str:
 
 def budget(device: torch.device, max_memory: int | None = None) -> Budget | None:
     """`max_memory` (the user's cap, which replaces what is free), else what is free plus what this process
-    already holds; on CUDA the GPU's free memory (plus `BASE`, mostly host memory there), for planning print
+    already holds; on CUDA the GPU's free memory (plus the fixed part, mostly host memory there), for planning print
     sizes only (the model was measured on a CPU; CUDA reports out-of-memory itself at once). None where
     free memory is unknown (not Linux, other devices)."""
     if max_memory is not None:
         return Budget(max_memory, f"--max-memory allows {show(max_memory)}", "or raise --max-memory")
     if device.type == "cuda":
         free_gpu = torch.cuda.mem_get_info(device)[0]
-        return Budget(int(free_gpu + BASE), f"{show(free_gpu)} of GPU memory is free", "or free the GPU")
+        return Budget(int(free_gpu + BASE[torch.float32]), f"{show(free_gpu)} of GPU memory is free", "or free the GPU")
     free = available()
     if device.type != "cpu" or free is None:
         return None
