@@ -7,7 +7,7 @@ so the L-BFGS pairs it touches are the ones `memory.MEASURED_PAIRS` counts); its
 kernel's ru_maxrss of the child. Runs with --history 100 and --style-scale 2 check the model's other
 two terms. It prints two fits of the --history 2 runs of each precision: least squares, and the line
 through the two largest sizes, where memory runs short (`memory.py` holds the highest such line of its
-measurements raised 5%, so no measured large run is above its estimate).
+measurements raised 10%, so no measured run, default ones with 20 pairs included, is above its estimate).
 """
 
 from __future__ import annotations

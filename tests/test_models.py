@@ -59,12 +59,17 @@ def test_unknown_arch_and_pooling_are_errors() -> None:
         VGGFeatures("vgg16", pooling="median")
 
 
+# where the engine packs bfloat16 convolutions (models._packs)
+PACKS = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+needs_packing = pytest.mark.skipif(not PACKS, reason="needs oneDNN with bfloat16")
+
+
 def _conv(dtype: torch.dtype, cin: int = 8, cout: int = 16) -> torch.nn.Conv2d:
     torch.manual_seed(0)
     return torch.nn.Conv2d(cin, cout, 3, padding=1).requires_grad_(False).to(dtype)
 
 
-@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+@needs_packing
 @pytest.mark.parametrize("shape", [(1, 8, 37, 53), (2, 8, 4, 4), (1, 8, 64, 48)])
 def test_packed_convolution_gives_the_plain_ones_bits(shape: tuple[int, ...]) -> None:
     """The loss network's packed bfloat16 weights give the plain convolution's output and input gradient."""
@@ -82,19 +87,28 @@ def test_packed_convolution_gives_the_plain_ones_bits(shape: tuple[int, ...]) ->
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_features_equal_the_layers_run_one_by_one(dtype: torch.dtype) -> None:
-    """Packed or not, every layer's output is what its module gives."""
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_features_and_gradient_equal_the_layers_run_one_by_one(dtype: torch.dtype,
+                                                                layout: torch.memory_format) -> None:
+    """Packed (bfloat16, VGG's 3-512 channels) or not, every layer's output and the input's gradient are what
+    the modules give."""
     torch.manual_seed(0)
-    net = VGGFeatures("vgg16", last_layer="relu2_1").requires_grad_(False).to(dtype)
-    x = (torch.rand(1, 3, 20, 28) * 255).to(dtype).contiguous(memory_format=torch.channels_last)
-    wanted = ["conv1_2", "relu1_2", "relu2_1"]
+    net = VGGFeatures("vgg16", last_layer="relu4_1").requires_grad_(False).to(dtype)
+    x = (torch.rand(2, 3, 20, 28) * 255).to(dtype).contiguous(memory_format=layout).requires_grad_(True)
+    wanted = ["conv1_2", "relu1_2", "relu2_1", "relu4_1"]
     got = net(x, wanted)
+    sum(got[k].float().sum() for k in wanted).backward()
+    our_grad, x.grad = x.grad.clone(), None
     expected, h = {}, x
     for name, module in zip(net.names, net.features):
         h = module(h)
         expected[name] = h
+    sum(expected[k].float().sum() for k in wanted).backward()
     for name in wanted:
         assert torch.equal(got[name], expected[name]), name
+    assert torch.equal(our_grad, x.grad)
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert all((m.weight in _PACKED) == (PACKS and dtype == torch.bfloat16) for m in convs)
 
 
 def test_float32_convolutions_are_not_packed() -> None:
@@ -103,7 +117,7 @@ def test_float32_convolutions_are_not_packed() -> None:
     assert conv.weight not in _PACKED
 
 
-@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+@needs_packing
 def test_packed_weights_follow_weights_changed_in_place() -> None:
     conv = _conv(torch.bfloat16)
     x = torch.randn(1, 8, 16, 16).to(torch.bfloat16)
@@ -115,7 +129,27 @@ def test_packed_weights_follow_weights_changed_in_place() -> None:
     assert not torch.allclose(after, before)
 
 
-def test_a_trained_convolution_is_not_packed_and_gets_its_gradient() -> None:
-    conv = _conv(torch.float32).requires_grad_(True)
-    frozen_conv(conv, torch.randn(1, 8, 16, 16)).sum().backward()
-    assert conv.weight not in _PACKED and conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+@pytest.mark.parametrize("trained", ["weight", "bias"])
+def test_a_trained_convolution_is_not_packed_and_gets_its_gradients(trained: str) -> None:
+    conv = _conv(torch.bfloat16)
+    getattr(conv, trained).requires_grad_(True)
+    frozen_conv(conv, torch.randn(1, 8, 16, 16).to(torch.bfloat16)).float().sum().backward()
+    grad = getattr(conv, trained).grad
+    assert conv.weight not in _PACKED and grad is not None and grad.abs().sum() > 0
+
+
+@needs_packing
+def test_nothing_is_packed_with_onednn_switched_off() -> None:
+    conv = _conv(torch.bfloat16)
+    with torch.backends.mkldnn.flags(enabled=False):
+        frozen_conv(conv, torch.randn(1, 8, 16, 16).to(torch.bfloat16))
+    assert conv.weight not in _PACKED
+
+
+@needs_packing
+def test_packed_weights_follow_weights_swapped_through_data() -> None:
+    conv = _conv(torch.bfloat16)
+    x = torch.randn(1, 8, 16, 16).to(torch.bfloat16)
+    frozen_conv(conv, x)
+    conv.weight.data = conv.weight.data * 2  # as Module._apply does: no version bump
+    torch.testing.assert_close(frozen_conv(conv, x), conv(x), atol=0.0, rtol=0.0)

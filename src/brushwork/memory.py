@@ -24,10 +24,10 @@ from .presets import Config
 
 # Bytes at 0 pixels (interpreter, torch, VGG16 weights in float32 and the compute precision, bfloat16's packed
 # copies) and per output pixel, with 2 L-BFGS pairs: the line through the highest of three measurements at 512
-# and 1024 px (where memory runs short; benchmarks/memory.py, on a 2-core Xeon with AMX), raised 5%, twice the
-# spread between runs (a default 20-pair run at 512 px measured 1170 MB; 1% above the line was 1152).
-BASE = {torch.bfloat16: 637e6, torch.float32: 462e6}
-PER_PIXEL = {torch.bfloat16: 1693.0, torch.float32: 2462.0}
+# and 1024 px (where memory runs short; benchmarks/memory.py, on a 2-core Xeon with AMX), raised 10%: default
+# runs (20 pairs) measured up to 5% above that line, and runs of one setting differ by up to 5%.
+BASE = {torch.bfloat16: 664e6, torch.float32: 484e6}
+PER_PIXEL = {torch.bfloat16: 1785.0, torch.float32: 2579.0}
 MEASURED_PAIRS = 2  # L-BFGS pairs already inside PER_PIXEL (the calibration ran `--history 2`)
 PAIR_PER_PIXEL = 2 * 3 * 4  # an L-BFGS pair: a step and a gradient difference, float32, 3 channels
 ADAM_PER_PIXEL = 2 * 3 * 4  # Adam's two moments
@@ -47,7 +47,8 @@ def region_per_pixel(config: Config) -> float:
     """Bytes per output pixel of one masked region (`--mask`, or the style's part outside `--keep-mask`):
     losses.masked_gram's masked copy of every style layer's features (float32, as the loss terms work), kept
     by autograd. Peak resident at 512 px, float32: two regions 1.29 GB and a keep mask 1.14 GB against 1.10 GB
-    plain (this term is 488 bytes a region: estimates 1.34 and 1.22 GB, 1.09 GB plain)."""
+    plain (this term is 488 bytes a region: estimates 1.53 and 1.40 GB, 1.27 GB plain, since the refit of the
+    eleventh session)."""
     return maps_per_pixel(config.arch, config.style_layers)
 
 

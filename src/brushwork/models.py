@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.utils.weak import WeakIdKeyDictionary
 
 # Channel counts per conv layer; "M" is a pooling layer. Same order as torchvision, so the
@@ -50,7 +51,7 @@ def conv_layers(arch: str) -> list[str]:
 
 
 _ONE = [1, 1]  # stride, padding and dilation of every VGG convolution (3x3)
-_PACKED: WeakIdKeyDictionary = WeakIdKeyDictionary()  # frozen weight -> (its version, packed, packed for the backward)
+_PACKED: WeakIdKeyDictionary = WeakIdKeyDictionary()  # frozen weight -> ((version, address), packed, for the backward)
 
 
 def _pointwise(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -60,8 +61,7 @@ def _pointwise(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None)
 
 class _PackedConv(torch.autograd.Function):
     """A frozen 3x3 convolution whose input gradient is the forward convolution of the output gradient with
-    the flipped, transposed kernel, so both directions run oneDNN's forward kernel on weights packed once.
-    (Its ReLU inside the kernel measured no faster: 8.8-9.3 against 8.6-9.8 s, the default at 256 px.)"""
+    the flipped, transposed kernel, so both directions run oneDNN's forward kernel on weights packed once."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None,
@@ -70,20 +70,22 @@ class _PackedConv(torch.autograd.Function):
         return _pointwise(x, packed, bias)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         return _pointwise(grad, ctx.packed_back, None), None, None, None
 
 
 def _packs(conv: nn.Conv2d, x: torch.Tensor) -> bool:
-    """Whether `conv` runs on packed weights: a frozen bfloat16 VGG convolution on a CPU with oneDNN, outside
-    torch.compile (which fuses on its own) and autocast (which would not cast them).
-
-    Not float32: packed, its sums come in another order (as exact, 1e-7 to 4e-6 from float64), the
-    optimiser carries that into a different picture (the astronaut's content 0.278 -> 0.284), and it gained
-    5% there; bfloat16 convolutions give the same bits."""
-    w = conv.weight
-    return (x.device.type == "cpu" and w.dtype == torch.bfloat16 and x.dtype == w.dtype and not w.requires_grad
-            and torch.backends.mkldnn.is_available() and conv.groups == 1 and conv.kernel_size == (3, 3)
+    """Whether `conv(x)` runs on packed weights: a frozen bfloat16 VGG convolution of a batch on a CPU whose
+    oneDNN is on and runs bfloat16, outside torch.compile (which fuses on its own) and autocast (which would
+    not cast them). Float32 is not packed: its sums would come in another order and change the pictures
+    (benchmarks/results/packed-conv.md)."""
+    w, b = conv.weight, conv.bias
+    return (x.device.type == "cpu" and x.dim() == 4 and w.dtype == torch.bfloat16 and x.dtype == w.dtype
+            and not w.requires_grad and (b is None or not b.requires_grad) and not w.is_inference()
+            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+            and conv.groups == 1 and conv.kernel_size == (3, 3) and conv.padding_mode == "zeros"
             and list(conv.stride) == _ONE and list(conv.padding) == _ONE and list(conv.dilation) == _ONE
             and not torch.compiler.is_compiling() and not torch.is_autocast_enabled("cpu"))
 
@@ -92,18 +94,18 @@ def frozen_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """`conv(x)` with the loss network's weights packed once into oneDNN's own layout.
 
     PyTorch re-packs a convolution's weights on every call, forward and backward: at the pyramid's small
-    levels that was most of an iteration (512 channels at 4x4 px: 2.89 ms forward and input gradient,
-    packed 0.73). The default at 256 px takes 12-16% less time on this CPU, its picture the same to the bit
-    (benchmarks/results/packed-conv.md). Anything else (float32, a GPU, a weight being trained) is `conv(x)`."""
+    levels that was most of an iteration (benchmarks/packed_conv.py). Anything else (float32, a GPU, a weight
+    being trained) is `conv(x)`."""
     if not _packs(conv, x):
         return conv(x)
     w = conv.weight
+    key = (w._version, w.data_ptr())  # new weights, changed in place (load_weights) or swapped (.data =)
     found = _PACKED.get(w)
-    if found is None or found[0] != w._version:  # new weights, or changed in place (load_weights)
+    if found is None or found[0] != key:
         kernel = w.detach()
         back = kernel.flip(2, 3).transpose(0, 1).contiguous(memory_format=torch.channels_last)
-        found = (w._version, *(torch.ops.mkldnn._reorder_convolution_weight(k, _ONE, _ONE, _ONE, 1, None)
-                               for k in (kernel.contiguous(memory_format=torch.channels_last), back)))
+        found = (key, *(torch.ops.mkldnn._reorder_convolution_weight(k, _ONE, _ONE, _ONE, 1, None)
+                        for k in (kernel.contiguous(memory_format=torch.channels_last), back)))
         _PACKED[w] = found
     bias = None if conv.bias is None else conv.bias.detach()
     if not x.requires_grad:
