@@ -153,3 +153,29 @@ def test_packed_weights_follow_weights_swapped_through_data() -> None:
     frozen_conv(conv, x)
     conv.weight.data = conv.weight.data * 2  # as Module._apply does: no version bump
     torch.testing.assert_close(frozen_conv(conv, x), conv(x), atol=0.0, rtol=0.0)
+
+
+@needs_packing
+@pytest.mark.parametrize("case", ["reflect padding", "unbatched", "autocast", "inference weights"])
+def test_what_packing_would_change_runs_plain(case: str) -> None:
+    """Reflect padding, an unbatched image, autocast and weights made in inference mode go through `conv(x)`."""
+    if case == "inference weights":
+        with torch.inference_mode():
+            conv = _conv(torch.bfloat16)
+    else:
+        conv = _conv(torch.bfloat16)
+    if case == "reflect padding":
+        conv.padding_mode = "reflect"
+    x = torch.randn(*(() if case == "unbatched" else (1,)), 8, 12, 12).to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=case == "autocast"):
+        assert torch.equal(frozen_conv(conv, x), conv(x))
+    assert conv.weight not in _PACKED
+
+
+@needs_packing
+def test_the_packed_gradient_refuses_a_second_derivative() -> None:
+    conv = _conv(torch.bfloat16)
+    x = torch.randn(1, 8, 12, 12).to(torch.bfloat16).requires_grad_(True)
+    (grad,) = torch.autograd.grad(frozen_conv(conv, x).float().pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        grad.float().sum().backward()

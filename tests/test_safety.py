@@ -329,8 +329,8 @@ def test_a_video_too_large_stops_before_the_network_loads(tmp_path, content_path
 
 def test_a_batch_counts_every_worker_before_starting_them(tmp_path, content_path, style_path, capsys,
                                                          monkeypatch) -> None:
-    """One 600 px run fits in 1.5 GB, three workers' shares of it do not hold even a network: stopped before
-    any worker starts."""
+    """One 600 px run fits in 1.5 GB, three workers' shares of it (500 MB each) do not: stopped before any
+    worker starts."""
     from brushwork import batch
     monkeypatch.setattr(batch, "Engine", lambda *a: pytest.fail("a worker started"))
     photos = tmp_path / "photos"
