@@ -45,8 +45,13 @@ def plain_convolutions() -> Iterator[None]:
         models.frozen_conv = packed
 
 
+def convolutions_of(plain: bool) -> contextlib.AbstractContextManager:
+    """PyTorch's own convolutions (`plain`) or the packed ones."""
+    return plain_convolutions() if plain else contextlib.nullcontext()
+
+
 def timed(work: Callable[[bool], object], plain: bool) -> tuple[float, object]:
-    with plain_convolutions() if plain else contextlib.nullcontext():
+    with convolutions_of(plain):
         t0 = time.perf_counter()
         out = work(plain)
         return time.perf_counter() - t0, out
@@ -66,7 +71,7 @@ def convolutions(repeats: int = 50) -> None:
         for plain in (True, False):
             def step() -> None:
                 models.frozen_conv(conv, x).backward(grad)
-            with plain_convolutions() if plain else contextlib.nullcontext():
+            with convolutions_of(plain):
                 for _ in range(5):
                     step()
                 t0 = time.perf_counter()

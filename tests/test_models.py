@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from brushwork.models import _PACKED, VGGFeatures, conv_layers, deepest, frozen_conv, layer_names
+from brushwork.models import (_PACKED, VGGFeatures, _onednn_bfloat16, conv_layers, deepest, frozen_conv,
+                              layer_names)
 from brushwork.weights import load_weights
 
 
@@ -59,8 +60,7 @@ def test_unknown_arch_and_pooling_are_errors() -> None:
         VGGFeatures("vgg16", pooling="median")
 
 
-# where the engine packs bfloat16 convolutions (models._packs)
-PACKS = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+PACKS = _onednn_bfloat16()  # where the engine packs bfloat16 convolutions (models._packs)
 needs_packing = pytest.mark.skipif(not PACKS, reason="needs oneDNN with bfloat16")
 
 

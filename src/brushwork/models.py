@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import torch
@@ -75,6 +76,12 @@ class _PackedConv(torch.autograd.Function):
         return _pointwise(grad, ctx.packed_back, None), None, None, None
 
 
+@functools.cache
+def _onednn_bfloat16() -> bool:
+    """Whether this build and CPU run oneDNN in bfloat16 (asked once: the hardware does not change)."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def _packs(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     """Whether `conv(x)` runs on packed weights: a frozen bfloat16 VGG convolution of a batch on a CPU whose
     oneDNN is on and runs bfloat16, outside torch.compile (which fuses on its own) and autocast (which would
@@ -83,8 +90,7 @@ def _packs(conv: nn.Conv2d, x: torch.Tensor) -> bool:
     w, b = conv.weight, conv.bias
     return (x.device.type == "cpu" and x.dim() == 4 and w.dtype == torch.bfloat16 and x.dtype == w.dtype
             and not w.requires_grad and (b is None or not b.requires_grad) and not w.is_inference()
-            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
-            and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+            and torch.backends.mkldnn.enabled and _onednn_bfloat16()
             and conv.groups == 1 and conv.kernel_size == (3, 3) and conv.padding_mode == "zeros"
             and list(conv.stride) == _ONE and list(conv.padding) == _ONE and list(conv.dilation) == _ONE
             and not torch.compiler.is_compiling() and not torch.is_autocast_enabled("cpu"))
