@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from brushwork.optimise import LBFGS
+from brushwork import presets
+from brushwork.optimise import LBFGS, descend
 
 
 def two_loop(pairs: list[tuple[torch.Tensor, torch.Tensor]], g: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -70,3 +71,38 @@ def test_a_pair_without_positive_curvature_is_left_out() -> None:
 def test_history_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         LBFGS(history=0)
+
+
+class Poisoned:
+    """An ill-conditioned quadratic criterion (curvatures 1 to 1000, so no solver finishes in a few steps)
+    whose `bad`-th evaluation reports its loss 1000x too high, as a step gone far astray would."""
+
+    def __init__(self, target: torch.Tensor, bad: int) -> None:
+        self.target, self.bad, self.calls = target, bad, 0
+        self.curvature = torch.logspace(0, 3, target.numel()).view_as(target)
+
+    def evaluate(self, x: torch.Tensor, terms: list) -> dict[str, torch.Tensor]:
+        self.calls += 1
+        loss = (self.curvature * (x - self.target).pow(2)).mean()
+        return {"fit": loss * (1000.0 if self.calls == self.bad else 1.0)}
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_step_that_blows_the_loss_up_is_undone(optimizer: str) -> None:
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 3, 8, 8, generator=gen) * 255
+    x0 = torch.rand(1, 3, 8, 8, generator=gen) * 255
+    criterion = Poisoned(target, bad=5)
+    term = type("T", (), {"name": "fit"})()
+    settings = presets.Config(optimizer=optimizer, lr=5.0)
+    steps = list(descend(criterion, x0, [(term, 1.0)], 12, settings))
+    losses = [s.loss for s in steps]
+    if optimizer == "lbfgs":
+        # the 5th evaluation (the start of step 5) blew up: step 4 is undone, step 5 starts from its image again
+        assert criterion.calls == 13
+        assert torch.equal(steps[4].image, steps[3].image)
+        assert max(losses) <= losses[0]
+        assert losses[-1] < 0.01 * losses[0]
+    else:  # only L-BFGS, whose memory is what sends a step astray, is guarded
+        assert criterion.calls == 12
+        assert losses[4] > 100 * losses[3]

@@ -405,6 +405,11 @@ class Stylizer(Perceptual):
         return descend(tiles.Tiled(self.features, self.tiling, self.net.names), x, terms, iterations, settings)
 
 
+# A step whose loss is more than this many times the previous step's is undone (`descend`). A steered style weight
+# changes the loss by at most strength.MOST (4x) at once, so only a step gone astray crosses it.
+BLOW_UP = 10.0
+
+
 def descend(criterion: Criterion, x: torch.Tensor, terms: Sequence[tuple[Term, float]], iterations: int,
             c: LoopSettings, bounds: Bounds = PIXELS) -> Iterator[Step]:
     """Fit `x` to the criterion's weighted terms; yield a `Step` after each iteration (x and losses as of
@@ -432,13 +437,23 @@ def descend(criterion: Criterion, x: torch.Tensor, terms: Sequence[tuple[Term, f
         return total, raw, adjust, sum(w * factor[t.name] * raw[t.name] for t, w in terms)
 
     update = _updater(x, c, bounds)
+    last: tuple[float, torch.Tensor] | None = None  # the previous step's loss and image
     for _ in range(iterations):
         x.grad = None
         total, raw, adjust, shown = objective()
+        if c.optimizer == "lbfgs" and last is not None and shown > BLOW_UP * max(last[0], 0.0):
+            # L-BFGS has no line search: after the loss changes under it (a steered style weight), curvature
+            # pairs from the old loss can send one step far off (brick + Turner from a fast picture: 4.7 ->
+            # 7805 in one step, and never back). Undo that step and start the memory afresh.
+            with torch.no_grad():
+                x.copy_(last[1])
+            update = _updater(x, c, bounds)
+            total, raw, adjust, shown = objective()
         image = x.detach().clone()
         total.backward()
         with torch.no_grad():
             update()
+        last = (shown, image)
         yield Step(0, 0, shown, raw, adjust, 0, image)
 
 
