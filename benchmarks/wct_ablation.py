@@ -12,6 +12,10 @@ strength) steps differs. Content and Gram style are `brushwork evaluate`'s dista
 - `wct`: the shipped chain (relu4_1 -> relu1_1, strength 0.8); `chain4-2`: the same without the relu1_1 step.
 - `adain4`, `adain4-2`, `adain4-1`: AdaIN (Huang & Belongie 2017: each channel's mean and deviation set to the
   painting's) instead of whitening and colouring, strength 1, over those levels.
+- `wct3`: whitening and colouring at relu3_1 alone, strength 1 (no relu4_1 decoder, the floor above);
+  `wct3-2`: then relu2_1 at 0.8; `wct4h-3`: relu4_1 at 0.5 first (thirteenth session).
+- `swap3`: Chen & Schmidt 2016's style swap at relu3_1: each 3x3 patch of the photo's features replaced by the
+  painting's patch it correlates with most (normalised), overlaps averaged, then decoded.
 - `ridge1`: the shipped chain with its relu1_1 decoder (one 3x3 convolution) replaced by the least-squares
   inverse of relu1_1 fitted on the training photos (`--photos`, the judged photos left out; only with
   `--photos`): the best possible reconstruction, to tell whether that decoder's imperfection matters;
@@ -36,12 +40,14 @@ from brushwork.nets.decoder import FEATURE_SCALE, level_name
 from brushwork.whitening import transform
 
 Stats = dict[int, tuple[torch.Tensor, torch.Tensor]]  # level -> (mean, covariance ** 1/2 or deviation)
-Chain = list[tuple[int, str, float]]  # (level, "wct" or "adain", strength), deepest first
+Chain = list[tuple[int, str, float]]  # (level, "wct", "adain" or "swap", strength), deepest first
 
 CHAINS: dict[str, Chain] = {
     "recon4": [(4, "wct", 0.0)], "recon3": [(3, "wct", 0.0)], "recon2": [(2, "wct", 0.0)], "recon1": [(1, "wct", 0.0)],
     "wct": [(4, "wct", 0.8), (3, "wct", 0.8), (2, "wct", 0.8), (1, "wct", 0.8)],
     "chain4-2": [(4, "wct", 0.8), (3, "wct", 0.8), (2, "wct", 0.8)],
+    "wct3": [(3, "wct", 1.0)], "wct3-2": [(3, "wct", 1.0), (2, "wct", 0.8)], "wct4h-3": [(4, "wct", 0.5), (3, "wct", 1.0)],
+    "swap3": [(3, "swap", 1.0)],
     "adain4": [(4, "adain", 1.0)],
     "adain4-2": [(4, "adain", 1.0), (3, "adain", 1.0), (2, "adain", 1.0)],
     "adain4-1": [(4, "adain", 1.0), (3, "adain", 1.0), (2, "adain", 1.0), (1, "adain", 1.0)],
@@ -55,6 +61,19 @@ def adain(f: torch.Tensor, style: tuple[torch.Tensor, torch.Tensor], strength: f
     """Huang & Belongie's transform: only each channel's mean and deviation become the painting's."""
     mean, std = f.mean((2, 3), keepdim=True), f.std((2, 3), keepdim=True) + 1e-5
     return strength * ((f - mean) / std * style[1] + style[0]) + (1 - strength) * f
+
+
+def swap(f: torch.Tensor, style: torch.Tensor, strength: float, patch: int = 3) -> torch.Tensor:
+    """Chen & Schmidt's style swap: every patch of `f` becomes the `style` patch most correlated with it."""
+    c, (h, w) = f.shape[1], f.shape[-2:]
+    patches = F.unfold(style.float(), patch)[0].T  # (K, C * patch^2)
+    filters = (patches / patches.norm(dim=1, keepdim=True).clamp_min(1e-5)).view(-1, c, patch, patch)
+    pad = patch // 2
+    best = F.conv2d(F.pad(f, (pad,) * 4, mode="reflect"), filters).argmax(1).flatten()
+    chosen = patches[best].T[None]
+    size = (h + 2 * pad, w + 2 * pad)
+    out = F.fold(chosen, size, patch) / F.fold(torch.ones_like(chosen), size, patch)
+    return strength * out[..., pad:pad + h, pad:pad + w] + (1 - strength) * f
 
 
 def ridge_relu1(paint: WCTStylizer, photos: list[Path], size: int = 256) -> torch.nn.Module:
@@ -78,13 +97,14 @@ def ridge_relu1(paint: WCTStylizer, photos: list[Path], size: int = 256) -> torc
 
 
 def run(paint: WCTStylizer, decoders: torch.nn.Module, x: torch.Tensor, chain: Chain, wct_stats: Stats,
-        adain_stats: Stats) -> torch.Tensor:
+        adain_stats: Stats, style_features: dict[int, torch.Tensor]) -> torch.Tensor:
     """The picture after `chain`: at each step the last picture is encoded, transformed and decoded."""
     out = x
     for level, kind, strength in chain:
         layer = level_name(level)
         f = paint.perceptual.features(out, [layer])[layer].float()
-        f = transform(f, wct_stats[level], strength) if kind == "wct" else adain(f, adain_stats[level], strength)
+        f = (transform(f, wct_stats[level], strength) if kind == "wct" else adain(f, adain_stats[level], strength)
+             if kind == "adain" else swap(f, style_features[level], strength))
         out = decoders(f.to(paint.dtype), level).float().clamp(0, 255)
     return out
 
@@ -96,7 +116,11 @@ def main() -> None:
     p.add_argument("--variants", default=",".join(CHAINS))
     p.add_argument("--photos", type=Path, help="training photos (scripts/gather_photos.py) for the ridge variants, "
                    "which are left out without them")
+    p.add_argument("--save", type=Path, help="keep each picture as SAVE/<pair>_<variant>_<size>.png (for example as "
+                   "the optimiser's --init)")
     args = p.parse_args()
+    if args.save:
+        args.save.mkdir(parents=True, exist_ok=True)
     pairs = {"shared": PAIRS, "held-out": HELD_OUT, "all": {**PAIRS, **HELD_OUT}}[args.pairs]
     variants = [v for v in args.variants.split(",") if args.photos or v not in RIDGE]
     judged = {SHARED / content for content, _ in pairs.values()}
@@ -120,8 +144,12 @@ def main() -> None:
                 decoders = ridge if v in RIDGE else paint.decoders
                 with torch.no_grad():
                     out = padded(images.to_tensor(photo), 2 ** (paint.decoders.config.levels - 1), lambda x: run(
-                        paint, decoders, x, CHAINS[v], paint.style_statistics(size), adain_stats))
-                d = judge(images.to_image(out))
+                        paint, decoders, x, CHAINS[v], paint.style_statistics(size), adain_stats,
+                        {k: feats[level_name(k)] for k in range(1, 5)}))
+                picture = images.to_image(out)
+                if args.save:
+                    images.save(picture, args.save / f"{name}_{v}_{size}.png")
+                d = judge(picture)
                 cells.append(f"{d.content:.3f} / {d.style:.3f}")
             print(f"| {name} | {size} | " + " | ".join(cells) + " |", flush=True)
 
