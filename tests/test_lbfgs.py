@@ -101,6 +101,8 @@ def test_a_step_that_blows_the_loss_up_is_undone(optimizer: str) -> None:
         # the 5th evaluation (the start of step 5) blew up: step 4 is undone, step 5 starts from its image again
         assert criterion.calls == 13
         assert torch.equal(steps[4].image, steps[3].image)
+        # and the memory is emptied: the first step of a fresh L-BFGS moves the largest pixel by exactly 1
+        assert (steps[5].image - steps[4].image).abs().max().item() == pytest.approx(1.0, rel=1e-4)
         assert max(losses) <= losses[0]
         assert losses[-1] < 0.01 * losses[0]
     else:  # only L-BFGS, whose memory is what sends a step astray, is guarded

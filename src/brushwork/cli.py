@@ -109,7 +109,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--histogram-weight", type=_number("histogram_weight"), metavar="W",
                    help="also pull each relu1_1 channel to the painting's whole distribution of values (Risser et "
                         "al. 2017's histogram loss: its palette and strokes, not only their Gram); at 256 px, 2 beat "
-                        "neural-style's style embedding on 14 of 15 pairs (the default alone: 12) for 1.5x the time; "
+                        "neural-style's style embedding on 14 of 15 pairs (the default alone: 11) for 1.5x the time; "
                         "1.7x at 512-1024 px, where it gained little (default 0: off; refused with --mask or "
                         "--keep-mask; a print's tiled refinement goes without it)")
     g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")

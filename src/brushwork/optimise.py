@@ -441,10 +441,12 @@ def descend(criterion: Criterion, x: torch.Tensor, terms: Sequence[tuple[Term, f
     for _ in range(iterations):
         x.grad = None
         total, raw, adjust, shown = objective()
-        if c.optimizer == "lbfgs" and last is not None and shown > BLOW_UP * max(last[0], 0.0):
+        if c.optimizer == "lbfgs" and not c.balance and last is not None and shown > BLOW_UP * max(last[0], 0.0):
             # L-BFGS has no line search: after the loss changes under it (a steered style weight), curvature
             # pairs from the old loss can send one step far off (brick + Turner from a fast picture: 4.7 ->
-            # 7805 in one step, and never back). Undo that step and start the memory afresh.
+            # 7805 in one step, and never back). Undo that step and start the memory afresh. (Balanced losses
+            # are left alone: their scale is reset every step by design.)
+            del total  # its graph, before a second one is built
             with torch.no_grad():
                 x.copy_(last[1])
             update = _updater(x, c, bounds)
