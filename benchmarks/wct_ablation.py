@@ -64,7 +64,8 @@ def adain(f: torch.Tensor, style: tuple[torch.Tensor, torch.Tensor], strength: f
 
 
 def swap(f: torch.Tensor, style: torch.Tensor, strength: float, patch: int = 3) -> torch.Tensor:
-    """Chen & Schmidt's style swap: every patch of `f` becomes the `style` patch most correlated with it."""
+    """Chen & Schmidt's style swap: every patch of `f` becomes the `style` patch most correlated with it. The
+    correlations are one map per painting patch (about 1 GB at 512 px), so this is for the judged sizes only."""
     c, (h, w) = f.shape[1], f.shape[-2:]
     patches = F.unfold(style.float(), patch)[0].T  # (K, C * patch^2)
     filters = (patches / patches.norm(dim=1, keepdim=True).clamp_min(1e-5)).view(-1, c, patch, patch)
