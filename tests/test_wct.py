@@ -163,6 +163,46 @@ def test_resume_refuses_other_settings_and_continues_the_same(decoders, photos, 
     assert train_decoders(photos, out, TINY.with_(steps=3), resume=True).steps == 3
 
 
+def test_fine_tuning_trains_only_the_chosen_levels_on_coloured_features(decoders, photos, tmp_path) -> None:
+    start, _ = decoders
+    out = tmp_path / "tuned.safetensors"
+    seen: list[dict[str, float]] = []
+    settings = TINY.with_(steps=2, batch=2, fine_tune=str(start), train_levels=(2,), transfer=0.5)
+    train_decoders(photos, out, settings, checkpoint_every=100, callback=lambda s: seen.append(s.losses))
+    # one crop rebuilds its photo, the other is held to features coloured with its neighbour's statistics
+    assert set(seen[0]) == {"pixel2", "feature2", "transfer2"}
+    before, after = load_decoders(start).state_dict(), load_decoders(out).state_dict()
+    for key in before:
+        assert torch.equal(before[key], after[key]) == (not key.startswith("decoders.1.")), key
+    training = modelfile.read_file(out)[0]["training"]
+    assert training["fine_tune"] == str(start) and len(training["fine_tune_sha256"]) == 64
+
+
+def test_cli_fine_tunes_decoders(decoders, photos, tmp_path, capsys) -> None:
+    out = tmp_path / "tuned.safetensors"
+    assert main(["train-decoders", "--photos", str(photos), "-o", str(out), "--steps", "1", "--batch", "2", "--crop",
+                 "32", "--width", "8", "--precision", "float32", "--fine-tune", str(decoders[0]), "--train-levels",
+                 "3,4", "--transfer", "0.5", "-q"]) == 0
+    training = modelfile.read_file(out)[0]["training"]
+    assert training["train_levels"] == [3, 4] and training["transfer"] == 0.5 and training["steps_done"] == 1
+    with pytest.raises(SystemExit):
+        main(["train-decoders", "--photos", str(photos), "-o", str(out), "--transfer", "2"])
+    assert "transfer" in capsys.readouterr().err
+
+
+def test_fine_tuning_settings_are_checked(decoders, photos, tmp_path) -> None:
+    with pytest.raises(ValueError, match="--train-levels 3 names a level above --levels 2"):
+        DecoderSettings(levels=2, crop=32, train_levels=(3,))
+    with pytest.raises(ValueError, match="needs --batch 2"):
+        DecoderSettings(batch=1, transfer=1.0)
+    with pytest.raises(ValueError, match="transfer"):
+        DecoderSettings(transfer=1.5)
+    out = tmp_path / "d.safetensors"
+    with pytest.raises(modelfile.ModelError, match="fine-tune it with --levels 4 --width 8"):
+        train_decoders(photos, out, TINY.with_(width=4, fine_tune=str(decoders[0])))
+    assert not out.exists()
+
+
 def test_sample_strips_in_bfloat16(photos, content_path, tmp_path) -> None:
     out = tmp_path / "d.safetensors"
     train_decoders(photos, out, TINY.with_(steps=1, precision="bfloat16"), samples=[content_path], sample_every=1)

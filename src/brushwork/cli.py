@@ -476,7 +476,8 @@ def cmd_train_decoders(args: argparse.Namespace) -> int:
 
     settings = DecoderSettings().with_(
         steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr, width=args.width, levels=args.levels,
-        feature_weight=args.feature_weight, precision=args.precision, seed=args.seed)
+        feature_weight=args.feature_weight, precision=args.precision, seed=args.seed, fine_tune=args.fine_tune,
+        train_levels=args.train_levels, transfer=args.transfer)
     return _training(args, lambda samples, progress: train_decoders(
         args.photos, args.output, settings, samples=samples, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, resume=args.resume, callback=progress, device=args.device))
@@ -773,6 +774,12 @@ def parser() -> argparse.ArgumentParser:
     td.add_argument("--levels", type=_number("levels"), help="decoders for relu1_1 up to relu{levels}_1 (default 4)")
     td.add_argument("--feature-weight", type=_number("feature_weight"),
                     help="feature loss against the pixel loss (default 1)")
+    td.add_argument("--fine-tune", metavar="DECODERS", help="start from these decoders (a file, or `bundled`) "
+                                                           "instead of random weights")
+    td.add_argument("--train-levels", type=_numbers("levels"), metavar="K,...",
+                    help="train only these levels' decoders, e.g. 4 (default: all)")
+    td.add_argument("--transfer", type=_number("transfer"), help="share of each batch whose features are first "
+                    "whitened and coloured with another crop's, as stylising does (default 0)")
     _training_options(td, DecoderSettings(), "reconstructed by the deepest decoder")
     td.set_defaults(func=cmd_train_decoders)
 

@@ -99,6 +99,8 @@ RANGES: dict[str, Range] = {
     # the arbitrary-style network (feedforward.wct)
     "levels": Range(int, 1, 4, meaning="VGG levels with a decoder, relu1_1 up to relu4_1"),
     "feature_weight": Range(float, 0, meaning="weight of the decoders' feature loss against the pixel loss's 1"),
+    "transfer": Range(float, 0, 1, meaning="share of each training batch whose features are whitened and coloured "
+                                           "with another crop's statistics before decoding"),
     "strength": Range(float, 0, 1, meaning="how far towards the painting: 0 the photo, 1 all painting (the "
                                            "optimiser: a content distance it steers to; --fast: the share of the "
                                            "painting's feature statistics)"),

@@ -12,6 +12,7 @@ level. No painting is ever trained on: the decoders only learn to invert VGG on 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -52,9 +53,22 @@ class DecoderSettings(Settings):
     feature_weight: float = 1.0  # against the pixel loss's 1: both relative squared errors
     precision: str = "auto"
     seed: int = 0
+    # Fine-tuning: start from these decoders ("bundled" or a file; None: random weights), train only
+    # `train_levels` (empty: all), and give a `transfer` share of each batch whitened and coloured features to
+    # invert (train_decoders says why)
+    fine_tune: str | None = None
+    train_levels: tuple[int, ...] = ()
+    transfer: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        presets.check_range("levels", self.train_levels, "train_levels")
+        if any(k > self.levels for k in self.train_levels):
+            raise ValueError(f"--train-levels {','.join(map(str, self.train_levels))} names a level above --levels "
+                             f"{self.levels}")
+        if self.batch == 1 and round(self.transfer):  # its one crop would be coloured, with no other to take from
+            raise ValueError("--transfer colours each crop with another crop's statistics, so it needs --batch 2 "
+                             "or more")
         step = 2 ** (self.levels - 1)  # each decoder upsamples by 2 from its pooled level
         if self.crop % step:
             raise ValueError(f"--crop {self.crop} is not a multiple of {step}, which {self.levels} decoder levels "
@@ -231,6 +245,11 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
     """Train decoders to invert VGG16 at relu1_1 .. relu{levels}_1 on the photos under `photos`: each
     decoder's picture is held to the photo in pixels and in its own layer's features (Li et al. 2017).
 
+    With `settings.transfer` a share of each batch is first whitened and coloured with another crop's
+    statistics, and the decoder is held to those features alone: a decoder trained on photos' own maps only
+    is far off on coloured ones, which are all it gets when stylising (`benchmarks/results/fast-s14.md`).
+    `fine_tune` and `train_levels` continue a set of decoders, training only some of them.
+
     The loop is the per-style networks' (`train.fit`): checkpoint, `resume`, Ctrl-C and sample strips
     (the photos `samples` through the deepest decoder) work alike."""
     presets.check_range("sample_every", sample_every)
@@ -243,26 +262,58 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
     dev = perceptual.device
     torch.manual_seed(settings.seed)
     net = Decoders(DecoderConfig(settings.levels, settings.width)).to(dev)
-    layers = net.layers
-    use_amp = perceptual.dtype != torch.float32
     recipe = asdict(settings)
+    if settings.fine_tune:
+        start = DECODERS if settings.fine_tune == "bundled" else Path(settings.fine_tune)
+        begun = load_decoders(start)
+        if begun.config != net.config:
+            raise ModelError(f"{start}: holds {begun.config.levels} decoder levels at width {begun.config.width}; "
+                             f"fine-tune it with --levels {begun.config.levels} --width {begun.config.width}")
+        net.load_state_dict(begun.state_dict())
+        recipe["fine_tune_sha256"] = hashlib.sha256(start.read_bytes()).hexdigest()
+    trained = settings.train_levels or tuple(range(1, settings.levels + 1))
+    for level, decoder in enumerate(net.decoders, 1):
+        decoder.requires_grad_(level in trained)
+    use_amp = perceptual.dtype != torch.float32
+    pick = torch.Generator().manual_seed(settings.seed)
+
+    def coloured(f: torch.Tensor, keep: int) -> torch.Tensor:
+        """Crops keep.. of `f` each whitened and coloured with another crop's statistics at a strength of
+        0.5-1: the maps a stylisation hands the decoder, which a photo's own never are."""
+        out = []
+        for i in range(keep, len(f)):
+            j = (i + 1 + int(torch.randint(len(f) - 1, (), generator=pick))) % len(f)
+            strength = 0.5 + 0.5 * float(torch.rand((), generator=pick))
+            out.append(transform(f[i:i + 1].float(), statistics(f[j:j + 1], 0.5), strength))
+        return torch.cat(out).to(f.dtype)
 
     def loss(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.no_grad():
-            targets = perceptual.features(x, layers)
+            targets = perceptual.features(x, [level_name(k) for k in trained])
+        keep = len(x) - round(len(x) * settings.transfer)  # these crops rebuild their photo; the rest are coloured
         total, raw = torch.zeros((), device=dev), {}
-        for level, layer in enumerate(layers, 1):
+        for level in trained:
+            f = targets[level_name(level)]
+            if keep < len(x):
+                with torch.no_grad():
+                    f = torch.cat([f[:keep], coloured(f, keep)])
             with torch.autocast(dev.type, dtype=perceptual.dtype, enabled=use_amp):
-                y = net(targets[layer], level)
+                y = net(f, level)
             y = y.float()
-            pixel = relative_sq_error(y, x)
-            feature = relative_sq_error(perceptual.features(y, [layer])[layer], targets[layer])
-            total = total + pixel + settings.feature_weight * feature
-            raw[f"pixel{level}"], raw[f"feature{level}"] = pixel.item(), feature.item()
+            again = perceptual.features(y, [level_name(level)])[level_name(level)]
+            if keep:
+                pixel = relative_sq_error(y[:keep], x[:keep])
+                feature = relative_sq_error(again[:keep], f[:keep])
+                total = total + pixel + settings.feature_weight * feature
+                raw[f"pixel{level}"], raw[f"feature{level}"] = pixel.item(), feature.item()
+            if keep < len(x):  # no photo to match in pixels: only the coloured features
+                moved = relative_sq_error(again[keep:], f[keep:])
+                total = total + settings.feature_weight * moved
+                raw[f"transfer{level}"] = moved.item()
         return total, raw
 
     def reconstruct(x: torch.Tensor) -> torch.Tensor:
-        deepest = layers[-1]
+        deepest = net.layers[-1]
         return padded(x, 2 ** (settings.levels - 1),
                       lambda p: net(perceptual.features(p, [deepest])[deepest].float(), settings.levels))
 
