@@ -16,6 +16,11 @@ strength) steps differs. Content and Gram style are `brushwork evaluate`'s dista
   `wct3-2`: then relu2_1 at 0.8; `wct4h-3`: relu4_1 at 0.5 first (thirteenth session).
 - `swap3`: Chen & Schmidt 2016's style swap at relu3_1: each 3x3 patch of the photo's features replaced by the
   painting's patch it correlates with most (normalised), overlaps averaged, then decoded.
+- `oracle`: the shipped chain with every decoder replaced by 100 L-BFGS iterations on the pixels, from the picture
+  that level encoded, towards the transformed features (relative squared error): about the best any decoder
+  could do, so what training decoders can still win. `oracle-1`: the same at strength 1; `oracle4`: only the
+  relu4_1 decoder replaced (fourteenth session; run with `--precision float32`: the inversion needs exact
+  gradients).
 - `ridge1`: the shipped chain with its relu1_1 decoder (one 3x3 convolution) replaced by the least-squares
   inverse of relu1_1 fitted on the training photos (`--photos`, the judged photos left out; only with
   `--photos`): the best possible reconstruction, to tell whether that decoder's imperfection matters;
@@ -54,6 +59,10 @@ CHAINS: dict[str, Chain] = {
 }
 CHAINS["ridge1"], CHAINS["ridge-recon1"] = CHAINS["wct"], CHAINS["recon1"]
 RIDGE = ("ridge1", "ridge-recon1")
+CHAINS["oracle"], CHAINS["oracle4"] = CHAINS["wct"], CHAINS["wct"]
+CHAINS["oracle-1"] = [(k, "wct", 1.0) for k in (4, 3, 2, 1)]
+INVERTED = {"oracle": {1, 2, 3, 4}, "oracle4": {4}, "oracle-1": {1, 2, 3, 4}}  # levels an optimisation decodes
+INVERSION_STEPS = 100
 TAPS = 64 * 3 * 3 + 1  # relu1_1's 64 channels in a 3x3 window, and a bias
 
 
@@ -97,16 +106,37 @@ def ridge_relu1(paint: WCTStylizer, photos: list[Path], size: int = 256) -> torc
     return decoders
 
 
+def invert(paint: WCTStylizer, layer: str, target: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """Pixels whose `layer` features come close to `target`, by L-BFGS from `start` (0-255, optimised in 0-1
+    units, where the step sizes suit L-BFGS)."""
+    y = (start / 255).clone().requires_grad_(True)
+    lbfgs = torch.optim.LBFGS([y], max_iter=INVERSION_STEPS, history_size=20, line_search_fn="strong_wolfe",
+                              tolerance_grad=0, tolerance_change=0)
+    norm = target.pow(2).mean()
+
+    def closure() -> torch.Tensor:
+        lbfgs.zero_grad()
+        loss = (paint.perceptual.features(y * 255, [layer])[layer].float() - target).pow(2).mean() / norm
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        lbfgs.step(closure)
+    return (y.detach() * 255).clamp(0, 255)
+
+
 def run(paint: WCTStylizer, decoders: torch.nn.Module, x: torch.Tensor, chain: Chain, wct_stats: Stats,
-        adain_stats: Stats, style_features: dict[int, torch.Tensor]) -> torch.Tensor:
-    """The picture after `chain`: at each step the last picture is encoded, transformed and decoded."""
+        adain_stats: Stats, style_features: dict[int, torch.Tensor], inverted: set[int] = frozenset()) -> torch.Tensor:
+    """The picture after `chain`: at each step the last picture is encoded, transformed and decoded (or, at
+    the `inverted` levels, inverted by optimisation)."""
     out = x
     for level, kind, strength in chain:
         layer = level_name(level)
         f = paint.perceptual.features(out, [layer])[layer].float()
         f = (transform(f, wct_stats[level], strength) if kind == "wct" else adain(f, adain_stats[level], strength)
              if kind == "adain" else swap(f, style_features[level], strength))
-        out = decoders(f.to(paint.dtype), level).float().clamp(0, 255)
+        out = (invert(paint, layer, f, out) if level in inverted
+               else decoders(f.to(paint.dtype), level).float().clamp(0, 255))
     return out
 
 
@@ -117,6 +147,8 @@ def main() -> None:
     p.add_argument("--variants", default=",".join(CHAINS))
     p.add_argument("--photos", type=Path, help="training photos (scripts/gather_photos.py) for the ridge variants, "
                    "which are left out without them")
+    p.add_argument("--decoders", type=Path, help="decoders to use (default: the bundled ones)")
+    p.add_argument("--precision", default="auto", help="auto, float32 or bfloat16 (the oracle variants: float32)")
     p.add_argument("--save", type=Path, help="keep each picture as SAVE/<pair>_<variant>_<size>.png (for example as "
                    "the optimiser's --init)")
     args = p.parse_args()
@@ -129,7 +161,8 @@ def main() -> None:
     print("| pair | size | " + " | ".join(variants) + " |\n|---|---|" + "---|" * len(variants))
     for name, (content, style) in pairs.items():
         # one set of networks; each pair costs its painting's statistics (as a batch's next painting does)
-        paint = paint.restyled([SHARED / style]) if paint else WCTStylizer([SHARED / style])
+        paint = (paint.restyled([SHARED / style]) if paint else
+                 WCTStylizer([SHARED / style], decoders=args.decoders, precision=args.precision))
         if ridge is None and set(RIDGE) & set(variants):
             ridge = ridge_relu1(paint, find_photos(args.photos, exclude=judged))
         for size in map(int, args.sizes.split(",")):
@@ -146,7 +179,7 @@ def main() -> None:
                 with torch.no_grad():
                     out = padded(images.to_tensor(photo), 2 ** (paint.decoders.config.levels - 1), lambda x: run(
                         paint, decoders, x, CHAINS[v], paint.style_statistics(size), adain_stats,
-                        {k: feats[level_name(k)] for k in range(1, 5)}))
+                        {k: feats[level_name(k)] for k in range(1, 5)}, INVERTED.get(v, set())))
                 picture = images.to_image(out)
                 if args.save:
                     images.save(picture, args.save / f"{name}_{v}_{size}.png")
