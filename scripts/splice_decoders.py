@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Replace one level's decoder in a `brushwork train-decoders` file with the same level from another file.
 
-How the bundled decoders were made (README, "Any painting in one pass"): the relu1_1 decoder, one
-convolution, painted better at step 800 of the run than at its end, so the run was stopped at 800, its file
-copied aside, and resumed to 6000:
+How the bundled decoders were made (README, "Any painting in one pass"), in two stages. First (ninth
+session) the relu1_1 decoder, one convolution, painted better at step 800 of the run than at its end, so the
+run was stopped at 800, its file copied aside, and resumed to 6000:
 
     brushwork train-decoders --photos photos/ -o decoders.safetensors --steps 800
     cp decoders.safetensors decoders-800.safetensors
@@ -11,7 +11,12 @@ copied aside, and resumed to 6000:
     python scripts/splice_decoders.py decoders.safetensors --level 1 --take decoders-800.safetensors \
         -o src/brushwork/assets/wct-decoders.safetensors
 
-The header keeps the run's training record and says which step the spliced level came from.
+The header keeps the run's training record and says which step the spliced level came from. Then (fourteenth
+session) that file's relu3_1 and relu4_1 decoders were fine-tuned on whitened and coloured features, and the
+result bundled in its place (its header records the first stage's sha256, c8bc2538...):
+
+    brushwork train-decoders --photos photos/ -o decoders-s14.safetensors --fine-tune bundled \
+        --train-levels 3,4 --transfer 0.5 --steps 6000 --batch 2 --crop 256 --lr 3e-4
 """
 
 from __future__ import annotations

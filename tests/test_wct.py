@@ -240,11 +240,12 @@ def test_init_fast_starts_the_optimiser_from_the_fast_picture(decoders, content_
 
 def test_the_bundled_decoders_are_float16_within_40_mb_and_rebuild_a_photo(content_path) -> None:
     """At strength 0 the picture is the decoders' reconstruction of the photo: untrained decoders score
-    about 0.99 here, the first bundled ones (800 steps) 0.81, these 0.67 (README)."""
+    about 0.99 here, the first bundled ones (800 steps) 0.81, the ninth session's 0.67, these (relu3_1 and relu4_1
+    fine-tuned on coloured features) 0.46 (README)."""
     from brushwork import distances
     from brushwork.feedforward.wct import DECODERS
 
     assert DECODERS.stat().st_size <= 40e6
     assert all(t.dtype == torch.float16 for t in modelfile.read_file(DECODERS)[1].values())
     rebuilt = WCTStylizer([content_path], strength=0.0, precision="float32")(content_path, 128)
-    assert distances(rebuilt, content_path, content_path).content < 0.72
+    assert distances(rebuilt, content_path, content_path).content < 0.52
