@@ -144,14 +144,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="256")
     p.add_argument("--pairs", default="all", help="shared, held-out or all")
-    p.add_argument("--variants", default=",".join(CHAINS))
+    p.add_argument("--variants", default=",".join(v for v in CHAINS if v not in INVERTED),
+                   help="comma-separated (default: all but the slow oracle variants)")
     p.add_argument("--photos", type=Path, help="training photos (scripts/gather_photos.py) for the ridge variants, "
                    "which are left out without them")
     p.add_argument("--decoders", type=Path, help="decoders to use (default: the bundled ones)")
-    p.add_argument("--precision", default="auto", help="auto, float32 or bfloat16 (the oracle variants: float32)")
+    p.add_argument("--precision", default="auto", help="auto, float32 or bfloat16 (the oracle variants need float32)")
     p.add_argument("--save", type=Path, help="keep each picture as SAVE/<pair>_<variant>_<size>.png (for example as "
                    "the optimiser's --init)")
     args = p.parse_args()
+    if set(args.variants.split(",")) & set(INVERTED) and args.precision != "float32":
+        p.error("the oracle variants invert by L-BFGS, which needs exact gradients: add --precision float32")
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)
     pairs = {"shared": PAIRS, "held-out": HELD_OUT, "all": {**PAIRS, **HELD_OUT}}[args.pairs]

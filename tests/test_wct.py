@@ -12,8 +12,8 @@ from PIL import Image
 from brushwork.cli import main
 from brushwork.feedforward import modelfile
 from brushwork.feedforward.train import work_folder
-from brushwork.feedforward.wct import (DecoderSettings, WCTStylizer, load_decoders, statistics, train_decoders,
-                                       transform)
+from brushwork.feedforward.wct import (DecoderSettings, WCTStylizer, coloured, load_decoders, statistics,
+                                       train_decoders, transform)
 from brushwork.nets.decoder import Decoders, DecoderConfig
 
 TINY = DecoderSettings(steps=4, batch=1, crop=32, width=8, precision="float32")
@@ -45,6 +45,8 @@ def test_decoders_mirror_vgg_and_restore_the_size() -> None:
 def test_training_lowers_every_decoders_loss_and_saves_a_loadable_file(decoders) -> None:
     path, history = decoders
     assert history[-1]["loss"] < 0.8 * history[0]["loss"]
+    # without --transfer every decoder only rebuilds photos: pixels and its own features, nothing coloured
+    assert set(history[0]) == {"loss"} | {f"{term}{k}" for term in ("pixel", "feature") for k in range(1, 5)}
     header = modelfile.read_file(path)[0]
     assert header["arch"] == "wct-decoders" and header["config"] == {"levels": 4, "width": 8}
     assert header["training"]["steps_done"] == TINY.steps
@@ -190,17 +192,46 @@ def test_cli_fine_tunes_decoders(decoders, photos, tmp_path, capsys) -> None:
     assert "transfer" in capsys.readouterr().err
 
 
+def test_coloured_crops_take_another_crops_mean_at_a_strength_of_a_half_to_one() -> None:
+    g = torch.Generator().manual_seed(0)
+    f = torch.stack([torch.randn(5, 6, 6, generator=g) + 3, torch.randn(5, 6, 6, generator=g) - 2])
+    out = coloured(f, 1, torch.Generator().manual_seed(1))
+    # whitening and colouring at strength s moves the mean from the crop's own to the other's by s
+    own, other, got = f[1].mean((1, 2)), f[0].mean((1, 2)), out[0].mean((1, 2))
+    s = ((got - own) / (other - own))
+    assert out.shape == (1, 5, 6, 6) and torch.allclose(s, s[0].expand_as(s), atol=1e-3) and 0.5 <= s[0] <= 1
+
+
 def test_fine_tuning_settings_are_checked(decoders, photos, tmp_path) -> None:
     with pytest.raises(ValueError, match="--train-levels 3 names a level above --levels 2"):
-        DecoderSettings(levels=2, crop=32, train_levels=(3,))
+        DecoderSettings(levels=2, crop=32, train_levels=(3,), fine_tune="bundled")
+    with pytest.raises(ValueError, match="others would stay random"):
+        DecoderSettings(train_levels=(4,))
+    assert DecoderSettings(train_levels=(4, 3, 4), fine_tune="bundled").train_levels == (3, 4)
     with pytest.raises(ValueError, match="needs --batch 2"):
         DecoderSettings(batch=1, transfer=1.0)
+    with pytest.raises(ValueError, match="is no crop"):
+        DecoderSettings(batch=4, transfer=0.1)
+    assert DecoderSettings(batch=6, transfer=0.25).coloured == 2 and DecoderSettings(batch=2, transfer=0.5).coloured == 1
     with pytest.raises(ValueError, match="transfer"):
         DecoderSettings(transfer=1.5)
     out = tmp_path / "d.safetensors"
     with pytest.raises(modelfile.ModelError, match="fine-tune it with --levels 4 --width 8"):
         train_decoders(photos, out, TINY.with_(width=4, fine_tune=str(decoders[0])))
+    with pytest.raises(modelfile.ModelError, match="none.safetensors: no such decoder file to fine-tune"):
+        train_decoders(photos, out, TINY.with_(fine_tune=str(tmp_path / "none.safetensors")))
     assert not out.exists()
+
+
+def test_a_checkpoint_from_before_fine_tuning_resumes(photos, tmp_path) -> None:
+    out = tmp_path / "d.safetensors"
+    train_decoders(photos, out, TINY.with_(steps=1), checkpoint_every=1)
+    checkpoint = work_folder(out) / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=False)
+    for key in ("fine_tune", "train_levels", "transfer"):  # what an older brushwork wrote
+        del state["settings"][key]
+    torch.save(state, checkpoint)
+    assert train_decoders(photos, out, TINY.with_(steps=2), resume=True).steps == 2
 
 
 def test_sample_strips_in_bfloat16(photos, content_path, tmp_path) -> None:

@@ -34,8 +34,9 @@ from .modelfile import ModelError, build, check_output, read_file, save_model
 from .train import Fitting, Settings, TrainResult, TrainStep, check_fresh, fit
 
 DECODERS = Path(__file__).resolve().parents[1] / "assets" / "wct-decoders.safetensors"
-# --strength when none is given: with the bundled decoders 0.8 beat 1 on both VGG distances on 5 of the 7
-# judged pairs and on content and edges on all 7, the embedding even (benchmarks/results/warm-start.md, 3)
+# --strength when none is given: with the first decoders 0.8 beat 1 on both VGG distances on 5 of the 7 judged
+# pairs and on content and edges on all 7, the embedding even (benchmarks/results/warm-start.md, 3); with the
+# fine-tuned ones the same on both distances and on content and edges, the embedding 4 to 3 (wct-strength-s14.md)
 STRENGTH = 0.8
 STYLE_CACHE_SIZE = 4  # style statistics kept, one set per size and levels (a two-scale call uses two)
 
@@ -63,16 +64,27 @@ class DecoderSettings(Settings):
     def __post_init__(self) -> None:
         super().__post_init__()
         presets.check_range("levels", self.train_levels, "train_levels")
+        object.__setattr__(self, "train_levels", tuple(sorted(set(self.train_levels))))  # 4,3 is 3,4; 4,4 is 4
         if any(k > self.levels for k in self.train_levels):
             raise ValueError(f"--train-levels {','.join(map(str, self.train_levels))} names a level above --levels "
                              f"{self.levels}")
-        if self.batch == 1 and round(self.transfer):  # its one crop would be coloured, with no other to take from
-            raise ValueError("--transfer colours each crop with another crop's statistics, so it needs --batch 2 "
-                             "or more")
+        if self.train_levels and not self.fine_tune:
+            raise ValueError("--train-levels trains only some decoders, and the others would stay random; give "
+                             "--fine-tune DECODERS (or `bundled`) to take them from")
+        if self.transfer and not self.coloured:
+            raise ValueError(f"--transfer {self.transfer:g} of a batch of {self.batch} is no crop; give at least "
+                             f"{1 / self.batch:.2g}, or a larger --batch")
+        if self.coloured and self.batch == 1:
+            raise ValueError("--transfer colours a crop with another crop's statistics, so it needs --batch 2 or more")
         step = 2 ** (self.levels - 1)  # each decoder upsamples by 2 from its pooled level
         if self.crop % step:
             raise ValueError(f"--crop {self.crop} is not a multiple of {step}, which {self.levels} decoder levels "
                              f"need; use --crop {max(step, self.crop // step * step)}")
+
+    @property
+    def coloured(self) -> int:
+        """Crops of each batch that `transfer` colours (the share rounded half up)."""
+        return int(self.batch * self.transfer + 0.5)
 
 
 def encoder(levels: int, precision: str = "auto", device: str | torch.device | None = None) -> Perceptual:
@@ -237,6 +249,17 @@ def stylize(content: str | os.PathLike | Image.Image, styles: Sequence[str | os.
     return WCTStylizer(styles, **options)(content, size)
 
 
+def coloured(f: torch.Tensor, keep: int, pick: torch.Generator) -> torch.Tensor:
+    """Crops keep.. of the features `f` (B, C, H, W), each whitened and coloured with another crop's statistics
+    at a strength of 0.5-1: the maps a stylisation hands a decoder, which a photo's own never are."""
+    out = []
+    for i in range(keep, len(f)):
+        j = (i + 1 + int(torch.randint(len(f) - 1, (), generator=pick))) % len(f)
+        strength = 0.5 + 0.5 * float(torch.rand((), generator=pick))
+        out.append(transform(f[i:i + 1].float(), statistics(f[j:j + 1], 0.5), strength))
+    return torch.cat(out).to(f.dtype)
+
+
 def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
                    settings: DecoderSettings = DecoderSettings(), *, samples: Sequence[str | os.PathLike] = (),
                    sample_every: int = 100, checkpoint_every: int = 50, resume: bool = False,
@@ -265,6 +288,9 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
     recipe = asdict(settings)
     if settings.fine_tune:
         start = DECODERS if settings.fine_tune == "bundled" else Path(settings.fine_tune)
+        if not start.is_file():
+            raise ModelError(f"{start}: no such decoder file to fine-tune; give --fine-tune a file that "
+                             f"`brushwork train-decoders` wrote, or `bundled`")
         begun = load_decoders(start)
         if begun.config != net.config:
             raise ModelError(f"{start}: holds {begun.config.levels} decoder levels at width {begun.config.width}; "
@@ -275,28 +301,19 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
     for level, decoder in enumerate(net.decoders, 1):
         decoder.requires_grad_(level in trained)
     use_amp = perceptual.dtype != torch.float32
+    # which crop colours which, and how strongly; a resumed run draws afresh (its crops are the same per step)
     pick = torch.Generator().manual_seed(settings.seed)
-
-    def coloured(f: torch.Tensor, keep: int) -> torch.Tensor:
-        """Crops keep.. of `f` each whitened and coloured with another crop's statistics at a strength of
-        0.5-1: the maps a stylisation hands the decoder, which a photo's own never are."""
-        out = []
-        for i in range(keep, len(f)):
-            j = (i + 1 + int(torch.randint(len(f) - 1, (), generator=pick))) % len(f)
-            strength = 0.5 + 0.5 * float(torch.rand((), generator=pick))
-            out.append(transform(f[i:i + 1].float(), statistics(f[j:j + 1], 0.5), strength))
-        return torch.cat(out).to(f.dtype)
 
     def loss(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.no_grad():
             targets = perceptual.features(x, [level_name(k) for k in trained])
-        keep = len(x) - round(len(x) * settings.transfer)  # these crops rebuild their photo; the rest are coloured
+        keep = len(x) - settings.coloured  # these crops rebuild their photo; the rest are coloured
         total, raw = torch.zeros((), device=dev), {}
         for level in trained:
             f = targets[level_name(level)]
             if keep < len(x):
                 with torch.no_grad():
-                    f = torch.cat([f[:keep], coloured(f, keep)])
+                    f = torch.cat([f[:keep], coloured(f, keep, pick)])
             with torch.autocast(dev.type, dtype=perceptual.dtype, enabled=use_amp):
                 y = net(f, level)
             y = y.float()
@@ -319,7 +336,9 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
 
     def same_run(state: dict) -> bool:
         drop = lambda d: {k: v for k, v in d.items() if k != "steps"}  # noqa: E731
-        return drop(state["settings"]) == drop(recipe)
+        # a checkpoint from before fine-tuning existed has none of its settings: it was a run without them
+        saved = {"fine_tune": None, "train_levels": (), "transfer": 0.0, **state["settings"]}
+        return drop(saved) == drop(recipe)
 
     def save(done: int) -> None:
         save_model(net, output, styles=[], training={**recipe, "steps_done": done})

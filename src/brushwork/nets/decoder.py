@@ -5,7 +5,7 @@ Each decoder walks VGG16's own layer list (`models.CONFIGS`) backwards from conv
 convolution for every convolution, nearest-neighbour x2 for every pooling (no transposed convolutions:
 no checkerboards, Odena et al. 2016), reflection padding, ReLU between layers. `width` scales the
 channels (VGG's 64-128-256 becomes 32-64-128 at the default half width): a quarter of the arithmetic, so
-the four decoders train on a CPU, and 2.3 MB in float16. Pixels out are 0-255, not clamped.
+the four decoders train on a CPU, and 2.6 MB in float16. Pixels out are 0-255, not clamped.
 """
 
 from __future__ import annotations
