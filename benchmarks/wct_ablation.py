@@ -19,8 +19,8 @@ strength) steps differs. Content and Gram style are `brushwork evaluate`'s dista
 - `oracle`: the shipped chain with every decoder replaced by 100 L-BFGS iterations on the pixels, from the picture
   that level encoded, towards the transformed features (relative squared error): about the best any decoder
   could do, so what training decoders can still win. `oracle-1`: the same at strength 1; `oracle4`: only the
-  relu4_1 decoder replaced (fourteenth session; run with `--precision float32`: the inversion needs exact
-  gradients).
+  relu4_1 decoder replaced (fourteenth session). All three need `--precision float32` (the inversion needs exact
+  gradients) and are left out of the default variants (minutes per picture).
 - `ridge1`: the shipped chain with its relu1_1 decoder (one 3x3 convolution) replaced by the least-squares
   inverse of relu1_1 fitted on the training photos (`--photos`, the judged photos left out; only with
   `--photos`): the best possible reconstruction, to tell whether that decoder's imperfection matters;

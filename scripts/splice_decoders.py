@@ -13,9 +13,10 @@ run was stopped at 800, its file copied aside, and resumed to 6000:
 
 The header keeps the run's training record and says which step the spliced level came from. Then (fourteenth
 session) that file's relu3_1 and relu4_1 decoders were fine-tuned on whitened and coloured features, and the
-result bundled in its place (its header records the first stage's sha256, c8bc2538...):
+result bundled in its place (its header records the first stage's sha256, c8bc2538...; the run said `--fine-tune
+bundled`, which was then the first stage's file, git show 3f9c963:src/brushwork/assets/wct-decoders.safetensors):
 
-    brushwork train-decoders --photos photos/ -o decoders-s14.safetensors --fine-tune bundled \
+    brushwork train-decoders --photos photos/ -o decoders-s14.safetensors --fine-tune decoders-s9.safetensors \
         --train-levels 3,4 --transfer 0.5 --steps 6000 --batch 2 --crop 256 --lr 3e-4
 """
 

@@ -212,7 +212,9 @@ def test_fine_tuning_settings_are_checked(decoders, photos, tmp_path) -> None:
         DecoderSettings(batch=1, transfer=1.0)
     with pytest.raises(ValueError, match="is no crop"):
         DecoderSettings(batch=4, transfer=0.1)
-    assert DecoderSettings(batch=6, transfer=0.25).coloured == 2 and DecoderSettings(batch=2, transfer=0.5).coloured == 1
+    assert DecoderSettings(batch=2, transfer=0.25).coloured == 1 and DecoderSettings(batch=2, transfer=0.5).coloured == 1
+    assert DecoderSettings(batch=25, transfer=0.58).coloured == 15
+    assert DecoderSettings(levels=1, train_levels=(1,)).train_levels == (1,)  # every level trained: nothing stays random
     with pytest.raises(ValueError, match="transfer"):
         DecoderSettings(transfer=1.5)
     out = tmp_path / "d.safetensors"

@@ -68,14 +68,14 @@ class DecoderSettings(Settings):
         if any(k > self.levels for k in self.train_levels):
             raise ValueError(f"--train-levels {','.join(map(str, self.train_levels))} names a level above --levels "
                              f"{self.levels}")
-        if self.train_levels and not self.fine_tune:
+        if len(self.train_levels) < self.levels and self.train_levels and not self.fine_tune:
             raise ValueError("--train-levels trains only some decoders, and the others would stay random; give "
                              "--fine-tune DECODERS (or `bundled`) to take them from")
+        if self.transfer and self.batch == 1:
+            raise ValueError("--transfer colours a crop with another crop's statistics, so it needs --batch 2 or more")
         if self.transfer and not self.coloured:
             raise ValueError(f"--transfer {self.transfer:g} of a batch of {self.batch} is no crop; give at least "
-                             f"{1 / self.batch:.2g}, or a larger --batch")
-        if self.coloured and self.batch == 1:
-            raise ValueError("--transfer colours a crop with another crop's statistics, so it needs --batch 2 or more")
+                             f"{0.5 / self.batch:.2g}, or a larger --batch")
         step = 2 ** (self.levels - 1)  # each decoder upsamples by 2 from its pooled level
         if self.crop % step:
             raise ValueError(f"--crop {self.crop} is not a multiple of {step}, which {self.levels} decoder levels "
@@ -84,7 +84,7 @@ class DecoderSettings(Settings):
     @property
     def coloured(self) -> int:
         """Crops of each batch that `transfer` colours (the share rounded half up)."""
-        return int(self.batch * self.transfer + 0.5)
+        return int(self.batch * self.transfer + 0.5 + 1e-9)  # 1e-9: 25 x 0.58 is 14.499999... in floats
 
 
 def encoder(levels: int, precision: str = "auto", device: str | torch.device | None = None) -> Perceptual:
@@ -279,6 +279,10 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
     presets.check_range("checkpoint_every", checkpoint_every)
     output = check_output(output)
     check_fresh(output, resume)
+    start = DECODERS if settings.fine_tune == "bundled" else Path(settings.fine_tune) if settings.fine_tune else None
+    if start is not None and not start.is_file():
+        raise ModelError(f"{start}: no such decoder file to fine-tune; give --fine-tune a file that "
+                         f"`brushwork train-decoders` wrote, or `bundled`")
     crops = Crops(find_photos(photos, exclude={Path(s) for s in samples}), settings.crop, seed=settings.seed)
     sample_imgs = [images.fit(images.load(s), 256) for s in samples]
     perceptual = encoder(settings.levels, settings.precision, device)
@@ -286,11 +290,7 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
     torch.manual_seed(settings.seed)
     net = Decoders(DecoderConfig(settings.levels, settings.width)).to(dev)
     recipe = asdict(settings)
-    if settings.fine_tune:
-        start = DECODERS if settings.fine_tune == "bundled" else Path(settings.fine_tune)
-        if not start.is_file():
-            raise ModelError(f"{start}: no such decoder file to fine-tune; give --fine-tune a file that "
-                             f"`brushwork train-decoders` wrote, or `bundled`")
+    if start is not None:
         begun = load_decoders(start)
         if begun.config != net.config:
             raise ModelError(f"{start}: holds {begun.config.levels} decoder levels at width {begun.config.width}; "
@@ -338,6 +338,7 @@ def train_decoders(photos: str | os.PathLike, output: str | os.PathLike,
         drop = lambda d: {k: v for k, v in d.items() if k != "steps"}  # noqa: E731
         # a checkpoint from before fine-tuning existed has none of its settings: it was a run without them
         saved = {"fine_tune": None, "train_levels": (), "transfer": 0.0, **state["settings"]}
+        saved["train_levels"] = tuple(sorted(set(saved["train_levels"])))
         return drop(saved) == drop(recipe)
 
     def save(done: int) -> None:
