@@ -41,6 +41,7 @@ from brushwork import evaluate, images
 from brushwork.feedforward.data import find_photos
 from brushwork.feedforward.infer import padded
 from brushwork.feedforward.wct import WCTStylizer
+from brushwork.losses import relative_sq_error
 from brushwork.nets.decoder import FEATURE_SCALE, level_name
 from brushwork.whitening import transform
 
@@ -112,11 +113,10 @@ def invert(paint: WCTStylizer, layer: str, target: torch.Tensor, start: torch.Te
     y = (start / 255).clone().requires_grad_(True)
     lbfgs = torch.optim.LBFGS([y], max_iter=INVERSION_STEPS, history_size=20, line_search_fn="strong_wolfe",
                               tolerance_grad=0, tolerance_change=0)
-    norm = target.pow(2).mean()
 
     def closure() -> torch.Tensor:
         lbfgs.zero_grad()
-        loss = (paint.perceptual.features(y * 255, [layer])[layer].float() - target).pow(2).mean() / norm
+        loss = relative_sq_error(paint.perceptual.features(y * 255, [layer])[layer], target)
         loss.backward()
         return loss
 
