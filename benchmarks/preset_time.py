@@ -1,6 +1,7 @@
 """Wall and CPU time of whole runs of several presets, interleaved in one process so load hits them alike.
 
     python benchmarks/preset_time.py --presets subtle,default --size 256 --repeats 3 --threads 2
+    python benchmarks/preset_time.py --presets default,default+histogram_weight=0 --size 512 --repeats 2
 
 Each repeat runs every preset once, in turn (A B A B ...), on the same photo and painting, from a
 Stylizer made beforehand (as `brushwork demo` pays for it once too). Prints a markdown table of the
@@ -20,13 +21,20 @@ from pathlib import Path
 import torch
 
 from brushwork import Stylizer, presets
+from quality import parse_set
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
 
 
+def recipe(spec: str) -> presets.Config:
+    """A preset's name, or one with Config fields changed as quality.py's --set takes them: NAME+FIELD=VALUE+..."""
+    name, *changes = spec.split("+")
+    return presets.get(name).with_(**parse_set(changes))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--presets", default="subtle,default")
+    p.add_argument("--presets", default="subtle,default", help="comma-separated: NAME or NAME+FIELD=VALUE+...")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
@@ -35,7 +43,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     names = args.presets.split(",")
-    engines = {n: Stylizer(presets.get(n).with_(size=args.size)) for n in names}
+    engines = {n: Stylizer(recipe(n).with_(size=args.size)) for n in names}
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(args.repeats):

@@ -86,6 +86,26 @@ def test_histogram_matching_in_parts_equals_matching_at_once(monkeypatch) -> Non
     assert torch.allclose(losses.histogram_matched(f, table), whole, atol=1e-6)
 
 
+def test_histogram_matching_is_the_same_in_either_memory_order(monkeypatch) -> None:
+    monkeypatch.setattr(losses, "HISTOGRAM_CHUNK", 50)  # parts of positions (channels last) or of channels (first)
+    f = torch.randn(2, 6, 12, 20).relu()
+    table = losses.quantile_table(torch.randn(1, 6, 16, 16) * 2)
+    first = losses.histogram_matched(f, table)
+    last = losses.histogram_matched(f.contiguous(memory_format=torch.channels_last), table)
+    assert last.is_contiguous(memory_format=torch.channels_last) and first.is_contiguous()
+    assert torch.allclose(first, last, atol=1e-6)
+
+
+def test_histogram_matching_is_near_the_exact_rank_mapping() -> None:
+    g = torch.Generator().manual_seed(2)
+    f = torch.randn(1, 4, 64, 64, generator=g).exp()  # skewed, as ReLU features are
+    table = losses.quantile_table(torch.rand(1, 4, 40, 40, generator=g) ** 2 * 3)
+    flat = f[0].flatten(1)
+    ranks = flat.argsort(1).argsort(1).float() / (flat.shape[1] - 1)  # each value's exact rank in its channel
+    exact = losses._at_ranks(table, ranks.t()[None])[0].t().reshape(f.shape)
+    assert ((losses.histogram_matched(f, table) - exact).norm() / exact.norm()) < 0.02
+
+
 def test_blended_tables_pool_the_paintings_by_weight() -> None:
     low, high = torch.zeros(1, 1024), torch.ones(1, 1024)
     mixed = losses.blend_tables([low, high], [3, 1])  # three quarters of the values 0, a quarter 1
@@ -108,7 +128,7 @@ def test_the_histogram_term_is_zero_on_the_painting_and_its_gradient_lowers_it()
 def test_the_pull_s_gradient_is_the_relative_error_s() -> None:
     f = torch.randn(1, 4, 5, 6, requires_grad=True)
     m = torch.randn(1, 4, 5, 6)
-    value = losses._Pull.apply(f, m, m.pow(2).sum())
+    value = losses._Pull.apply(f, m.clone(), m.pow(2).sum())  # it overwrites its target
     value.backward()
     mine = f.grad.clone()
     f.grad = None

@@ -307,6 +307,7 @@ class TVTerm(Term):
 
 QUANTILES = 1024  # points of each channel's quantile function kept for a histogram target
 HISTOGRAM_BINS = 256  # bins an image's own values are ranked with (a sort cost 4x an iteration at 256 px)
+HISTOGRAM_FINE = 16  # lookup points a bin: 0.04% (relative RMS) from interpolating in the bin, random 64x256x256 map
 HISTOGRAM_STRIDE = 4  # every n-th position of a picture ranks its values (its range and histogram) ...
 HISTOGRAM_SAMPLE = 1 << 14  # ... while that leaves at least this many
 HISTOGRAM_CHUNK = 1 << 17  # positions matched at a time (a 4096 px picture's relu1_1 has 16.8M)
@@ -343,53 +344,71 @@ def _at_ranks(table: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
     return lo + (t.gather(1, i.long() + 1) - lo) * (at - i)
 
 
-def histogram_matched(f: torch.Tensor, table: torch.Tensor, bins: int = HISTOGRAM_BINS) -> torch.Tensor:
+def histogram_matched(f: torch.Tensor, table: torch.Tensor, bins: int = HISTOGRAM_BINS,
+                      fine: int = HISTOGRAM_FINE, out: torch.Tensor | None = None) -> torch.Tensor:
     """Each value of `f` (B, C, H, W) replaced by the table's value at the same rank in its channel: the
     nearest values with the painting's distribution (Risser et al. 2017).
 
-    Ranks come from a `bins`-bin histogram of each channel, and inside a bin the mapping is linear: a handful
-    of passes over the values (about half a VGG iteration at relu1_1, 256 px) where a sort cost four. Works on
-    the (B, HW, C) view, free for channels-last maps, HISTOGRAM_CHUNK positions at a time so its temporaries
-    stay small at print sizes; the result has f's shape, in float32."""
+    Ranks come from a `bins`-bin histogram of each channel's sample, linear inside a bin; that map is read
+    from a lookup table `fine` points a bin (nearest point), so matching a value is one gather from a small
+    table: a handful of passes over the values where a sort cost four VGG iterations at relu1_1, 256 px, and
+    two gathers with their interpolation about 2x this. Works in f's memory order (channels last or first,
+    without a copy into the other) and HISTOGRAM_CHUNK positions at a time, so its temporaries stay small at
+    print sizes; the result has f's shape and memory order, in float32, in `out` where that is an earlier
+    result for a map of the same shape and order (a fresh one costs the system time of mapping its pages)."""
     b, c, h, w = f.shape
-    x = f.detach().permute(0, 2, 3, 1).reshape(b, h * w, c)
-    sample = x[:, ::max(1, min(HISTOGRAM_STRIDE, h * w // HISTOGRAM_SAMPLE))].float()  # ranks from a sample
-    low = sample.amin(dim=1, keepdim=True)
-    scale = bins / (sample.amax(dim=1, keepdim=True) - low).clamp_min(1e-12)
+    channels_last = f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous()
 
-    def place(part: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each value's bin and its position inside it (0-1); values beyond the sample's range at its ends."""
-        u = ((part.float() - low) * scale).clamp_(0, bins - 1e-3)
-        k = u.floor()
-        return k.long(), u.sub_(k)
+    def flat(t: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, HW, C) channels last, else (B, C, HW): a view where t has f's memory order."""
+        return t.permute(0, 2, 3, 1).reshape(b, h * w, c) if channels_last else t.reshape(b, c, h * w)
 
-    counts = torch.zeros(b, bins, c, device=f.device)
-    for part in sample.split(HISTOGRAM_CHUNK, dim=1):
-        index = place(part)[0]
-        counts.scatter_add_(1, index, counts.new_ones(()).expand(index.shape))
-    cdf = torch.cat([counts.new_zeros(b, 1, c), counts.cumsum(1)], dim=1) / counts.sum(1, keepdim=True)
-    edges = _at_ranks(table, cdf)  # the painting's value at each bin edge's rank
-    low_edge, rise = edges[:, :-1], edges[:, 1:] - edges[:, :-1]
-    out = torch.empty(b, h * w, c, device=f.device)
-    for part, into in zip(x.split(HISTOGRAM_CHUNK, dim=1), out.split(HISTOGRAM_CHUNK, dim=1)):
-        index, frac = place(part)
-        torch.addcmul(low_edge.gather(1, index), rise.gather(1, index), frac, out=into)
-    return out.view(b, h, w, c).permute(0, 3, 1, 2)
+    x = flat(f.detach())
+    along = 1 if channels_last else 2  # the positions' dimension
+    stride = max(1, min(HISTOGRAM_STRIDE, h * w // HISTOGRAM_SAMPLE))
+    sample = x[:, ::stride].float() if channels_last else x[:, :, ::stride].float()  # ranks from a sample
+    low = sample.amin(dim=along, keepdim=True)
+    scale = bins / (sample.amax(dim=along, keepdim=True) - low).clamp_min(1e-12)
+    index = (sample - low).mul_(scale).clamp_(0, bins - 1).long()  # each sampled value's bin
+    counts = low.new_zeros(b, bins, c) if channels_last else low.new_zeros(b, c, bins)
+    counts.scatter_add_(along, index, counts.new_ones(()).expand(index.shape))
+    cdf = torch.cat([torch.zeros_like(low), counts.cumsum(along)], dim=along) / counts.sum(along, keepdim=True)
+    # (B, bins + 1, C): the painting's value at each bin edge's rank
+    edges = _at_ranks(table, cdf if channels_last else cdf.transpose(1, 2))
+    points = bins * fine + 1
+    lookup = torch.nn.functional.interpolate(edges.transpose(1, 2), size=points, mode="linear",
+                                             align_corners=True).reshape(-1)  # (B, C, points), flat
+    first = torch.arange(b * c, device=f.device, dtype=torch.float32).view(low.shape) * points  # each channel's part
+    scale *= fine
+    shift = first + 0.5 - low * scale  # x * scale + shift: x's nearest point in its channel's part (+ 0.5: nearest)
+    last_point = first + (points - 1)
+    reuse = out is not None and (channels_last or f.is_contiguous()) and out.dtype == torch.float32 and \
+        out.device == f.device and out.shape == f.shape and out.stride() == f.stride()  # so flat(out) is a view
+    out = flat(out) if reuse else torch.empty(x.shape, device=f.device)
+    step = HISTOGRAM_CHUNK if channels_last else max(1, HISTOGRAM_CHUNK * c // (h * w))  # positions or channels a part
+    for i in range(b):
+        for j in range(0, x.shape[1], step):
+            p = slice(None) if channels_last else slice(j, j + step)  # channels first: this part's own channels
+            at = torch.addcmul(shift[i, p], x[i, j:j + step], scale[i, p]).clamp_(first[i, p], last_point[i, p])
+            torch.index_select(lookup, 0, at.int().view(-1), out=out[i, j:j + step].view(-1))
+    return out.view(b, h, w, c).permute(0, 3, 1, 2) if channels_last else out.view(b, c, h, w)
 
 
 class _Pull(torch.autograd.Function):
-    """||f - m||^2 / norm with m a fixed target. Autograd would keep f - m (a float32 copy of the map) for the
-    backward pass; this recomputes it from f and m, which are kept anyway."""
+    """||f - m||^2 / norm with m a fixed target, which it overwrites. The gradient is made in the forward pass,
+    where f - m is at hand (in m's memory), and kept in f's dtype: a pass less than recomputing it in the backward,
+    and neither m nor a float32 f - m is kept for it."""
 
     @staticmethod
     def forward(ctx, f: torch.Tensor, m: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(f, m, norm)
-        return (f.float() - m).pow_(2).sum() / norm
+        d = m.sub_(f)  # m - f: the sign is the gradient's, flipped below
+        value = torch.linalg.vector_norm(d).square() / norm
+        ctx.save_for_backward(d.mul_(-2 / norm).to(f.dtype, copy=True))  # a copy: m's memory is used again
+        return value
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        f, m, norm = ctx.saved_tensors
-        return ((f.float() - m).mul_(2 * grad / norm)).to(f.dtype), None, None
+        return ctx.saved_tensors[0] * grad, None, None
 
 
 @dataclass
@@ -404,6 +423,8 @@ class HistogramTerm(Term):
 
     tables: dict[str, torch.Tensor]  # layer -> (C, QUANTILES) the painting's quantile table
     name: str = "histogram"
+    # layer -> the last matched map's memory, used again while the shape and memory order stay
+    _memory: dict[str, torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.layers = tuple(self.tables)
@@ -411,8 +432,9 @@ class HistogramTerm(Term):
     def __call__(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
         values = []
         for k, table in self.tables.items():
-            matched = histogram_matched(feats[k], table)
-            values.append(_Pull.apply(feats[k], matched, matched.pow(2).sum().clamp_min(1e-12)))
+            f = feats[k]
+            matched = self._memory[k] = histogram_matched(f, table, out=self._memory.get(k))
+            values.append(_Pull.apply(f, matched, torch.linalg.vector_norm(matched).square().clamp_min(1e-12)))
         return _reduce(values, [1.0] * len(values))
 
 
