@@ -160,10 +160,11 @@ def test_pyramid_alone_means_exactly_its_levels(tmp_path, flags, sides) -> None:
     assert [side for side, _ in plan] == [*sides, 512]
 
 
-@pytest.mark.parametrize("flags, weight", [([], 0.0), (["--histogram-weight", "2"], 2.0),
-                                           (["--histogram-weight", "2", "--strength", "0.5"], 2.0)])
+@pytest.mark.parametrize("flags, weight", [([], 2.0), (["--histogram-weight", "0"], 0.0),
+                                           (["--preset", "subtle"], 0.0), (["--strength", "0.5"], 0.0),
+                                           (["--histogram-weight", "1", "--strength", "0.5"], 1.0)])
 def test_histogram_weight_reaches_the_run(flags, weight) -> None:
-    # off by default (painterly.md, section 9: 1.5x the time); given, it stays on beside a strength
+    # the default's 2 (painterly.md, section 13); a strength turns the preset's off, a weight given stays on beside it
     from brushwork.cli import _config, parser
 
     args = parser().parse_args(["stylize", "c.png", "-s", "s.png", *flags])
@@ -187,3 +188,6 @@ def test_a_histogram_weight_with_regions_is_refused(tmp_path, content_path, styl
     assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"), *FAST,
                  "--histogram-weight", "2", "--keep-mask", str(mask)]) != 0
     assert "--histogram-weight" in capsys.readouterr().err and not (tmp_path / "o.png").exists()
+    # the default preset's own term is left out with a mask (perceptual.terms), not refused
+    assert main(["stylize", str(content_path), "-s", str(style_path), "-o", str(tmp_path / "o.png"), *FAST,
+                 "--keep-mask", str(mask)]) == 0

@@ -67,15 +67,17 @@ def test_a_tall_painting_at_a_tiny_level_is_raised_to_the_networks_minimum() -> 
 
 
 def test_the_histogram_term_is_for_whole_pictures_only(content_path, style_path) -> None:
-    # regions and keep masks have no histogram of their own to match (README's option table); the presets have none
+    # regions and keep masks have no histogram of their own to match (README's option table); the default has the
+    # term, the subtle preset and a strength none
     photo = images.to_tensor(images.load(content_path).resize((48, 32)))
     style = [images.load(style_path)]
     names = lambda p, **kw: [term.name for term, _ in p.terms(photo, style, [1.0], **kw)]  # noqa: E731
-    default = Perceptual(presets.DEFAULT.with_(precision="float32", histogram_weight=2.0), load_weights("vgg16"))
+    default = Perceptual(presets.DEFAULT.with_(precision="float32"), load_weights("vgg16"))
     assert names(default) == ["content", "style", "histogram"]
     mask = torch.ones(1, 1, 32, 48)
     assert "histogram" not in names(default, masks=[mask]) + names(default, keep=mask * 0)
-    assert "histogram" not in names(Perceptual(presets.DEFAULT.with_(precision="float32"), load_weights("vgg16")))
+    for config in (presets.SUBTLE, presets.DEFAULT.with_(strength=0.5)):
+        assert "histogram" not in names(Perceptual(config.with_(precision="float32"), load_weights("vgg16")))
 
 
 def test_the_histogram_loss_brings_the_painting_s_distribution(content_path, style_path) -> None:

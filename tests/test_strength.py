@@ -92,13 +92,15 @@ def test_a_style_goal_raises_the_weight_only_while_the_style_is_above_it() -> No
     assert strength.push(15.0, 5.0, 0.08, 2.0) == 2.0 * strength.GOAL_MOST  # and never past the cap
 
 
-def test_given_weights_or_a_strength_turn_the_presets_style_goal_off() -> None:
-    assert presets.DEFAULT.style_goal > 0 and presets.SUBTLE.style_goal == 0
-    assert presets.DEFAULT.with_(size=128, iterations=10).style_goal == presets.DEFAULT.style_goal
+@pytest.mark.parametrize("field", ["style_goal", "histogram_weight"])
+def test_given_weights_or_a_strength_turn_the_presets_painterly_recipe_off(field: str) -> None:
+    # the goal and the histogram term are the default's; a strength of 0 must be the photo, weights what they say
+    assert getattr(presets.DEFAULT, field) > 0 and getattr(presets.SUBTLE, field) == 0
+    assert getattr(presets.DEFAULT.with_(size=128, iterations=10), field) == getattr(presets.DEFAULT, field)
     for given in ({"style_weight": 3.0}, {"content_weight": 2.0}, {"strength": 0.5}, {"balance": True},
                   {"loss_form": "mse"}):
-        assert presets.DEFAULT.with_(**given).style_goal == 0
-    assert presets.DEFAULT.with_(style_weight=3.0, style_goal=0.1).style_goal == 0.1
+        assert getattr(presets.DEFAULT.with_(**given), field) == 0
+    assert getattr(presets.DEFAULT.with_(style_weight=3.0, **{field: 0.1}), field) == 0.1
 
 
 def test_the_style_goal_steers_a_painting_the_start_does_not_reach(content_path: Path, style_path: Path) -> None:

@@ -18,9 +18,11 @@ from brushwork.losses import gram
 from brushwork.perceptual import Perceptual
 from brushwork.weights import load_weights
 
+# without the default's histogram term, a whole-picture term that a tiled stage goes without (whose own test is
+# test_a_tiled_run_keeps_the_histogram_term_to_its_whole_picture_level): the tiled objective is the whole one's
 SHALLOW = presets.DEFAULT.with_(precision="float32", content_layers=("relu2_2",),
                                 style_layers=("relu1_1", "relu2_1", "relu3_1"), pyramid=(0.5,),
-                                pyramid_iterations=(3,), pyramid_px=0, iterations=3, size=160)
+                                pyramid_iterations=(3,), pyramid_px=0, iterations=3, size=160, histogram_weight=0.0)
 
 
 def budget_for(config: presets.Config, width: int, height: int, window: int) -> int:
@@ -184,6 +186,18 @@ def test_a_tiled_run_is_the_whole_run(tiled_runs) -> None:
     assert released[0] == 3 and len(released) == 1 + 3 * 2 * len(tiling.boxes)
     diff = (tiled.tensor - whole.tensor).abs()
     assert diff.mean() < 0.05 and diff.max() < 2, (diff.mean(), diff.max())  # of 255: the same picture
+
+
+def test_a_tiled_run_keeps_the_histogram_term_to_its_whole_picture_level(shared, monkeypatch) -> None:
+    photo, painting = shared / "images/content/chelsea.png", shared / "images/style/munch_the_scream.jpg"
+    config = SHALLOW.with_(size=240, histogram_weight=2.0)
+    w, h = images.fit_size(images.load(photo).size, 240)
+    seen, call = [], losses.HistogramTerm.__call__
+    monkeypatch.setattr(losses.HistogramTerm, "__call__",
+                        lambda self, feats, image: seen.append(tuple(image.shape[-2:])) or call(self, feats, image))
+    result = Stylizer(config, max_memory=budget_for(config, w, h, 144)).run(photo, painting, seed=0)
+    assert result.iterations == 6 and not result.interrupted
+    assert seen and set(seen) == {(round(h / 2), round(w / 2))}  # the half-size solve only, never a tile
 
 
 def test_ctrl_c_at_full_size_keeps_the_picture_and_what_is_left(tiled_runs) -> None:

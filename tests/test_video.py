@@ -20,7 +20,7 @@ pytest.importorskip("imageio_ffmpeg")
 
 from brushwork import presets, video  # noqa: E402
 from brushwork.assets import DEMO_STYLE  # noqa: E402
-from brushwork.losses import TemporalTerm  # noqa: E402
+from brushwork.losses import HistogramTerm, TemporalTerm  # noqa: E402
 from brushwork.optimise import Stylizer  # noqa: E402
 
 FRAMES = 6
@@ -216,6 +216,20 @@ def test_temporal_weight_zero_is_independent(clip: Path, tmp_path: Path, stylize
     assert video.probe(tmp_path / "ind.mp4").frames == 3
 
 
+def test_video_frames_go_without_the_default_s_histogram_term(clip: Path, tmp_path: Path, stylizer: Stylizer,
+                                                               monkeypatch) -> None:
+    """Its ranks are matched afresh in each frame; video's flicker and speed were measured without it."""
+    def refuse(self, feats, image):
+        raise AssertionError("the histogram term ran")
+
+    monkeypatch.setattr(HistogramTerm, "__call__", refuse)
+    assert CONFIG.histogram_weight > 0
+    with pytest.raises(AssertionError, match="histogram term ran"):  # a still picture with the same config has it
+        stylizer.run(DEMO_STYLE, DEMO_STYLE)
+    video.stylize_video(clip, DEMO_STYLE, tmp_path / "v.mp4", config=CONFIG, stylizer=stylizer, max_frames=2, seed=0)
+    assert video.probe(tmp_path / "v.mp4").frames == 2
+
+
 def test_webm_gif_and_folder_inputs(tmp_path: Path, stylizer: Stylizer) -> None:
     webm = make_clip(tmp_path / "c.webm", frames=3, extra=("-c:v", "libvpx-vp9", "-c:a", "libopus"))
     gif = make_clip(tmp_path / "c.gif", frames=3, audio=False, pix_fmt="rgb8")
@@ -355,13 +369,17 @@ def test_cli_video_with_a_strength(clip: Path, tmp_path: Path, capsys) -> None:
     assert video.probe(out).frames == 2
 
 
-def test_cli_video_refuses_a_style_goal(clip: Path, tmp_path: Path, capsys) -> None:
-    """Video frames keep fixed weights against the temporal term; a goal would steer each frame its own way."""
+@pytest.mark.parametrize("flag, says", [("--style-goal", "--style-goal: video frames keep fixed weights"),
+                                         ("--histogram-weight", "--histogram-weight: video frames go without")])
+def test_cli_video_refuses_the_default_s_per_picture_recipe(flag: str, says: str, clip: Path, tmp_path: Path,
+                                                           capsys) -> None:
+    """Video frames keep fixed weights against the temporal term (a goal would steer each frame its own way), and
+    go without the histogram term, whose ranks are matched afresh in each frame."""
     from brushwork.cli import main
 
     out = tmp_path / "goal.mp4"
-    assert main(["video", str(clip), "--style", str(DEMO_STYLE), "-o", str(out), "--style-goal", "0.1"]) == 1
-    assert "--style-goal: video frames keep fixed weights" in capsys.readouterr().err
+    assert main(["video", str(clip), "--style", str(DEMO_STYLE), "-o", str(out), flag, "0.1"]) == 1
+    assert says in capsys.readouterr().err
     assert not out.exists()
 
 

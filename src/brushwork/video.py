@@ -560,8 +560,9 @@ def stylize_video(input: str | os.PathLike,
     first = first_iterations if first_iterations is not None else config.iterations
     later = later_iterations if later_iterations is not None else max(1, round(first * LATER_FRACTION))
     # fixed weights in every frame: a style goal (the default preset's) steered frame by frame would change the
-    # balance against the temporal term from one frame to the next
-    base = config.with_(size=max(size), style_goal=0.0)
+    # balance against the temporal term from one frame to the next; and no histogram term (the default preset's),
+    # whose ranks are matched afresh in each frame: video's flicker and speed were measured without it
+    base = config.with_(size=max(size), style_goal=0.0, histogram_weight=0.0)
     later_config = base.with_(iterations=later, pyramid=(), pyramid_iterations=())  # start from warped
     first_config = base.with_(iterations=first)
     total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
