@@ -90,20 +90,36 @@ def test_histogram_matching_is_the_same_in_either_memory_order(monkeypatch) -> N
     monkeypatch.setattr(losses, "HISTOGRAM_CHUNK", 50)  # parts of positions (channels last) or of channels (first)
     f = torch.randn(2, 6, 12, 20).relu()
     table = losses.quantile_table(torch.randn(1, 6, 16, 16) * 2)
+    f[1] += 3  # the second picture's values elsewhere: each picture is ranked, and reads its table, on its own
     first = losses.histogram_matched(f, table)
     last = losses.histogram_matched(f.contiguous(memory_format=torch.channels_last), table)
     assert last.is_contiguous(memory_format=torch.channels_last) and first.is_contiguous()
     assert torch.allclose(first, last, atol=1e-6)
+    each = torch.cat([losses.histogram_matched(f[i:i + 1], table) for i in range(2)])
+    assert torch.equal(first, each)
+    again = losses.histogram_matched(f * 0.5, table, out=first)  # an earlier result's memory, used again
+    assert again.data_ptr() == first.data_ptr() and torch.equal(again, losses.histogram_matched(f * 0.5, table))
 
 
-def test_histogram_matching_is_near_the_exact_rank_mapping() -> None:
+def test_histogram_matching_of_a_flat_or_broken_map_stays_in_the_table() -> None:
+    table = losses.quantile_table(torch.rand(1, 3, 16, 16) * 2 + 1)
+    flat = losses.histogram_matched(torch.full((1, 3, 8, 8), 100.0), table)  # a flat picture: one value a channel
+    assert torch.allclose(flat[0, :, 0, 0], table[:, 0], atol=0.01) and (flat == flat[..., :1, :1]).all()
+    broken = torch.rand(1, 3, 8, 8)
+    broken[0, 1, 2, 3], broken[0, 2] = float("nan"), float("inf")  # the loss reports these; matching must not crash
+    m = losses.histogram_matched(broken, table)
+    assert ((m >= table[:, :1, None]) & (m <= table[:, -1:, None])).all()
+
+
+@pytest.mark.parametrize("fine", [losses.HISTOGRAM_FINE, 2])  # 2: the nearest point's +0.5 is needed (2.9% without)
+def test_histogram_matching_is_near_the_exact_rank_mapping(fine: int) -> None:
     g = torch.Generator().manual_seed(2)
     f = torch.randn(1, 4, 64, 64, generator=g).exp()  # skewed, as ReLU features are
     table = losses.quantile_table(torch.rand(1, 4, 40, 40, generator=g) ** 2 * 3)
     flat = f[0].flatten(1)
     ranks = flat.argsort(1).argsort(1).float() / (flat.shape[1] - 1)  # each value's exact rank in its channel
     exact = losses._at_ranks(table, ranks.t()[None])[0].t().reshape(f.shape)
-    assert ((losses.histogram_matched(f, table) - exact).norm() / exact.norm()) < 0.02
+    assert ((losses.histogram_matched(f, table, fine=fine) - exact).norm() / exact.norm()) < 0.02
 
 
 def test_blended_tables_pool_the_paintings_by_weight() -> None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from torch.autograd.function import once_differentiable
 
 Features = Mapping[str, torch.Tensor]
 Sums = dict[tuple, "torch.Tensor | float"]  # (what, layer) -> a sum over positions, additive over parts
@@ -368,8 +369,10 @@ def histogram_matched(f: torch.Tensor, table: torch.Tensor, bins: int = HISTOGRA
     stride = max(1, min(HISTOGRAM_STRIDE, h * w // HISTOGRAM_SAMPLE))
     sample = x[:, ::stride].float() if channels_last else x[:, :, ::stride].float()  # ranks from a sample
     low = sample.amin(dim=along, keepdim=True)
-    scale = bins / (sample.amax(dim=along, keepdim=True) - low).clamp_min(1e-12)
-    index = (sample - low).mul_(scale).clamp_(0, bins - 1).long()  # each sampled value's bin
+    # a channel of one value (a flat picture) still needs a span: a thousandth of its level at least keeps
+    # low * scale small enough (about 4e6) to cancel in float32 to within a point, so it reads its lowest points
+    scale = bins / torch.maximum(sample.amax(dim=along, keepdim=True) - low, low.abs() * 1e-3).clamp_min(1e-12)
+    index = (sample - low).mul_(scale).nan_to_num_().clamp_(0, bins - 1).long()  # each sampled value's bin
     counts = low.new_zeros(b, bins, c) if channels_last else low.new_zeros(b, c, bins)
     counts.scatter_add_(along, index, counts.new_ones(()).expand(index.shape))
     cdf = torch.cat([torch.zeros_like(low), counts.cumsum(along)], dim=along) / counts.sum(along, keepdim=True)
@@ -377,8 +380,9 @@ def histogram_matched(f: torch.Tensor, table: torch.Tensor, bins: int = HISTOGRA
     edges = _at_ranks(table, cdf if channels_last else cdf.transpose(1, 2))
     points = bins * fine + 1
     lookup = torch.nn.functional.interpolate(edges.transpose(1, 2), size=points, mode="linear",
-                                             align_corners=True).reshape(-1)  # (B, C, points), flat
-    first = torch.arange(b * c, device=f.device, dtype=torch.float32).view(low.shape) * points  # each channel's part
+                                             align_corners=True).reshape(b, -1)  # (B, C x points)
+    # each channel's part of its picture's table (per picture: C x points stays far below float32's 2^24)
+    first = torch.arange(c, device=f.device, dtype=torch.float32).view(low.shape[1:]) * points
     scale *= fine
     shift = first + 0.5 - low * scale  # x * scale + shift: x's nearest point in its channel's part (+ 0.5: nearest)
     last_point = first + (points - 1)
@@ -389,8 +393,9 @@ def histogram_matched(f: torch.Tensor, table: torch.Tensor, bins: int = HISTOGRA
     for i in range(b):
         for j in range(0, x.shape[1], step):
             p = slice(None) if channels_last else slice(j, j + step)  # channels first: this part's own channels
-            at = torch.addcmul(shift[i, p], x[i, j:j + step], scale[i, p]).clamp_(first[i, p], last_point[i, p])
-            torch.index_select(lookup, 0, at.int().view(-1), out=out[i, j:j + step].view(-1))
+            at = torch.addcmul(shift[i, p], x[i, j:j + step], scale[i, p]).nan_to_num_()  # NaN: the loss says so
+            at.clamp_(first[p], last_point[p])
+            torch.index_select(lookup[i], 0, at.int().view(-1), out=out[i, j:j + step].view(-1))
     return out.view(b, h, w, c).permute(0, 3, 1, 2) if channels_last else out.view(b, c, h, w)
 
 
@@ -407,6 +412,7 @@ class _Pull(torch.autograd.Function):
         return value
 
     @staticmethod
+    @once_differentiable  # its gradient is a constant: a second derivative would be silently zero
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         return ctx.saved_tensors[0] * grad, None, None
 

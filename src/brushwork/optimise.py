@@ -352,6 +352,7 @@ class Stylizer(Perceptual):
                 # a print's full size: targets and the objective tile by tile (tiles.py)
                 self.tiling = tiling if level == len(plan) - 1 else None
                 target = images.to_tensor(images.fit(content_img, longest), self.device)
+                terms = None  # the last level's (a histogram term keeps a map) go before this level's targets are made
                 terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep, weights=weighting)
                 if self.tiling is not None:  # what the whole-picture solve and the targets' tiles freed, before
                     memory.release()  # the full-size optimiser's buffers
