@@ -97,14 +97,18 @@ def test_histogram_matching_is_the_same_in_either_memory_order(monkeypatch) -> N
     assert torch.allclose(first, last, atol=1e-6)
     each = torch.cat([losses.histogram_matched(f[i:i + 1], table) for i in range(2)])
     assert torch.equal(first, each)
-    again = losses.histogram_matched(f * 0.5, table, out=first)  # an earlier result's memory, used again
-    assert again.data_ptr() == first.data_ptr() and torch.equal(again, losses.histogram_matched(f * 0.5, table))
+    for layout in (torch.contiguous_format, torch.channels_last):  # an earlier result's memory, used again
+        kept = losses.histogram_matched(f.contiguous(memory_format=layout), table)
+        other = f.flip(-1).contiguous(memory_format=layout)  # other ranks at every position
+        again = losses.histogram_matched(other, table, out=kept)
+        assert again.data_ptr() == kept.data_ptr() and torch.equal(again, losses.histogram_matched(other, table))
 
 
 def test_histogram_matching_of_a_flat_or_broken_map_stays_in_the_table() -> None:
     table = losses.quantile_table(torch.rand(1, 3, 16, 16) * 2 + 1)
-    flat = losses.histogram_matched(torch.full((1, 3, 8, 8), 100.0), table)  # a flat picture: one value a channel
-    assert torch.allclose(flat[0, :, 0, 0], table[:, 0], atol=0.01) and (flat == flat[..., :1, :1]).all()
+    for level in (1.7, 7.0, 100.0, 123.456):  # a flat picture: one value a channel (1.7 read the highest point once)
+        flat = losses.histogram_matched(torch.full((1, 3, 8, 8), level), table)
+        assert torch.allclose(flat[0, :, 0, 0], table[:, 0], atol=0.01) and (flat == flat[..., :1, :1]).all()
     broken = torch.rand(1, 3, 8, 8)
     broken[0, 1, 2, 3], broken[0, 2] = float("nan"), float("inf")  # the loss reports these; matching must not crash
     m = losses.histogram_matched(broken, table)
@@ -139,6 +143,15 @@ def test_the_histogram_term_is_zero_on_the_painting_and_its_gradient_lowers_it()
     with torch.no_grad():
         f -= 0.1 * f.grad / f.grad.norm() * f.norm()
     assert term({"relu1_1": f}, f).item() < first.item()
+
+
+def test_the_histogram_term_refuses_a_second_derivative() -> None:
+    f = torch.rand(1, 3, 6, 6, requires_grad=True)
+    term = losses.HistogramTerm({"relu1_1": losses.quantile_table(torch.rand(1, 3, 8, 8))})
+    value = term({"relu1_1": f}, f) + (f ** 3).sum()
+    with pytest.raises(RuntimeError, match="no second derivative"):
+        torch.autograd.grad(value, f, create_graph=True)
+    assert torch.autograd.grad(term({"relu1_1": f}, f), f)[0].abs().sum() > 0  # a first derivative is fine
 
 
 def test_the_pull_s_gradient_is_the_relative_error_s() -> None:
