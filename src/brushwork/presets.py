@@ -301,7 +301,7 @@ SUBTLE = Config(style_weight=2.0)
 # The histogram term, weight 2 on relu1_1 (fifteenth session, once its cost was halved): each channel is also pulled
 # to the painting's whole distribution, which a Gram does not ask for (an orange suit in a grey painting). At 256 px
 # it beats neural-style's embedding on 18 of 19 pairs (14 without it) and all three of content, Gram style and
-# embedding on 17 (13), for 1.26-1.29x the time at 256 and 512 px (1.53-1.65x before; painterly.md, section 13).
+# embedding on 17 (13), for 1.26-1.30x the time at 256 and 512 px (1.53-1.65x before; painterly.md, section 13).
 # Strength, weights and video go without it, as they go without the goal.
 DEFAULT = Config(style_weight=2.0, goal_layer_weights=(2.0, 2.0, 2.0, 1.0, 1.0), pyramid=(0.125, 0.25, 0.5),
                  pyramid_iterations=(50, 50, 50), pyramid_px=32, iterations=62, style_goal=0.05, histogram_weight=2.0)
