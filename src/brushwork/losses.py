@@ -402,22 +402,23 @@ def histogram_matched(f: torch.Tensor, table: torch.Tensor, bins: int = HISTOGRA
 
 
 class _Pull(torch.autograd.Function):
-    """||f - m||^2 / norm with m a fixed target, which it overwrites. The gradient is made in the forward pass,
+    """||f - m||^2 / ||m||^2 with m a fixed target, which it overwrites. The gradient is made in the forward pass,
     where f - m is at hand (in m's memory), and kept in f's dtype: a pass less than recomputing it in the backward,
     and neither m nor a float32 f - m is kept for it."""
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor, m: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        norm = torch.linalg.vector_norm(m).square().clamp_min(1e-12)
         d = m.sub_(f)  # m - f: the sign is the gradient's, flipped below
         value = torch.linalg.vector_norm(d).square() / norm
         ctx.save_for_backward(d.mul_(-2 / norm).to(f.dtype, copy=True))  # a copy: m's memory is used again
         return value
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         if torch.is_grad_enabled():  # create_graph: its gradient is a constant, a second derivative silently zero
             raise RuntimeError("the histogram term has no second derivative (create_graph=True)")
-        return ctx.saved_tensors[0] * grad, None, None
+        return ctx.saved_tensors[0] * grad, None
 
 
 @dataclass
@@ -443,7 +444,7 @@ class HistogramTerm(Term):
         for k, table in self.tables.items():
             f = feats[k]
             matched = self._memory[k] = histogram_matched(f, table, out=self._memory.get(k))
-            values.append(_Pull.apply(f, matched, torch.linalg.vector_norm(matched).square().clamp_min(1e-12)))
+            values.append(_Pull.apply(f, matched))
         return _reduce(values, [1.0] * len(values))
 
 

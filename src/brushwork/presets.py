@@ -135,6 +135,9 @@ def check_range(name: str, value: object, label: str | None = None) -> None:
         RANGES[name].check(label or name, item)
 
 
+# The default's recipe for one picture on its own: off (0) wherever weights, a strength or video set the balance
+PER_PICTURE = ("style_goal", "histogram_weight")
+
 # Config fields newer than the job records of earlier versions (`Config.record` leaves them out at their defaults)
 LATER_FIELDS = ("histogram_weight", "histogram_layers")
 
@@ -257,7 +260,7 @@ class Config:
             given.setdefault("goal_layer_weights", None)
         conflict = given.keys() & {"strength", "content_weight", "style_weight"} or given.get("balance") or \
             given.get("loss_form", "relative") != "relative"
-        for name in ("style_goal", "histogram_weight"):  # the preset's painterly recipe, which weights replace
+        for name in PER_PICTURE:  # the preset's painterly recipe, which weights replace
             if name in known and conflict and name not in given:
                 given[name] = 0.0
         return replace(self, **given)

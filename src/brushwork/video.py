@@ -33,7 +33,7 @@ from . import images, memory
 from .losses import TemporalTerm
 from .errors import OptionError
 from .perceptual import pick_device, pick_precision
-from .presets import DEFAULT, Config, check_range
+from .presets import DEFAULT, PER_PICTURE, Config, check_range
 
 if TYPE_CHECKING:
     from .optimise import Stylizer
@@ -562,7 +562,7 @@ def stylize_video(input: str | os.PathLike,
     # fixed weights in every frame: a style goal (the default preset's) steered frame by frame would change the
     # balance against the temporal term from one frame to the next; and no histogram term (the default preset's),
     # whose ranks are matched afresh in each frame: video's flicker and speed were measured without it
-    base = config.with_(size=max(size), style_goal=0.0, histogram_weight=0.0)
+    base = config.with_(size=max(size), **dict.fromkeys(PER_PICTURE, 0.0))
     later_config = base.with_(iterations=later, pyramid=(), pyramid_iterations=())  # start from warped
     first_config = base.with_(iterations=first)
     total = info.frames if max_frames is None or info.frames is None else min(info.frames, max_frames)
