@@ -200,6 +200,25 @@ def test_a_tiled_run_keeps_the_histogram_term_to_its_whole_picture_level(shared,
     assert seen and set(seen) == {(round(h / 2), round(w / 2))}  # the half-size solve only, never a tile
 
 
+def test_a_picture_that_fits_only_without_the_histogram_term_is_solved_whole_without_it(shared, monkeypatch) -> None:
+    """Tiles would go without the term too; whole, the full size is exact and sooner. whole=True (as video asks)
+    would refuse a tiled picture."""
+    photo, painting = shared / "images/content/chelsea.png", shared / "images/style/munch_the_scream.jpg"
+    config = SHALLOW.with_(size=240, histogram_weight=2.0)
+    w, h = images.fit_size(images.load(photo).size, 240)
+    lean, full = (memory.estimate(w, h, c, torch.float32) for c in (config.with_(histogram_weight=0.0), config))
+    seen, call = [], losses.HistogramTerm.__call__
+    monkeypatch.setattr(losses.HistogramTerm, "__call__",
+                        lambda self, feats, image: seen.append(tuple(image.shape[-2:])) or call(self, feats, image))
+    stylizer, tiled = Stylizer(config, max_memory=(lean + full) // 2), []
+    assert tiles.choose(w, h, config, torch.float32, memory.Budget((lean + full) // 2, "", "")) is not None
+    result = stylizer.run(photo, painting, seed=0, whole=True, callback=lambda _: tiled.append(stylizer.tiling))
+    assert result.iterations == 6 and result.partial is None and tiled == [None] * 6
+    assert set(seen) == {(round(h / 2), round(w / 2))}  # the half-size level keeps the term, the full size not
+    with pytest.raises(memory.MemoryLimitError, match=r"--size \d+ fits"):  # below what even the lean one needs
+        Stylizer(config, max_memory=lean - 1).run(photo, painting, seed=0, whole=True)
+
+
 def test_ctrl_c_at_full_size_keeps_the_picture_and_what_is_left(tiled_runs) -> None:
     _, _, stopped, _, tiling, _ = tiled_runs
     assert stopped.interrupted and stopped.iterations == 5

@@ -112,7 +112,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                         "default preset's 2 beat neural-style's style embedding on 18 of 19 pairs at 256 px (14 "
                         "without it) for about 1.3x the time; 0 is off (the subtle preset's, and with "
                         "--strength or weights unless given); refused with --mask, --keep-mask and video, where the "
-                        "preset's goes without it, as does a print's tiled refinement")
+                        "preset's goes without it, as does a picture's full size when memory is short, "
+                        "whole or in tiles")
     g.add_argument("--tv-weight", type=_number("tv_weight"), help="total-variation (denoise) weight")
     g.add_argument("--optimizer", choices=["lbfgs", "adam", "gd"])
     g.add_argument("--lr", type=_number("lr"),

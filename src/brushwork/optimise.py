@@ -296,11 +296,18 @@ class Stylizer(Perceptual):
         limit = memory.budget(self.device, self.max_memory)
         regions = len(mask_ts) if mask_ts is not None else int(keep is not None)  # masked style terms
         tiling = tiles.choose(width, height, c, self.dtype, limit, regions) if resume is None else resume.tiling
+        # Where only the histogram term's maps tip the picture over the budget, its full size is solved whole
+        # without the term: a tiled level would go without it too, and tiles cost time and are not exact.
+        lean = c.with_(histogram_weight=0.0)  # the least a whole picture needs
+        bare = tiling is not None and resume is None and bool(c.histogram_weight) and \
+            memory.estimate(width, height, lean, self.dtype, regions) <= limit.bytes
+        if bare:
+            tiling = None
         if tiling is not None:
             if extra_terms or whole:
                 raise memory.refuse(f"a {width}x{height} picture, whole (video frames are not tiled),",
-                                    memory.estimate(width, height, c, self.dtype, regions), limit,
-                                    memory.largest_side(width, height, c, self.dtype, limit.bytes, regions))
+                                    memory.estimate(width, height, lean, self.dtype, regions), limit,
+                                    memory.largest_side(width, height, lean, self.dtype, limit.bytes, regions))
             if (tiling.width, tiling.height) != (width, height) or (resume is not None and init is None):
                 raise OptionError(f"the run to resume was {tiling.width}x{tiling.height} and needs its picture "
                                   f"as init; this one is {width}x{height}: use the same --size")
@@ -353,7 +360,8 @@ class Stylizer(Perceptual):
                 self.tiling = tiling if level == len(plan) - 1 else None
                 target = images.to_tensor(images.fit(content_img, longest), self.device)
                 terms = None  # the last level's (a histogram term keeps a map) go before this level's targets are made
-                terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep, weights=weighting)
+                terms = self.terms(target, style_imgs, blend, content_img, masks=mask_ts, keep=keep, weights=weighting,
+                                   histogram=not (bare and level == len(plan) - 1))
                 if self.tiling is not None:  # what the whole-picture solve and the targets' tiles freed, before
                     memory.release()  # the full-size optimiser's buffers
                 if level == len(plan) - 1 and tiling is None:

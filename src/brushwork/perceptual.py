@@ -227,14 +227,15 @@ class Perceptual:
     def terms(self, content: torch.Tensor, styles: Sequence[Image.Image], blend: Sequence[float],
               content_image: Image.Image | None = None, *, masks: Sequence[torch.Tensor] | None = None,
               keep: torch.Tensor | None = None, longest: int | None = None,
-              weights: tuple[float, float] | None = None) -> WeightedTerms:
+              weights: tuple[float, float] | None = None, histogram: bool = True) -> WeightedTerms:
         """The weighted loss terms for one output size (content already at that size).
 
         `masks` (one per style) paint each style in its own region; `keep` holds its region to the photo's
         pixels (losses.KeepTerm) and leaves the style out of it. Both are (1, 1, H, W)
         in [0, 1] at any size: they are resized to the content's. `longest`: the whole picture's longest
         side, which sets the style's scale, when `content` is a tile of it. `weights`: (content, style) weights
-        instead of the config's (a strength's, which the run steers as it goes)."""
+        instead of the config's (a strength's, which the run steers as it goes). `histogram`: False leaves the
+        histogram term out (a picture that fits in memory only without its maps)."""
         c = self.config
         content_weight, style_weight = weights or (c.content_weight, c.style_weight)
         size = tuple(content.shape[-2:])
@@ -246,7 +247,8 @@ class Perceptual:
         else:
             style = self.regions_term(styles, blend, longest, masks, keep, content_image)
         terms: WeightedTerms = [(self.content_term(content), content_weight), (style, style_weight)]
-        if c.histogram_weight and c.histogram_layers and masks is None and keep is None and self.tiling is None:
+        if histogram and c.histogram_weight and c.histogram_layers and masks is None and keep is None and \
+                self.tiling is None:
             # whole pictures only: regions, keep masks and a print's tiled level go without it
             terms.append((HistogramTerm(self._style_targets(styles, blend, longest, content_image, tables=True)[1]),
                           c.histogram_weight))
