@@ -65,6 +65,21 @@ def test_the_real_embedding_is_100_numbers(style_path: Path) -> None:
     assert np.linalg.norm(judges.embedding(crops[1]) - e) > 0
 
 
+@pytest.mark.skipif(not judges.available(), reason="no embedding model (bash benchmarks/judge_env.sh)")
+def test_the_embedding_is_the_quantised_model_s_own_arithmetic(style_path: Path) -> None:
+    """Fused int8 kernels give other embeddings on other CPUs (5% of the vector's length on an AMD EPYC); the
+    judge runs the model's quantise / dequantise steps as written, which every CPU computes alike."""
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    opts.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    plain = onnxruntime.InferenceSession(str(judges.MODEL), opts, providers=["CPUExecutionProvider"])
+    crop = judges.five_crops(Image.open(style_path).convert("RGB"))[0]
+    x = np.asarray(crop, np.float32)[None] / 255.0
+    expected = plain.run(None, {plain.get_inputs()[0].name: x})[0].reshape(-1)
+    assert np.allclose(judges.embedding(crop), expected, rtol=0, atol=1e-5)
+
+
 def test_quality_benchmark_scores_without_the_embedding_model(tmp_path: Path, shared: Path) -> None:
     env = dict(os.environ, BRUSHWORK_JUDGE_CACHE=str(tmp_path / "none"), OMP_NUM_THREADS="1")
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks/quality.py"), "--size", "48", "--checkpoints", "2",
