@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from brushwork import Stylizer, presets
+from brushwork import Stylizer, images, presets
 from quality import parse_set
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "images"
@@ -56,11 +56,11 @@ def main() -> None:
             print(f"{n}: {wall[n][-1]:.1f} s wall, {cpu[n][-1]:.1f} s CPU", file=sys.stderr, flush=True)
     print(f"{args.content.name} + {args.style.name}, {args.size} px, {args.threads} threads, "
           f"median of {args.repeats} interleaved runs; load average {os.getloadavg()[0]:.1f} at the end\n")
-    print("| preset | iterations (pyramid levels + full size) | wall s | CPU s | all wall s |")
+    print("| preset | iterations at each level's longest side (px) | wall s | CPU s | all wall s |")
     print("|---|---|---:|---:|---|")
+    photo = images.load(args.content)
     for n in names:
-        c = engines[n].config
-        plan = " + ".join(str(i) for i in (*c.pyramid_iterations, c.iterations))
+        plan = " + ".join(f"{i} at {side}" for side, i in engines[n].levels(photo))
         print(f"| {n} | {plan} | {statistics.median(wall[n]):.1f} | {statistics.median(cpu[n]):.1f} | "
               + ", ".join(f"{w:.1f}" for w in wall[n]) + " |")
 
