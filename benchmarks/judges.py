@@ -89,7 +89,7 @@ def embedding_score(output, photo, painting) -> float:
 
     The photo is resized to the output's size first (as `brushwork evaluate` does), so an output equal to
     the photo scores exactly 1; the painting's embedding, the mean of its five crops', does not depend on
-    the output's size. This reproduced the issue's four figures within 0.009 (benchmarks/results/judges.md).
+    the output's size. This reproduced the issue's four figures within 0.009 (benchmarks/results/painterly.md, section 1).
     """
     out = images.load(output)
     photo_img = images.load(photo).resize(out.size, Image.LANCZOS)
