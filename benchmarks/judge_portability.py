@@ -30,7 +30,7 @@ ROW = re.compile(r"\| (\w+) \+ ([^|]+?) \| [\d.]+ / [\d.]+ / [\d.]+ / ([\d.]+) \
 
 def recorded() -> list[tuple[str, str, float]]:
     """(photo, painting's table name, neural-style's recorded embedding score) from section 13's two tables."""
-    section = (HERE / "results/painterly.md").read_text().split("## 13.")[1]
+    section = (HERE / "results/painterly.md").read_text().split("## 13.")[1].split("\n## ")[0]
     rows = []
     for m in map(ROW.match, section.splitlines()):
         if m:

@@ -206,16 +206,22 @@ def test_a_picture_that_fits_only_without_the_histogram_term_is_solved_whole_wit
     photo, painting = shared / "images/content/chelsea.png", shared / "images/style/munch_the_scream.jpg"
     config = SHALLOW.with_(size=240, histogram_weight=2.0)
     w, h = images.fit_size(images.load(photo).size, 240)
-    lean, full = (memory.estimate(w, h, c, torch.float32) for c in (config.with_(histogram_weight=0.0), config))
+    bare = config.with_(histogram_weight=0.0)
+    lean, full = (memory.estimate(w, h, c, torch.float32) for c in (bare, config))
     seen, call = [], losses.HistogramTerm.__call__
     monkeypatch.setattr(losses.HistogramTerm, "__call__",
                         lambda self, feats, image: seen.append(tuple(image.shape[-2:])) or call(self, feats, image))
     stylizer, tiled = Stylizer(config, max_memory=(lean + full) // 2), []
-    assert tiles.choose(w, h, config, torch.float32, memory.Budget((lean + full) // 2, "", "")) is not None
+    for recipe in (config, config.with_(optimizer="gd")):  # gd: the smallest tile needs more than the lean whole
+        least = memory.estimate(w, h, recipe.with_(histogram_weight=0.0), torch.float32)
+        assert tiles.choose(w, h, recipe, torch.float32, memory.Budget(least, "", "")) is None  # no tiles, no refusal
+        assert tiles.bare(w, h, recipe, torch.float32, memory.Budget(least, "", ""))
+        assert not tiles.bare(w, h, recipe, torch.float32, memory.Budget(least - 1, "", ""))
     result = stylizer.run(photo, painting, seed=0, whole=True, callback=lambda _: tiled.append(stylizer.tiling))
     assert result.iterations == 6 and result.partial is None and tiled == [None] * 6
     assert set(seen) == {(round(h / 2), round(w / 2))}  # the half-size level keeps the term, the full size not
-    with pytest.raises(memory.MemoryLimitError, match=r"--size \d+ fits"):  # below what even the lean one needs
+    fits = memory.largest_side(w, h, bare, torch.float32, lean - 1)  # the size that fits without the term
+    with pytest.raises(memory.MemoryLimitError, match=f"--size {fits} fits"):  # below what even the lean one needs
         Stylizer(config, max_memory=lean - 1).run(photo, painting, seed=0, whole=True)
 
 

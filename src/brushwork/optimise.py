@@ -267,7 +267,8 @@ class Stylizer(Perceptual):
         its region close to the photo. Ctrl-C stops early and still returns the best image so far.
 
         A picture too large for memory is solved whole at a size that fits, then refined at full size with the
-        whole picture's objective evaluated tile by tile (tiles.py); Ctrl-C there returns the picture so far and
+        whole picture's objective evaluated tile by tile (tiles.py); one that fits only without the histogram
+        term is refined whole without it (as tiles would be). Ctrl-C in tiles returns the picture so far and
         `Result.partial`, and a call with the same inputs, `init=` that picture and `resume=` that partial does
         the remaining full-size iterations. `whole` (implied by
         `extra_terms`, which see whole pictures only): refuse such a picture at once (MemoryLimitError) instead;
@@ -295,16 +296,11 @@ class Stylizer(Perceptual):
         width, height = images.fit_size(content_img.size, plan[-1][0])
         limit = memory.budget(self.device, self.max_memory)
         regions = len(mask_ts) if mask_ts is not None else int(keep is not None)  # masked style terms
+        bare = resume is None and tiles.bare(width, height, c, self.dtype, limit, regions)  # full size: no histogram
         tiling = tiles.choose(width, height, c, self.dtype, limit, regions) if resume is None else resume.tiling
-        # Where only the histogram term's maps tip the picture over the budget, its full size is solved whole
-        # without the term: a tiled level would go without it too, and tiles cost time and are not exact.
-        lean = c.with_(histogram_weight=0.0)  # the least a whole picture needs
-        bare = tiling is not None and resume is None and bool(c.histogram_weight) and \
-            memory.estimate(width, height, lean, self.dtype, regions) <= limit.bytes
-        if bare:
-            tiling = None
         if tiling is not None:
             if extra_terms or whole:
+                lean = c.with_(histogram_weight=0.0)  # the least a whole picture needs
                 raise memory.refuse(f"a {width}x{height} picture, whole (video frames are not tiled),",
                                     memory.estimate(width, height, lean, self.dtype, regions), limit,
                                     memory.largest_side(width, height, lean, self.dtype, limit.bytes, regions))

@@ -108,12 +108,24 @@ def network_layers(config: Config) -> list[str]:
 
 def choose(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget | None,
            regions: int = 0) -> Tiling | None:
-    """None when the whole picture fits in `limit` (None: memory is not checked, see memory.budget), else
-    the tiling with the largest tiles that fit; MemoryLimitError, naming a size that fits, when none does.
-    `regions`: masked style regions (memory.estimate)."""
-    if limit is None or memory.estimate(width, height, config, dtype, regions) <= limit.bytes:
+    """None when the whole picture fits in `limit` (None: memory is not checked, see memory.budget), also where
+    it fits only without the histogram term (`bare`), else the tiling with the largest tiles that fit;
+    MemoryLimitError, naming a size that fits, when none does. `regions`: masked style regions (memory.estimate)."""
+    if limit is None or memory.estimate(width, height, config, dtype, regions) <= limit.bytes or \
+            bare(width, height, config, dtype, limit, regions):
         return None
     return plan(width, height, config, dtype, limit, regions)
+
+
+def bare(width: int, height: int, config: Config, dtype: torch.dtype, limit: memory.Budget | None,
+         regions: int = 0) -> bool:
+    """Whether only the histogram term's maps tip the whole picture over `limit`: its full size is then solved
+    whole without the term, which a tiled level would go without too, rather than in tiles (slower, not exact)."""
+    if limit is None or not config.histogram_weight:
+        return False
+    lean = config.with_(histogram_weight=0.0)
+    return memory.estimate(width, height, lean, dtype, regions) <= limit.bytes < \
+        memory.estimate(width, height, config, dtype, regions)
 
 
 def full_per_pixel(config: Config, history: int) -> int:
