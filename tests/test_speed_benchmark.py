@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_speed_benchmark_writes_its_table(tmp_path: Path) -> None:
     report = tmp_path / "speed.md"
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks/speed.py"), "--sizes", "40", "--iterations", "1",
-                          "--precisions", "bfloat16", "--skip-ns", "--skip-quality", "--out", str(report)],
+                          "--precisions", "bfloat16", "--device", "cpu", "--skip-ns", "--skip-quality", "--out", str(report)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     rows = [line for line in report.read_text().splitlines() if line.startswith("| 40 |")]
