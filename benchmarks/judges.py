@@ -54,7 +54,8 @@ def _session():
     # The model is quantised (QuantizeLinear / DequantizeLinear around float convolutions). Fused into int8
     # kernels (the extended optimisations), it gives other embeddings on other CPUs: on an AMD EPYC without
     # VNNI, scores up to 0.048 off, on 23 pictures, those the Intel Xeon gave (benchmarks/results/judge-portability.md).
-    # Unfused, it computes the quantised model's own float arithmetic, the same on every CPU, for 3x the time.
+    # Unfused, it computes the quantised model's own float arithmetic, without the CPU-dependent int8 kernels,
+    # for 3x the time.
     opts.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
     return onnxruntime.InferenceSession(str(MODEL), opts, providers=["CPUExecutionProvider"])
 

@@ -68,7 +68,7 @@ def test_the_real_embedding_is_100_numbers(style_path: Path) -> None:
 @pytest.mark.skipif(not judges.available(), reason="no embedding model (bash benchmarks/judge_env.sh)")
 def test_the_embedding_is_the_quantised_model_s_own_arithmetic(style_path: Path) -> None:
     """Fused int8 kernels give other embeddings on other CPUs (5% of the vector's length on an AMD EPYC); the
-    judge runs the model's quantise / dequantise steps as written, which every CPU computes alike."""
+    judge runs the model's quantise / dequantise steps as written, in float arithmetic."""
     import onnxruntime
 
     opts = onnxruntime.SessionOptions()
