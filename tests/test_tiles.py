@@ -212,7 +212,7 @@ def test_a_picture_that_fits_only_without_the_histogram_term_is_solved_whole_wit
     monkeypatch.setattr(losses.HistogramTerm, "__call__",
                         lambda self, feats, image: seen.append(tuple(image.shape[-2:])) or call(self, feats, image))
     stylizer, tiled = Stylizer(config, max_memory=(lean + full) // 2), []
-    for recipe in (config, config.with_(optimizer="gd")):  # gd: the smallest tile needs more than the lean whole
+    for recipe in (config, config.with_(optimizer="gd")):  # two memory models: with and without L-BFGS pairs
         least = memory.estimate(w, h, recipe.with_(histogram_weight=0.0), torch.float32)
         assert tiles.choose(w, h, recipe, torch.float32, memory.Budget(least, "", "")) is None  # no tiles, no refusal
         assert tiles.bare(w, h, recipe, torch.float32, memory.Budget(least, "", ""))

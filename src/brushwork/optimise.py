@@ -296,12 +296,12 @@ class Stylizer(Perceptual):
         width, height = images.fit_size(content_img.size, plan[-1][0])
         limit = memory.budget(self.device, self.max_memory)
         regions = len(mask_ts) if mask_ts is not None else int(keep is not None)  # masked style terms
-        lean = c.with_(histogram_weight=0.0)  # the least a whole picture needs
-        if (extra_terms or whole) and limit is not None and \
-                memory.estimate(width, height, lean, self.dtype, regions) > limit.bytes:  # refused before any tiling
-            raise memory.refuse(f"a {width}x{height} picture, whole (video frames are not tiled),",
-                                memory.estimate(width, height, lean, self.dtype, regions), limit,
-                                memory.largest_side(width, height, lean, self.dtype, limit.bytes, regions))
+        if (extra_terms or whole) and limit is not None:  # refused before any tiling is planned
+            lean = c.with_(histogram_weight=0.0)  # the least a whole picture needs
+            need = memory.estimate(width, height, lean, self.dtype, regions)
+            if need > limit.bytes:
+                raise memory.refuse(f"a {width}x{height} picture, whole (video frames are not tiled),", need, limit,
+                                    memory.largest_side(width, height, lean, self.dtype, limit.bytes, regions))
         bare = resume is None and tiles.bare(width, height, c, self.dtype, limit, regions)  # full size: no histogram
         tiling = tiles.choose(width, height, c, self.dtype, limit, regions) if resume is None else resume.tiling
         if tiling is not None:
