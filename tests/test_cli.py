@@ -160,15 +160,16 @@ def test_pyramid_alone_means_exactly_its_levels(tmp_path, flags, sides) -> None:
     assert [side for side, _ in plan] == [*sides, 512]
 
 
-@pytest.mark.parametrize("flags, weight", [([], 2.0), (["--histogram-weight", "0"], 0.0),
-                                           (["--preset", "subtle"], 0.0), (["--strength", "0.5"], 0.0),
-                                           (["--histogram-weight", "1", "--strength", "0.5"], 1.0)])
-def test_histogram_weight_reaches_the_run(flags, weight) -> None:
-    # the default's 2 (painterly.md, section 13); a strength turns the preset's off, a weight given stays on beside it
+@pytest.mark.parametrize("flag, default", [("histogram_weight", 2.0), ("pyramid_detail", 1.0)])
+@pytest.mark.parametrize("flags, on", [([], None), (["--X", "0"], 0.0), (["--preset", "subtle"], 0.0),
+                                       (["--strength", "0.5"], 0.0), (["--X", "0.5", "--strength", "0.5"], 0.5)])
+def test_the_default_s_per_picture_settings_reach_the_run(flag, default, flags, on) -> None:
+    # the default's (painterly.md, sections 13 and 15); a strength turns the preset's off, a value given stays on
     from brushwork.cli import _config, parser
 
+    flags = [f"--{flag.replace('_', '-')}" if f == "--X" else f for f in flags]
     args = parser().parse_args(["stylize", "c.png", "-s", "s.png", *flags])
-    assert _config(args).histogram_weight == weight
+    assert getattr(_config(args), flag) == (default if on is None else on)
 
 
 def test_a_run_with_a_histogram_weight_and_a_negative_one_refused(tmp_path, content_path, style_path, capsys) -> None:

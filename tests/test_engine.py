@@ -143,6 +143,26 @@ def test_pyramid_ends_at_full_size(content_path, style_path, fast) -> None:
     assert steps[0].image.shape[-1] == 32 and steps[-1].total == 5
 
 
+def test_enlarging_with_the_photos_detail_gives_back_the_photo() -> None:
+    # a coarse level that is the photo shrunk enlarges to the photo itself with all of its finer band, and to a
+    # blur of it without; a half share lands between the two
+    photo = torch.rand(1, 3, 40, 60, generator=torch.Generator().manual_seed(0)) * 255
+    small = images.resize_tensor(photo, (20, 30))
+    errors = [(images.enlarge(small, photo, d) - photo).abs().mean().item() for d in (1.0, 0.5, 0.0)]
+    assert errors[0] < 1e-3 and errors[0] < errors[1] < errors[2] and errors[2] > 10
+    assert images.enlarge(small * 0 + 300, photo, 1.0).max() <= 255  # still clamped to pixel values
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_pyramid_detail_starts_the_next_level_nearer_the_photo(content_path, style_path, fast, optimizer) -> None:
+    # one iteration at full size after a coarse level: the photo's finer band, added on enlarging, is content the
+    # full size need not rebuild from a blur
+    config = fast.with_(size=64, pyramid=(0.5,), pyramid_iterations=(3,), iterations=1, optimizer=optimizer)
+    content = [brushwork.distances(Stylizer(config.with_(pyramid_detail=d)).run(content_path, style_path, seed=0).image,
+                                   content_path, style_path).content for d in (0.0, 1.0)]
+    assert content[1] < 0.8 * content[0]
+
+
 def test_pyramid_skips_levels_too_small_for_the_network(content_path, style_path, fast) -> None:
     steps = []
     config = fast.with_(size=40, pyramid=(0.25, 0.5), pyramid_iterations=(2, 2), iterations=2)

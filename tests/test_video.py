@@ -370,11 +370,13 @@ def test_cli_video_with_a_strength(clip: Path, tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize("flag, says", [("--style-goal", "--style-goal: video frames keep fixed weights"),
-                                         ("--histogram-weight", "--histogram-weight: video frames go without")])
+                                         ("--histogram-weight", "--histogram-weight: video frames go without"),
+                                         ("--pyramid-detail", "--pyramid-detail: video frames enlarge")])
 def test_cli_video_refuses_the_default_s_per_picture_recipe(flag: str, says: str, clip: Path, tmp_path: Path,
                                                            capsys) -> None:
     """Video frames keep fixed weights against the temporal term (a goal would steer each frame its own way), and
-    go without the histogram term, whose ranks are matched afresh in each frame."""
+    go without the histogram term, whose ranks are matched afresh in each frame, and the photo's detail in the
+    pyramid, neither of which was measured for flicker."""
     from brushwork.cli import main
 
     out = tmp_path / "goal.mp4"

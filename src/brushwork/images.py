@@ -134,6 +134,17 @@ def resize_tensor(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
                                            antialias=True)
 
 
+def enlarge(x: torch.Tensor, photo: torch.Tensor, detail: float) -> torch.Tensor:
+    """A coarser pyramid level's picture `x` enlarged to `photo`'s size, plus `detail` times the photo's band finer
+    than `x` (a Laplacian pyramid's): without it the next level starts from a blur and spends its iterations
+    rebuilding the photo's outlines; with 1 a coarse picture equal to the shrunk photo enlarges to the photo itself."""
+    size = tuple(photo.shape[-2:])
+    big = resize_tensor(x, size)
+    if detail:
+        big = big + detail * (photo - resize_tensor(resize_tensor(photo, tuple(x.shape[-2:])), size))
+    return big.clamp(0, 255)  # bicubic overshoots
+
+
 # --- colour preservation (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer") ---
 
 def _rgb_to_yiq(t: torch.Tensor) -> torch.Tensor:

@@ -369,7 +369,7 @@ class Stylizer(Perceptual):
                 if x is None:
                     x = self.initial(init if init is not None else c.init, target, style_imgs, generator, blend, mask_ts)
                 else:
-                    x = images.resize_tensor(x, tuple(target.shape[-2:])).clamp(0, 255)  # bicubic overshoots
+                    x = images.enlarge(x, target, c.pyramid_detail)
                 # a coarser level's image is not a candidate at this size: each level keeps its own best (steered
                 # runs change their loss as they go, so, as with balancing, the last is the best)
                 best, interrupted, updates = keep_best(self._optimise(x, terms, iterations), c.balance or steer,

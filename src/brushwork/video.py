@@ -561,7 +561,8 @@ def stylize_video(input: str | os.PathLike,
     later = later_iterations if later_iterations is not None else max(1, round(first * LATER_FRACTION))
     # fixed weights in every frame: a style goal (the default preset's) steered frame by frame would change the
     # balance against the temporal term from one frame to the next; and no histogram term (the default preset's),
-    # whose ranks are matched afresh in each frame: video's flicker and speed were measured without it
+    # whose ranks are matched afresh in each frame, nor the photo's detail in the pyramid: video's flicker and speed
+    # were measured without them
     base = config.with_(size=max(size), **dict.fromkeys(PER_PICTURE, 0.0))
     later_config = base.with_(iterations=later, pyramid=(), pyramid_iterations=())  # start from warped
     first_config = base.with_(iterations=first)
