@@ -160,11 +160,12 @@ def test_pyramid_alone_means_exactly_its_levels(tmp_path, flags, sides) -> None:
     assert [side for side, _ in plan] == [*sides, 512]
 
 
-@pytest.mark.parametrize("flag, default", [("histogram_weight", 2.0), ("pyramid_detail", 1.0)])
+@pytest.mark.parametrize("flag, default", [("histogram_weight", 2.0), ("pyramid_detail", 0.0)])
 @pytest.mark.parametrize("flags, on", [([], None), (["--X", "0"], 0.0), (["--preset", "subtle"], 0.0),
                                        (["--strength", "0.5"], 0.0), (["--X", "0.5", "--strength", "0.5"], 0.5)])
 def test_the_default_s_per_picture_settings_reach_the_run(flag, default, flags, on) -> None:
-    # the default's (painterly.md, sections 13 and 15); a strength turns the preset's off, a value given stays on
+    # the default's (painterly.md, sections 13 and 15: the detail is off); a strength turns the preset's off, a value
+    # given stays on
     from brushwork.cli import _config, parser
 
     flags = [f"--{flag.replace('_', '-')}" if f == "--X" else f for f in flags]

@@ -34,9 +34,12 @@ def test_subtle_and_default_differ_only_in_numbers_a_strength_can_span() -> None
     for off in (default.with_(strength=0.5), default.with_(style_weight=3), default.with_(style_goal=0),
                 default.with_(style_goal=0).with_(strength=0.5)):  # video turns the goal off the last two ways
         assert off.style_goal == 0 and off.layer_weights is None
-    for off in (default.with_(strength=0.5), default.with_(style_weight=3)):  # the goal's companions go with it
+    detailed = default.with_(pyramid_detail=1.0)  # an option beside the goal (painterly.md, section 15)
+    for off in (detailed.with_(strength=0.5), detailed.with_(style_weight=3)):  # the goal's companions go with it
         assert off.histogram_weight == 0 and off.pyramid_detail == 0
-    assert default.pyramid_detail == 1 and default.with_(strength=0.5, pyramid_detail=0.5).pyramid_detail == 0.5
+    assert default.pyramid_detail == 0 and default.with_(strength=0.5, pyramid_detail=0.5).pyramid_detail == 0.5
+    with pytest.raises(OptionError, match="pyramid_detail must be a number at least 0 and at most 1"):
+        default.with_(pyramid_detail=1.5)
     given = default.with_(style_weight=3, style_layer_weights=(1, 1, 1, 2, 2))
     assert given.with_(style_goal=0).layer_weights == (1, 1, 1, 2, 2)  # weights the user gave stay
 
@@ -77,8 +80,8 @@ def test_job_records_leave_out_newer_fields_at_their_defaults() -> None:
               "style_layer_weights", "style_layers", "style_scale", "style_size", "style_weight", "tv_kind",
               "tv_weight"}  # the fields of the seventh session's records: a newer one needs a LATER_FIELDS entry
     assert set(presets.Config().record()) == before
-    old_default = presets.DEFAULT.with_(histogram_weight=0.0, pyramid_detail=0.0)
+    old_default = presets.DEFAULT.with_(histogram_weight=0.0)
     assert old_default.record() == {k: v for k, v in asdict(old_default).items() if k in before}
-    # the default's own recipe changed in the fifteenth and seventeenth sessions: its jobs from before are changed jobs
+    # the default's own recipe changed in the fifteenth session: its jobs from before are changed jobs
     assert presets.DEFAULT.record()["histogram_weight"] == 2.0
-    assert presets.DEFAULT.record()["pyramid_detail"] == 1.0
+    assert presets.DEFAULT.with_(pyramid_detail=1.0).record()["pyramid_detail"] == 1.0  # a newer field once set

@@ -92,15 +92,17 @@ def test_a_style_goal_raises_the_weight_only_while_the_style_is_above_it() -> No
     assert strength.push(15.0, 5.0, 0.08, 2.0) == 2.0 * strength.GOAL_MOST  # and never past the cap
 
 
-@pytest.mark.parametrize("field", ["style_goal", "histogram_weight"])
+@pytest.mark.parametrize("field", ["style_goal", "histogram_weight", "pyramid_detail"])
 def test_given_weights_or_a_strength_turn_the_presets_painterly_recipe_off(field: str) -> None:
-    # the goal and the histogram term are the default's; a strength of 0 must be the photo, weights what they say
-    assert getattr(presets.DEFAULT, field) > 0 and getattr(presets.SUBTLE, field) == 0
-    assert getattr(presets.DEFAULT.with_(size=128, iterations=10), field) == getattr(presets.DEFAULT, field)
+    # the goal and the histogram term are the default's, the photo's detail in the pyramid an option of the same kind;
+    # a strength of 0 must be the photo, weights what they say
+    preset = presets.DEFAULT.with_(pyramid_detail=1.0)
+    assert getattr(preset, field) > 0 and getattr(presets.SUBTLE, field) == 0
+    assert getattr(preset.with_(size=128, iterations=10), field) == getattr(preset, field)
     for given in ({"style_weight": 3.0}, {"content_weight": 2.0}, {"strength": 0.5}, {"balance": True},
                   {"loss_form": "mse"}):
-        assert getattr(presets.DEFAULT.with_(**given), field) == 0
-    assert getattr(presets.DEFAULT.with_(style_weight=3.0, **{field: 0.1}), field) == 0.1
+        assert getattr(preset.with_(**given), field) == 0
+    assert getattr(preset.with_(style_weight=3.0, **{field: 0.1}), field) == 0.1
 
 
 def test_the_style_goal_steers_a_painting_the_start_does_not_reach(content_path: Path, style_path: Path) -> None:

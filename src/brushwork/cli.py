@@ -98,7 +98,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="how far towards the painting, 0 (the photo) to 1 (all painting): a content distance fitted "
                         "on the shared pairs that the run steers its style weight to, so about the same balance "
                         "on every photo and painting (0.5: style weight 2, the subtle preset's, on an average pair; "
-                        "default: the preset's own weights and style goal); with --fast, the share of the painting's statistics (default 0.8)")
+                        "default: the preset's own weights, style goal and histogram term); with --fast, the share of the painting's statistics (default 0.8)")
     g.add_argument("--content-weight", type=_number("content_weight"), help="instead of --strength")
     g.add_argument("--style-weight", type=_number("style_weight"), help="instead of --strength")
     g.add_argument("--style-goal", type=_number("style_goal"), metavar="G",
@@ -142,8 +142,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                         "preset's: 32); 0 for exactly --pyramid's levels")
     g.add_argument("--pyramid-detail", type=_number("pyramid_detail"), metavar="D",
                    help="share (0-1) of the photo's detail finer than a pyramid level added as its picture is "
-                        "enlarged to the next, so outlines and faces start sharp rather than blurred (the default "
-                        "preset's: 1; 0, as with --strength or weights unless given, enlarges alone)")
+                        "enlarged to the next, so outlines and faces start sharp rather than blurred, whatever the "
+                        "--init, though at 512 px and above some pictures keep less of the painting (1: the whole band; "
+                        "default 0, which enlarges alone); refused in video, whose frames go without it")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: on CUDA only; off for a --model photo, one pass)")

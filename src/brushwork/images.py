@@ -137,7 +137,8 @@ def resize_tensor(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def enlarge(x: torch.Tensor, photo: torch.Tensor, detail: float) -> torch.Tensor:
     """A coarser pyramid level's picture `x` enlarged to `photo`'s size, plus `detail` times the photo's band finer
     than `x` (a Laplacian pyramid's): without it the next level starts from a blur and spends its iterations
-    rebuilding the photo's outlines; with 1 a coarse picture equal to the shrunk photo enlarges to the photo itself."""
+    rebuilding the photo's outlines. With 1, a coarse picture that is the photo shrunk by `resize_tensor` enlarges
+    to the photo itself (the optimiser's coarse targets are Lanczos shrinks, so nearly: about 1 in 255 on average)."""
     size = tuple(photo.shape[-2:])
     big = resize_tensor(x, size)
     if detail:

@@ -386,7 +386,10 @@ class Stylizer(Perceptual):
             self.tiling = None
         if x is None:
             raise KeyboardInterrupt
-        out = images.resize_tensor(x.detach(), (height, width)).clamp(0, 255)
+        out = x.detach().clamp(0, 255)
+        if tuple(out.shape[-2:]) != (height, width):  # stopped at a coarser level: enlarged as the next would start
+            out = images.enlarge(out, images.to_tensor(images.fit(content_img, plan[-1][0]), self.device),
+                                 c.pyramid_detail)
         if c.preserve_colors == "luminance":
             out = images.luminance_transfer(out, images.to_tensor(content_img, self.device))
         return Result(images.to_image(out), out, done, interrupted, time.perf_counter() - start, history, partial,

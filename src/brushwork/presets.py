@@ -191,7 +191,9 @@ class Config:
     pyramid_iterations: tuple[int, ...] = ()  # iterations at each of those levels
     pyramid_px: int = 0  # halve the coarsest level down to this many pixels, so large sizes start as coarse
     # each finer level starts from the coarser one's picture enlarged plus this share of the photo's finer band
-    # (images.enlarge); the default preset's is 1; off (0) wherever weights, a strength or video set the balance
+    # (images.enlarge): sharper outlines and faces, on some pictures less of the painting at
+    # 512 px and above; like the histogram weight,
+    # off (0) wherever weights, a strength or video set the balance unless given
     pyramid_detail: float = 0.0
     precision: str = "auto"  # "auto" | "float32" | "bfloat16"
     compile: bool | None = None  # torch.compile the network; None: on CUDA only (CPU compiles cost more than they save)
@@ -250,8 +252,8 @@ class Config:
         A pyramid given without pyramid_px means exactly those levels (pyramid_px 0), as on the command line;
         style layers given without their weights are weighted equally (the preset's weights were for its layers);
         weights, a strength or another loss form given without a style goal turn the preset's goal off (and with
-        it the goal's layer weights, `layer_weights`), and without a histogram weight its histogram term, so they
-        mean what they say (a strength of 0 is the photo).
+        it the goal's layer weights, `layer_weights`), and without a histogram weight or a pyramid detail those
+        (`PER_PICTURE`), so they mean what they say (a strength of 0 is the photo).
         """
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
@@ -311,13 +313,11 @@ SUBTLE = Config(style_weight=2.0)
 # it beats neural-style's embedding on 18 of 19 pairs (14 without it) and all three of content, Gram style and
 # embedding on 17 (13), for 1.26-1.30x the time at 256 and 512 px (1.53-1.65x before; painterly.md, section 13).
 # Strength, weights and video go without it, as they go without the goal.
-# The photo's detail in the pyramid (seventeenth session): each level's picture is enlarged with the photo's band finer
-# than it added back (images.enlarge), so the next level starts from sharp outlines instead of a blur its iterations
-# must rebuild. At 256 px, on all 23 pairs: content lower on 20, the photo's edges kept better on all 23, the
-# embedding lower on 14 (median -0.004), the Gram distance the same, for no time (painterly.md, section 15).
+# The photo's detail in the pyramid (`pyramid_detail`, seventeenth session) is an option, not in the default: it kept
+# the photo's edges better on all 23 pairs at 256 px, but cost the style embedding at 512 and 1024 px, where the
+# pyramid has more levels to add the photo back at (painterly.md, section 15).
 DEFAULT = Config(style_weight=2.0, goal_layer_weights=(2.0, 2.0, 2.0, 1.0, 1.0), pyramid=(0.125, 0.25, 0.5),
-                 pyramid_iterations=(50, 50, 50), pyramid_px=32, iterations=62, style_goal=0.05, histogram_weight=2.0,
-                 pyramid_detail=1.0)
+                 pyramid_iterations=(50, 50, 50), pyramid_px=32, iterations=62, style_goal=0.05, histogram_weight=2.0)
 
 PRESETS: dict[str, Config] = {"default": DEFAULT, "subtle": SUBTLE, "seed": SEED}
 
