@@ -144,7 +144,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="share (0-1) of the photo's detail finer than a pyramid level added as its picture is "
                         "enlarged to the next, so outlines and faces start sharp rather than blurred, whatever the "
                         "--init, though at 512 px and above some pictures keep less of the painting (1: the whole band; "
-                        "default 0, which enlarges alone); refused in video, whose frames go without it")
+                        "default 0, which enlarges alone; nothing without a pyramid); refused in video, whose frames go "
+                        "without it")
     g.add_argument("--precision", choices=["auto", "float32", "bfloat16"])
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network (default: on CUDA only; off for a --model photo, one pass)")

@@ -387,7 +387,7 @@ class Stylizer(Perceptual):
         if x is None:
             raise KeyboardInterrupt
         out = x.detach().clamp(0, 255)
-        if tuple(out.shape[-2:]) != (height, width):  # stopped at a coarser level: enlarged as the next would start
+        if tuple(out.shape[-2:]) != (height, width):  # stopped at a coarse level: to full size with the detail
             out = images.enlarge(out, images.to_tensor(images.fit(content_img, plan[-1][0]), self.device),
                                  c.pyramid_detail)
         if c.preserve_colors == "luminance":

@@ -314,8 +314,8 @@ SUBTLE = Config(style_weight=2.0)
 # embedding on 17 (13), for 1.26-1.30x the time at 256 and 512 px (1.53-1.65x before; painterly.md, section 13).
 # Strength, weights and video go without it, as they go without the goal.
 # The photo's detail in the pyramid (`pyramid_detail`, seventeenth session) is an option, not in the default: it kept
-# the photo's edges better on all 23 pairs at 256 px, but cost the style embedding at 512 and 1024 px, where the
-# pyramid has more levels to add the photo back at (painterly.md, section 15).
+# the photo's edges better on all 23 pairs at 256 px, but cost the style embedding on two of four pictures at 512 and
+# 1024 px, one of them then behind neural-style's (painterly.md, section 15).
 DEFAULT = Config(style_weight=2.0, goal_layer_weights=(2.0, 2.0, 2.0, 1.0, 1.0), pyramid=(0.125, 0.25, 0.5),
                  pyramid_iterations=(50, 50, 50), pyramid_px=32, iterations=62, style_goal=0.05, histogram_weight=2.0)
 
