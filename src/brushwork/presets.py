@@ -137,7 +137,8 @@ def check_range(name: str, value: object, label: str | None = None) -> None:
         RANGES[name].check(label or name, item)
 
 
-# The default's recipe for one picture on its own: off (0) wherever weights, a strength or video set the balance
+# Settings for one picture on its own (the default's goal and histogram term, the pyramid detail option): off (0)
+# wherever weights, a strength or video set the balance, unless given with them
 PER_PICTURE = ("style_goal", "histogram_weight", "pyramid_detail")
 
 # Config fields newer than the job records of earlier versions (`Config.record` leaves them out at their defaults)
@@ -191,9 +192,8 @@ class Config:
     pyramid_iterations: tuple[int, ...] = ()  # iterations at each of those levels
     pyramid_px: int = 0  # halve the coarsest level down to this many pixels, so large sizes start as coarse
     # each finer level starts from the coarser one's picture enlarged plus this share of the photo's finer band
-    # (images.enlarge): sharper outlines and faces, on some pictures less of the painting at
-    # 512 px and above; like the histogram weight,
-    # off (0) wherever weights, a strength or video set the balance unless given
+    # (images.enlarge): sharper outlines and faces, on some pictures less of the painting at 512 px and above
+    # (an option, PER_PICTURE)
     pyramid_detail: float = 0.0
     precision: str = "auto"  # "auto" | "float32" | "bfloat16"
     compile: bool | None = None  # torch.compile the network; None: on CUDA only (CPU compiles cost more than they save)
