@@ -34,10 +34,9 @@ def test_subtle_and_default_differ_only_in_numbers_a_strength_can_span() -> None
     for off in (default.with_(strength=0.5), default.with_(style_weight=3), default.with_(style_goal=0),
                 default.with_(style_goal=0).with_(strength=0.5)):  # video turns the goal off the last two ways
         assert off.style_goal == 0 and off.layer_weights is None
-    detailed = default.with_(pyramid_detail=1.0)  # an option beside the goal (painterly.md, section 15)
-    for off in (detailed.with_(strength=0.5), detailed.with_(style_weight=3)):  # the goal's companions go with it
-        assert off.histogram_weight == 0 and off.pyramid_detail == 0
-    assert default.pyramid_detail == 0 and default.with_(strength=0.5, pyramid_detail=0.5).pyramid_detail == 0.5
+    # the pyramid detail is an option (painterly.md, section 15); strength and weights turn it off as they turn off
+    # the goal (tests/test_strength.py)
+    assert default.pyramid_detail == 0
     with pytest.raises(OptionError, match="pyramid_detail must be a number at least 0 and at most 1"):
         default.with_(pyramid_detail=1.5)
     given = default.with_(style_weight=3, style_layer_weights=(1, 1, 1, 2, 2))
